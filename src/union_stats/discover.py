@@ -1,0 +1,69 @@
+"""Discover stage: list a period's submitted workbooks and fingerprint each one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+PERIOD_PATTERN = re.compile(r"^\d{4}(Q[1-4])?$")
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """One file as received: where it is, what it holds (sha256) and when it arrived."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    received_at: datetime
+
+    @property
+    def submission_id(self) -> str:
+        # content-addressed: the same bytes are the same submission, wherever they sit
+        return self.sha256[:16]
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def list_periods(raw_dir: Path) -> list[str]:
+    """Period folders under the raw folder, oldest first."""
+    if not raw_dir.is_dir():
+        return []
+    return sorted(path.name for path in raw_dir.iterdir() if path.is_dir() and PERIOD_PATTERN.match(path.name))
+
+
+def latest_period(raw_dir: Path) -> str | None:
+    periods = list_periods(raw_dir)
+    return periods[-1] if periods else None
+
+
+def discover(period_dir: Path) -> list[ReceivedFile]:
+    """Every workbook in the period folder (Office lock files excluded), in name order."""
+    files = []
+    for path in sorted(period_dir.iterdir()):
+        if not path.is_file() or path.name.startswith("~$") or path.suffix.lower() not in WORKBOOK_SUFFIXES:
+            continue
+        stat = path.stat()
+        files.append(
+            ReceivedFile(
+                path=path,
+                sha256=sha256_of(path),
+                size_bytes=stat.st_size,
+                received_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+            )
+        )
+    return files

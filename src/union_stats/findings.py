@@ -1,0 +1,46 @@
+"""Findings: what a stage found wrong (or worth saying) about a submission, traced to a sheet and cell."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import polars as pl
+
+ERROR = "error"  # blocks the submission
+WARNING = "warning"  # accepted; the unit must confirm or explain in the remark column
+INFO = "info"  # accepted as is; said so the unit knows (e.g. a value was normalised)
+SEVERITIES = (ERROR, WARNING, INFO)
+
+FINDING_SCHEMA = {
+    "submission_id": pl.String,
+    "file_name": pl.String,
+    "severity": pl.String,
+    "rule": pl.String,
+    "sheet": pl.String,
+    "cell": pl.String,
+    "value": pl.String,
+    "message": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    submission_id: str
+    file_name: str
+    severity: str
+    rule: str
+    sheet: str | None
+    cell: str | None  # A1-style reference inside `sheet`, e.g. "D12"
+    value: str | None
+    message: str  # Chinese, for the submitter: what is wrong and what to do
+
+    @property
+    def where(self) -> str:
+        """The cell the way a clerk reads it: `指标!D12`."""
+        if self.sheet and self.cell:
+            return f"{self.sheet}!{self.cell}"
+        return self.sheet or ""
+
+
+def findings_frame(findings: list[Finding]) -> pl.DataFrame:
+    return pl.DataFrame([asdict(finding) for finding in findings], schema=FINDING_SCHEMA)

@@ -1,0 +1,308 @@
+"""Parse stage: read every workbook of a batch with fastexcel (calamine) into one Polars frame per sheet kind.
+
+Every row keeps its lineage (submission, file, sheet, source row) and every cell stays text as typed, after
+a small, reported normalisation (full-width digits, thousands separators, date spellings); casting is the
+staging layer's job and judging values is the validate stage's.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+
+import fastexcel
+import polars as pl
+
+from union_stats.discover import ReceivedFile
+from union_stats.findings import ERROR, INFO, Finding
+from union_stats.reference import CURRENT_TEMPLATE, SheetSpec, Template, column_letter, template, template_versions
+
+LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
+SUBMISSION_SCHEMA = {
+    "submission_id": pl.String,
+    "file_name": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "received_at": pl.Datetime("us", "UTC"),
+    "unit_code": pl.String,
+    "unit_name": pl.String,
+    "period": pl.String,
+    "template_version": pl.String,
+    "contact_name": pl.String,
+    "contact_phone": pl.String,
+    "filled_on": pl.String,
+    "readable": pl.Boolean,
+}
+LAYOUT_SCHEMA = {
+    "submission_id": pl.String,
+    "sheet_kind": pl.String,
+    "sheet_name": pl.String,
+    "field": pl.String,
+    "column_letter": pl.String,
+    "header_row": pl.Int64,
+}
+# how far down a sheet the header row is looked for (clerks sometimes add a title row)
+HEADER_SEARCH_ROWS = 10
+NUMERIC_TYPES = ("number", "integer", "money")
+THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+DATE_SPELLINGS = (
+    re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T]00:00:00$"),  # how calamine prints a date cell
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+)
+
+
+@dataclass
+class ParsedBatch:
+    """All submissions of one run, parsed: one frame per sheet kind, stacked over submissions."""
+
+    period: str
+    submissions: pl.DataFrame
+    sheets: dict[str, pl.DataFrame]
+    layouts: pl.DataFrame
+    findings: list[Finding] = field(default_factory=list)
+
+    def sheet(self, kind: str) -> pl.DataFrame:
+        return self.sheets[kind]
+
+
+def normalise_label(text: str | None) -> str:
+    """Header and label text as compared: NFKC (full-width to half-width) with all whitespace removed."""
+    if text is None:
+        return ""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+
+
+def normalise_cell(text: str | None, column_type: str) -> str | None:
+    """A cell's text the way the staging layer can cast it; None for a blank cell."""
+    if text is None:
+        return None
+    value = str(text).strip()
+    if value == "":
+        return None
+    if column_type in NUMERIC_TYPES:
+        value = unicodedata.normalize("NFKC", value).strip()
+        if THOUSANDS.match(value):
+            value = value.replace(",", "")
+    elif column_type == "date":
+        value = unicodedata.normalize("NFKC", value).strip()
+        for pattern in DATE_SPELLINGS:
+            matched = pattern.match(value)
+            if matched:
+                year, month, day = (int(part) for part in matched.groups())
+                try:
+                    value = date(year, month, day).isoformat()
+                except ValueError:
+                    pass  # not a real date: left as typed for the validate stage to reject
+                break
+    elif column_type == "credit_code":
+        value = unicodedata.normalize("NFKC", value).strip().upper()
+    return value
+
+
+def _load(reader: fastexcel.ExcelReader, sheet_name: str) -> tuple[list[list[str | None]], list[int]]:
+    """A sheet's cells as text rows (row 0 is sheet row 1) and each column's 0-based sheet column index."""
+    sheet = reader.load_sheet(sheet_name, header_row=None, dtypes="string", skip_rows=0)
+    columns = [info.absolute_index for info in sheet.available_columns()]
+    frame = sheet.to_polars()
+    return [list(row) for row in frame.iter_rows()], columns
+
+
+def _parse_cover(
+    reader: fastexcel.ExcelReader, spec: Template, received: ReceivedFile, findings: list[Finding]
+) -> dict[str, str | None]:
+    rows, _ = _load(reader, spec.cover_sheet)
+    wanted = {normalise_label(item.label): item.name for item in spec.cover_fields}
+    cover: dict[str, str | None] = {item.name: None for item in spec.cover_fields}
+    for row in rows:
+        if not row:
+            continue
+        name = wanted.get(normalise_label(row[0]))
+        if name and len(row) > 1:
+            cover[name] = normalise_cell(row[1], "date" if name == "filled_on" else "text")
+    for item in spec.cover_fields:
+        if item.required and not cover[item.name]:
+            findings.append(
+                Finding(
+                    received.submission_id, received.file_name, ERROR, "structure.cover_field_missing",
+                    spec.cover_sheet, f"B{item.row}", None,
+                    f"封面缺少“{item.label}”：请在“{spec.cover_sheet}”表 B{item.row} 单元格填写{item.label}。",
+                )
+            )
+    return cover
+
+
+def _find_header(rows: list[list[str | None]], sheet: SheetSpec) -> tuple[int, dict[str, int]] | None:
+    """The header row (0-based) and the frame column of each template column found in it."""
+    wanted = {normalise_label(column.header): column.name for column in sheet.columns}
+    best: tuple[int, dict[str, int]] | None = None
+    for row_index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        found = {}
+        for position, cell in enumerate(row):
+            name = wanted.get(normalise_label(cell))
+            if name and name not in found:
+                found[name] = position
+        if found and (best is None or len(found) > len(best[1])):
+            best = (row_index, found)
+    return best
+
+
+def _parse_sheet(
+    reader: fastexcel.ExcelReader,
+    sheet: SheetSpec,
+    received: ReceivedFile,
+    lineage: dict[str, str | None],
+    findings: list[Finding],
+    layouts: list[dict],
+) -> pl.DataFrame | None:
+    if sheet.sheet not in reader.sheet_names:
+        findings.append(
+            Finding(
+                received.submission_id, received.file_name, ERROR, "structure.sheet_missing", sheet.sheet, None, None,
+                f"缺少工作表“{sheet.sheet}”：请使用最新模板，不要删除或重命名工作表（没有数据的表保留表头即可）。",
+            )
+        )
+        return None
+    rows, sheet_columns = _load(reader, sheet.sheet)
+    header = _find_header(rows, sheet)
+    if header is None:
+        findings.append(
+            Finding(
+                received.submission_id, received.file_name, ERROR, "structure.header_missing", sheet.sheet, "A1", None,
+                f"“{sheet.sheet}”表找不到表头：第1行应为 {'、'.join(c.header for c in sheet.columns)}，请勿改动表头。",
+            )
+        )
+        return None
+    header_index, positions = header
+    letters = {name: column_letter(sheet_columns[position]) for name, position in positions.items()}
+    for column in sheet.columns:
+        if column.name not in positions:
+            findings.append(
+                Finding(
+                    received.submission_id, received.file_name, ERROR, "structure.header_missing", sheet.sheet,
+                    f"{column.letter}{header_index + 1}", None,
+                    f"“{sheet.sheet}”表缺少“{column.header}”列：请按模板恢复该列表头（第{header_index + 1}行）。",
+                )
+            )
+        layouts.append(
+            {
+                "submission_id": received.submission_id,
+                "sheet_kind": sheet.kind,
+                "sheet_name": sheet.sheet,
+                "field": column.name,
+                "column_letter": letters.get(column.name),
+                "header_row": header_index + 1,
+            }
+        )
+
+    records = []
+    for row_index in range(header_index + 1, len(rows)):
+        row = rows[row_index]
+        record: dict[str, str | None] = {}
+        for column in sheet.columns:
+            position = positions.get(column.name)
+            typed = row[position] if position is not None and position < len(row) else None
+            value = normalise_cell(typed, column.type)
+            if value is not None and typed is not None and value != str(typed).strip():
+                if not (column.type == "date" and str(typed).startswith(value)):  # a date cell printed with its time
+                    findings.append(
+                        Finding(
+                            received.submission_id, received.file_name, INFO, "values.normalised", sheet.sheet,
+                            f"{letters[column.name]}{row_index + 1}", str(typed),
+                            f"已将“{typed}”按“{value}”读取（全角字符、千位分隔符或日期写法已规范化），如有误请更正。",
+                        )
+                    )
+            record[column.name] = value
+        if any(value is not None for value in record.values()):
+            records.append({**lineage, "sheet_name": sheet.sheet, "source_row": row_index + 1, **record})
+    schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
+    schema |= {column.name: pl.String for column in sheet.columns}
+    return pl.DataFrame(records, schema=schema, orient="row") if records else pl.DataFrame(schema=schema)
+
+
+def unit_code_from_file_name(file_name: str) -> str:
+    """Files are named `<unit_code>_<period>.xlsx`; the part before the last underscore is the unit."""
+    stem = file_name.rsplit(".", 1)[0]
+    return stem.rsplit("_", 1)[0] if "_" in stem else stem
+
+
+def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
+    """One workbook: its submission record, its sheets as frames, its column layout and its findings."""
+    findings: list[Finding] = []
+    layouts: list[dict] = []
+    submission = {
+        "submission_id": received.submission_id,
+        "file_name": received.file_name,
+        "sha256": received.sha256,
+        "size_bytes": received.size_bytes,
+        "received_at": received.received_at,
+        "readable": False,
+    }
+    try:
+        reader = fastexcel.read_excel(received.path)
+    except Exception as error:  # calamine raises several kinds; all mean the same to a clerk
+        findings.append(
+            Finding(
+                received.submission_id, received.file_name, ERROR, "structure.unreadable", None, None, None,
+                f"无法读取该文件（{type(error).__name__}）：请用 Excel 或 WPS 另存为 .xlsx 格式后重新提交。",
+            )
+        )
+        return submission, {}, layouts, findings
+
+    version_spec = template(CURRENT_TEMPLATE)
+    if version_spec.cover_sheet not in reader.sheet_names:
+        findings.append(
+            Finding(
+                received.submission_id, received.file_name, ERROR, "structure.sheet_missing", version_spec.cover_sheet,
+                None, None, f"缺少工作表“{version_spec.cover_sheet}”：请使用区总工会下发的模板填报。",
+            )
+        )
+        return submission, {}, layouts, findings
+    cover = _parse_cover(reader, version_spec, received, findings)
+    version = cover.get("template_version") or CURRENT_TEMPLATE
+    spec = template(version) if version in template_versions() else version_spec
+    submission |= cover | {"readable": True}
+    unit_code = cover.get("unit_code") or unit_code_from_file_name(received.file_name)
+    lineage = {
+        "submission_id": received.submission_id,
+        "unit_code": unit_code,
+        "period": cover.get("period") or period,
+        "file_name": received.file_name,
+    }
+    sheets = {}
+    for sheet in spec.sheets:
+        frame = _parse_sheet(reader, sheet, received, lineage, findings, layouts)
+        if frame is not None:
+            sheets[sheet.kind] = frame
+    return submission, sheets, layouts, findings
+
+
+def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:
+    schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
+    return pl.DataFrame(schema=schema | {column.name: pl.String for column in sheet.columns})
+
+
+def parse_batch(received_files: list[ReceivedFile], period: str, template_version: str = CURRENT_TEMPLATE) -> ParsedBatch:
+    """Parse every file of a run and stack each sheet kind over all submissions."""
+    spec = template(template_version)
+    submissions, layouts, findings = [], [], []
+    frames: dict[str, list[pl.DataFrame]] = {sheet.kind: [] for sheet in spec.sheets}
+    for received in received_files:
+        submission, sheets, layout, found = parse_workbook(received, period)
+        submissions.append(submission)
+        layouts.extend(layout)
+        findings.extend(found)
+        for kind, frame in sheets.items():
+            frames.setdefault(kind, []).append(frame)
+    stacked = {
+        sheet.kind: pl.concat([empty_sheet(sheet), *frames[sheet.kind]], how="vertical") for sheet in spec.sheets
+    }
+    return ParsedBatch(
+        period=period,
+        submissions=pl.DataFrame(submissions, schema=SUBMISSION_SCHEMA),
+        sheets=stacked,
+        layouts=pl.DataFrame(layouts, schema=LAYOUT_SCHEMA),
+        findings=findings,
+    )

@@ -1,0 +1,213 @@
+"""Reference data: org units, the indicator catalog, the report's figures and the template versions.
+
+Everything here is read from the versioned files under `reference/`; nothing about units, indicators or
+figures is restated in code.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR, TEMPLATES_DIR
+
+UNIT_KINDS = ("district_office", "education_union", "town")
+# `reported_by` in the catalog and the figures spec names groups of unit kinds
+REPORTED_BY_KINDS = {
+    "all": {"district_office", "education_union", "town"},
+    "towns": {"town"},
+    "district_office": {"district_office"},
+    "education_union": {"education_union"},
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit_code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    size_weight: float
+
+
+@dataclass(frozen=True)
+class Indicator:
+    indicator_code: str
+    name_zh: str
+    name_en: str
+    unit_zh: str
+    base_unit: str
+    value_type: str  # count | money | quantity | flag
+    reported_by: str  # all | towns | district_office | education_union
+    aggregation: str  # sum | count_yes | count_distinct
+    detail_sheet: str  # blank when the indicator sheet is the source
+    measure: str  # count | sum | count_distinct, over detail_sheet rows
+    measure_field: str
+    detail_filter: str  # "field=value;field=value"
+    figure_id: str
+
+    @property
+    def from_detail(self) -> bool:
+        return bool(self.detail_sheet)
+
+    def reported_by_kind(self, kind: str) -> bool:
+        return kind in REPORTED_BY_KINDS[self.reported_by]
+
+    @property
+    def filters(self) -> list[tuple[str, str]]:
+        pairs = [part.split("=", 1) for part in self.detail_filter.split(";") if part]
+        return [(name.strip(), value.strip()) for name, value in pairs]
+
+
+@dataclass(frozen=True)
+class Figure:
+    figure_id: str
+    section: str
+    quote_zh: str
+    metric_en: str
+    unit_zh: str
+    published: str
+    comparator: str
+    base_value: str
+    base_unit: str
+    reported_by: str
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    header: str
+    type: str  # text | number | integer | money | date | credit_code | choice
+    required: bool
+    letter: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SheetSpec:
+    kind: str
+    sheet: str
+    columns: tuple[Column, ...]
+    description_zh: str = ""
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+@dataclass(frozen=True)
+class CoverField:
+    name: str
+    label: str
+    required: bool
+    row: int  # 1-based sheet row of the field; its value sits in column B
+
+
+@dataclass(frozen=True)
+class Template:
+    version: str
+    title_zh: str
+    cover_sheet: str
+    cover_fields: tuple[CoverField, ...]
+    indicators: SheetSpec
+    details: tuple[SheetSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def sheets(self) -> tuple[SheetSpec, ...]:
+        return (self.indicators, *self.details)
+
+    def sheet_spec(self, kind: str) -> SheetSpec:
+        return next(spec for spec in self.sheets if spec.kind == kind)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def column_letter(index: int) -> str:
+    """0-based column index to an Excel column letter (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def _unit(row: dict[str, str]) -> Unit:
+    return Unit(
+        unit_code=row["unit_code"].strip(),
+        name_zh=row["name_zh"].strip(),
+        name_en=row["name_en"].strip(),
+        kind=row["kind"].strip(),
+        size_weight=float(row.get("size_weight") or 1),
+    )
+
+
+@cache
+def reference_units() -> tuple[Unit, ...]:
+    """The 18 real reporting units of Panyu."""
+    return tuple(_unit(row) for row in _read_csv(REFERENCE_DIR / "units.csv"))
+
+
+def units_for(period_dir: Path | None = None) -> tuple[Unit, ...]:
+    """The reference units plus any extra (synthetic) units listed in the period folder's units file."""
+    units = {unit.unit_code: unit for unit in reference_units()}
+    if period_dir is not None and (period_dir / EXTRA_UNITS_FILE).is_file():
+        for row in _read_csv(period_dir / EXTRA_UNITS_FILE):
+            unit = _unit(row)
+            units.setdefault(unit.unit_code, unit)
+    return tuple(units.values())
+
+
+@cache
+def indicators() -> tuple[Indicator, ...]:
+    return tuple(Indicator(**row) for row in _read_csv(REFERENCE_DIR / "indicators.csv"))
+
+
+@cache
+def figures() -> tuple[Figure, ...]:
+    return tuple(Figure(**row) for row in _read_csv(REFERENCE_DIR / "figures.csv"))
+
+
+def _sheet_spec(raw: dict) -> SheetSpec:
+    columns = tuple(
+        Column(
+            name=column["name"],
+            header=column["header"],
+            type=column["type"],
+            required=bool(column.get("required", False)),
+            letter=column_letter(position),
+            choices=tuple(column.get("choices", ())),
+        )
+        for position, column in enumerate(raw["columns"])
+    )
+    return SheetSpec(kind=raw["kind"], sheet=raw["sheet"], columns=columns, description_zh=raw.get("description_zh", ""))
+
+
+@cache
+def template(version: str = "v1") -> Template:
+    path = TEMPLATES_DIR / f"{version}.toml"
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    cover_fields = tuple(
+        CoverField(name=item["name"], label=item["label"], required=bool(item.get("required")), row=position + 2)
+        for position, item in enumerate(raw["cover"]["fields"])
+    )
+    return Template(
+        version=raw["version"],
+        title_zh=raw["title_zh"],
+        cover_sheet=raw["cover"]["sheet"],
+        cover_fields=cover_fields,
+        indicators=_sheet_spec(raw["indicators"]),
+        details=tuple(_sheet_spec(item) for item in raw.get("details", [])),
+    )
+
+
+def template_versions() -> tuple[str, ...]:
+    return tuple(sorted(path.stem for path in TEMPLATES_DIR.glob("v*.toml")))
+
+
+CURRENT_TEMPLATE = "v1"
