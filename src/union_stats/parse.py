@@ -268,7 +268,7 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     lineage = {
         "submission_id": received.submission_id,
         "unit_code": unit_code,
-        "period": cover.get("period") or period,
+        "period": period,  # the run's period is the partition key; a cover saying otherwise is a finding
         "file_name": received.file_name,
     }
     sheets = {}

@@ -14,14 +14,6 @@ from pathlib import Path
 
 from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR, TEMPLATES_DIR
 
-UNIT_KINDS = ("district_office", "education_union", "town")
-# `reported_by` in the catalog and the figures spec names groups of unit kinds
-REPORTED_BY_KINDS = {
-    "all": {"district_office", "education_union", "town"},
-    "towns": {"town"},
-    "district_office": {"district_office"},
-    "education_union": {"education_union"},
-}
 
 
 @dataclass(frozen=True)
@@ -54,7 +46,7 @@ class Indicator:
         return bool(self.detail_sheet)
 
     def reported_by_kind(self, kind: str) -> bool:
-        return kind in REPORTED_BY_KINDS[self.reported_by]
+        return kind in reporting_kinds(self.reported_by)
 
     @property
     def filters(self) -> list[tuple[str, str]]:
@@ -161,6 +153,16 @@ def units_for(period_dir: Path | None = None) -> tuple[Unit, ...]:
             unit = _unit(row)
             units.setdefault(unit.unit_code, unit)
     return tuple(units.values())
+
+
+@cache
+def reporting_groups() -> tuple[dict[str, str], ...]:
+    """Which unit kinds each `reported_by` group of the catalog and the figures spec stands for."""
+    return tuple(_read_csv(REFERENCE_DIR / "reporting_groups.csv"))
+
+
+def reporting_kinds(reported_by: str) -> frozenset[str]:
+    return frozenset(row["kind"] for row in reporting_groups() if row["reported_by"] == reported_by)
 
 
 @cache

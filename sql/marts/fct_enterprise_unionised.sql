@@ -1,0 +1,20 @@
+-- enterprises that set up a union, one row each, from accepted submissions, with the unit named and the lineage kept
+with submissions as (
+    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings')
+),
+units as (
+    select * from marts.dim_unit
+),
+submitted as (
+    select * from staging.stg_raw__enterprises_unionised
+),
+final as (
+    select
+        submitted.*,
+        units.name_zh as unit_name_zh,
+        units.kind as unit_kind
+    from submitted
+    join submissions on submissions.submission_id = submitted.submission_id
+    left join units on units.unit_code = submitted.unit_code
+)
+select * from final

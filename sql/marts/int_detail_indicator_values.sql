@@ -1,0 +1,34 @@
+-- detail-derived indicator values per submission: count, sum or distinct count over the rows that count
+with detail_rows as (
+    select * from marts.int_indicator_detail_rows
+),
+measured as (
+    select
+        period,
+        unit_code,
+        submission_id,
+        indicator_code,
+        measure,
+        count(*) as row_count,
+        sum(try_cast(measure_value as decimal(18, 2))) as value_sum,
+        count(distinct measure_value) as distinct_count,
+        min(sheet_name) as sheet_name
+    from detail_rows
+    group by period, unit_code, submission_id, indicator_code, measure
+),
+final as (
+    select
+        period,
+        unit_code,
+        submission_id,
+        indicator_code,
+        cast(case measure
+            when 'count' then row_count
+            when 'sum' then coalesce(value_sum, 0)
+            when 'count_distinct' then distinct_count
+        end as decimal(18, 2)) as value,
+        row_count as source_rows,
+        sheet_name
+    from measured
+)
+select * from final

@@ -1,0 +1,194 @@
+"""Expectation suites: the validation rules, written from the template and the catalog to `expectations/*.json`.
+
+Each expectation carries its rule in `meta`: a rule id, a severity (error blocks the submission, warning asks
+the unit to confirm) and a Chinese message template for the clerk. The JSON files are generated so that a
+change of template or catalog changes the rules with it, and committed so that rules are reviewed like code
+(a test fails when the committed files and the generator disagree).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from union_stats import reference
+from union_stats.findings import ERROR
+from union_stats.paths import EXPECTATIONS_DIR
+from union_stats.reference import Column, SheetSpec
+
+COVER_SUITE = "cover"
+CROSS_SHEET_SUITE = "cross_sheet"
+
+# the text a column of each type must match, with what to tell the clerk when it does not
+VALUE_PATTERNS = {
+    "integer": (r"^\d+$", "values.integer", "应填写非负整数（如 12），不要带小数、单位、“约”“余”等文字"),
+    "number": (r"^\d+(\.\d+)?$", "values.number", "应填写非负数字（如 12 或 3.5），不要带单位或文字"),
+    "money": (r"^\d+(\.\d{1,2})?$", "values.money", "应填写以“元”为单位的金额，最多两位小数（如 5329000 或 1234.50），不要填万元"),
+    "date": (r"^\d{4}-\d{2}-\d{2}$", "values.date", "应填写日期（如 2022-03-15），请设置为日期格式"),
+    "credit_code": (
+        r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+        "codes.credit_code_format",
+        "应为18位统一社会信用代码（数字或大写字母，不含 I、O、Z、S、V），请按营业执照核对",
+    ),
+}
+
+
+def _expectation(kind: str, kwargs: dict, rule: str, severity: str, message_zh: str) -> dict:
+    return {"type": kind, "kwargs": kwargs, "meta": {"rule": rule, "severity": severity, "message_zh": message_zh}}
+
+
+def _column_expectations(column: Column) -> list[dict]:
+    expectations = []
+    if column.required:
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_not_be_null",
+                {"column": column.name},
+                "values.required",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 为空：“{column.header}”为必填项，请填写。",
+            )
+        )
+    if column.type in VALUE_PATTERNS:
+        pattern, rule, advice = VALUE_PATTERNS[column.type]
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_match_regex",
+                {"column": column.name, "regex": pattern},
+                rule,
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的“{{value}}”不符合要求：“{column.header}”{advice}。",
+            )
+        )
+    if column.type == "choice":
+        choices = "、".join(column.choices)
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_in_set",
+                {"column": column.name, "value_set": list(column.choices)},
+                "values.choice",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是可选值：“{column.header}”只能填 {choices} 之一，请从下拉列表选择。",
+            )
+        )
+    return expectations
+
+
+def _detail_suite(sheet: SheetSpec) -> list[dict]:
+    return [expectation for column in sheet.columns for expectation in _column_expectations(column)]
+
+
+def _indicator_suite(sheet: SheetSpec) -> list[dict]:
+    codes = sorted(indicator.indicator_code for indicator in reference.indicators())
+    code_header = sheet.column("indicator_code").header
+    value_header = sheet.column("value").header
+    return [
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "indicator_code", "value_set": codes},
+            "codes.indicator_unknown",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 的指标代码“{{value}}”不在指标目录中：请勿修改“{code_header}”列，使用模板预填的代码。",
+        ),
+        _expectation(
+            "expect_compound_columns_to_be_unique",
+            {"column_list": ["submission_id", "indicator_code"]},
+            "structure.duplicate_indicator",
+            ERROR,
+            f"“{{sheet}}”表第 {{row}} 行的指标“{{value}}”重复出现：每个指标只填一行，请删除多余的行。",
+        ),
+        _expectation(
+            "expect_column_values_to_match_regex",
+            {"column": "value", "regex": r"^(\d+(\.\d{1,2})?|是|否)$"},
+            "values.number",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是有效数值：“{value_header}”应填写非负数字（金额以元为单位，最多两位小数），"
+            "是否类指标填“是”或“否”；不要带单位或“约”“余”等文字。",
+        ),
+    ]
+
+
+def _cover_suite() -> list[dict]:
+    spec = reference.template()
+    labels = {field.name: field for field in spec.cover_fields}
+    return [
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "unit_code", "value_set": {"$PARAMETER": "known_unit_codes"}},
+            "codes.unit_unknown",
+            ERROR,
+            f"“{{sheet}}”表 B{labels['unit_code'].row} 的单位代码“{{value}}”不是已登记的填报单位：请使用区总工会下发的本单位模板。",
+        ),
+        _expectation(
+            "expect_column_pair_values_to_be_equal",
+            {"column_A": "unit_code", "column_B": "file_unit_code"},
+            "structure.unit_mismatch",
+            ERROR,
+            f"“{{sheet}}”表 B{labels['unit_code'].row} 的单位代码“{{value}}”与文件名“{{file_name}}”不一致："
+            "文件应命名为“单位代码_统计期.xlsx”，请核对是否用了其他单位的模板。",
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "period", "value_set": {"$PARAMETER": "run_periods"}},
+            "structure.period_mismatch",
+            ERROR,
+            f"“{{sheet}}”表 B{labels['period'].row} 的统计期“{{value}}”与本次收报的统计期“{{run_period}}”不一致：请填写正确的统计期，或提交到对应统计期。",
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "template_version", "value_set": list(reference.template_versions())},
+            "structure.template_version",
+            ERROR,
+            f"“{{sheet}}”表 B{labels['template_version'].row} 的模板版本“{{value}}”无法识别：请下载最新模板重新填报。",
+        ),
+    ]
+
+
+def _cross_sheet_suite() -> list[dict]:
+    return [
+        _expectation(
+            "expect_column_pair_values_to_be_equal",
+            {"column_A": "reported_value", "column_B": "derived_value"},
+            "cross_sheet.indicator_equals_detail",
+            ERROR,
+            "“{sheet}”表 {cell} 填报的“{indicator_name}”为 {value}，但“{detail_sheet}”表计得 {derived_value}："
+            "明细表是该指标的来源，两处应一致，请核对明细或更正指标值。",
+        ),
+    ]
+
+
+def build_suites() -> dict[str, dict]:
+    """Every suite, by name, as GX 1.x suite JSON."""
+    spec = reference.template()
+    suites = {
+        COVER_SUITE: (spec.cover_sheet, _cover_suite()),
+        spec.indicators.kind: (spec.indicators.sheet, _indicator_suite(spec.indicators)),
+        CROSS_SHEET_SUITE: (spec.indicators.sheet, _cross_sheet_suite()),
+    }
+    suites |= {sheet.kind: (sheet.sheet, _detail_suite(sheet)) for sheet in spec.details}
+    return {
+        name: {
+            "name": name,
+            "expectations": expectations,
+            "meta": {"sheet": sheet_name, "template_version": spec.version},
+        }
+        for name, (sheet_name, expectations) in suites.items()
+    }
+
+
+def suite_text(suite: dict) -> str:
+    return json.dumps(suite, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, suite in build_suites().items():
+        path = directory / f"{name}.json"
+        path.write_text(suite_text(suite), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def read_suites(directory: Path = EXPECTATIONS_DIR) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.json"))}
