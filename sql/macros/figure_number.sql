@@ -11,6 +11,6 @@ create or replace macro figure_number(comparator, x, published_decimals) as
         when comparator = 'plus' and x > 0 then report_number_text(
             floor(x / pow(10, floor(log10(x)))) * pow(10, floor(log10(x))), 0)
         when comparator like 'approx%' and x > 0 then report_number_text(
-            round(x, 2 - cast(floor(log10(x)) as integer)), 0)
+            round(x / pow(10, floor(log10(x)) - 2)) * pow(10, floor(log10(x)) - 2), 0)
         else report_number_text(x, published_decimals)
     end

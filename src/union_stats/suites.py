@@ -22,8 +22,8 @@ CROSS_SHEET_SUITE = "cross_sheet"
 # the text a column of each type must match, with what to tell the clerk when it does not
 VALUE_PATTERNS = {
     "integer": (r"^\d+$", "values.integer", "应填写非负整数（如 12），不要带小数、单位、“约”“余”等文字"),
-    "number": (r"^\d+(\.\d+)?$", "values.number", "应填写非负数字（如 12 或 3.5），不要带单位或文字"),
-    "money": (r"^\d+(\.\d{1,2})?$", "values.money", "应填写以“元”为单位的金额，最多两位小数（如 5329000 或 1234.50），不要填万元"),
+    "number": (r"^\d+(?:\.\d+)?$", "values.number", "应填写非负数字（如 12 或 3.5），不要带单位或文字"),
+    "money": (r"^\d+(?:\.\d{1,2})?$", "values.money", "应填写以“元”为单位的金额，最多两位小数（如 5329000 或 1234.50），不要填万元"),
     "date": (r"^\d{4}-\d{2}-\d{2}$", "values.date", "应填写日期（如 2022-03-15），请设置为日期格式"),
     "credit_code": (
         r"^[0-9A-HJ-NPQRTUWXY]{18}$",
@@ -99,7 +99,7 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
         ),
         _expectation(
             "expect_column_values_to_match_regex",
-            {"column": "value", "regex": r"^(\d+(\.\d{1,2})?|是|否)$"},
+            {"column": "value", "regex": r"^(?:\d+(?:\.\d{1,2})?|是|否)$"},
             "values.number",
             ERROR,
             f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是有效数值：“{value_header}”应填写非负数字（金额以元为单位，最多两位小数），"

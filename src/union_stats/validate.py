@@ -146,9 +146,7 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
             con.execute(f"insert into raw.{kind} by name select * from incoming")
             con.unregister("incoming")
         transform.build(con, targets={"marts.int_detail_indicator_values"})
-        return con.execute(
-            "select submission_id, indicator_code, value from marts.int_detail_indicator_values"
-        ).pl()
+        return con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
 
 
 def _cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
