@@ -53,7 +53,15 @@ def test_a_wrong_organization_check_character_is_invalid_even_with_a_matching_18
 
 @pytest.mark.parametrize(
     "code",
-    ["", "91440113MA59X1234", "91440113ma59x1234a", "91440113MA59O12340", REAL_CODES[0] + "0", None, 914403001922038216],
+    [
+        "",
+        "91440113MA59X1234",  # 17 characters
+        "91440113ma59x1234a",  # lower case
+        "91440113MA59O12340",  # O is not in the charset
+        REAL_CODES[0] + "0",  # 19 characters
+        None,
+        914403001922038216,  # a number, as Excel would store it
+    ],
 )
 def test_malformed_codes_are_invalid(code: object) -> None:
     assert not credit_code.is_valid(code)  # type: ignore[arg-type]

@@ -12,8 +12,9 @@ import fastexcel
 import pytest
 
 from union_stats import credit_code
-from union_stats.reference import figures, indicators, reference_units, template, units_for
-from union_stats.sample import period_bounds, write_sample
+from union_stats.reference import Indicator, figures, indicators, reference_units, template, units_for
+from union_stats.periods import period_bounds
+from union_stats.sample import write_sample
 from union_stats.template import INSTRUCTIONS_SHEET, write_blank
 
 Rows = list[list[str | None]]
@@ -21,11 +22,11 @@ Rows = list[list[str | None]]
 
 def read_sheets(path: Path) -> dict[str, Rows]:
     reader = fastexcel.read_excel(path)
-    return {
-        name: [list(row) for row in reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
-               .to_polars().iter_rows()]
-        for name in reader.sheet_names
-    }  # fmt: skip
+    sheets = {}
+    for name in reader.sheet_names:
+        frame = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0).to_polars()
+        sheets[name] = [list(row) for row in frame.iter_rows()]
+    return sheets
 
 
 def read_unit(path: Path) -> tuple[dict[str, str | None], dict[str, list[dict[str, str | None]]]]:
@@ -47,7 +48,7 @@ def number(text: str | None) -> Decimal:
     return Decimal(text) if text else Decimal(0)
 
 
-def measure(indicator, records) -> Decimal | set[str]:  # type: ignore[no-untyped-def]
+def measure(indicator: Indicator, records: list[dict[str, str | None]]) -> Decimal | set[str]:
     rows = [record for record in records if all(record[name] == value for name, value in indicator.filters)]
     if indicator.measure == "count":
         return Decimal(len(rows))
@@ -122,7 +123,8 @@ def test_records_are_well_formed(tmp_path: Path) -> None:
     for path in paths:
         _, details = read_unit(path)
         for record in details["enterprises_unionised"]:
-            assert 1 <= int(record["new_members"]) and 0 <= int(record["new_form_members"]) <= int(record["new_members"])
+            assert 1 <= int(record["new_members"])
+            assert 0 <= int(record["new_form_members"]) <= int(record["new_members"])
             assert record["enterprise_name"].endswith("（虚构）")
             assert start <= date.fromisoformat(record["founded_on"][:10]) <= end
             codes.append(record["credit_code"])

@@ -6,10 +6,8 @@ All records are obviously synthetic (names end in （虚构）); only the distri
 
 from __future__ import annotations
 
-import calendar
 import csv
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from union_stats import credit_code
 from union_stats.paths import EXTRA_UNITS_FILE
+from union_stats.periods import period_bounds
 from union_stats.reference import (
     Indicator,
     Unit,
@@ -29,7 +28,7 @@ from union_stats.reference import (
 )
 from union_stats.template import FLAG_CHOICES, unit_indicators, write_workbook
 
-PERIOD_PATTERN = re.compile(r"(\d{4})(?:Q([1-4]))?")
+
 NOISE = (0.7, 1.3)  # how far a unit's share may stray from its size weight
 SYNTHETIC_NOISE = (0.5, 1.5)
 SYNTHETIC_FLAG_YES = 0.8
@@ -66,18 +65,6 @@ CONTACT_SURNAMES = ("陈", "李", "黄", "梁", "何", "罗", "冯", "郭", "林
 Records = list[dict[str, object]]
 
 
-def period_bounds(period: str) -> tuple[date, date]:
-    """First and last day of a period: '2022' is the calendar year, '2022Q3' the third quarter."""
-    match = PERIOD_PATTERN.fullmatch(period.strip()) if isinstance(period, str) else None
-    if match is None:
-        raise ValueError(f"统计期应写作年度“2022”或季度“2022Q3”，收到：{period!r}")
-    year = int(match.group(1))
-    if match.group(2) is None:
-        return date(year, 1, 1), date(year, 12, 31)
-    last_month = 3 * int(match.group(2))
-    return date(year, last_month - 2, 1), date(year, last_month, calendar.monthrange(year, last_month)[1])
-
-
 def district_totals() -> dict[str, int]:
     """Each catalog indicator's district total in its base unit: the base_value of the figure it reproduces."""
     return dict(_district_totals())
@@ -102,7 +89,8 @@ def detail_measure(indicator: Indicator, records: Iterable[Mapping[str, object]]
     if indicator.measure == "count":
         return len(rows)
     if indicator.measure == "sum":
-        return sum(record.get(indicator.measure_field) or 0 for record in rows)  # type: ignore[misc]
+        values = (record.get(indicator.measure_field) for record in rows)
+        return sum(value for value in values if isinstance(value, int | float))
     if indicator.measure == "count_distinct":
         return len({record[indicator.measure_field] for record in rows if record.get(indicator.measure_field)})
     raise ValueError(f"未知的汇总方式：{indicator.measure}")
@@ -209,19 +197,20 @@ def _enterprises(shares: Mapping[str, int | str], rng: random.Random, run: _Run)
     new_form = allocate(
         int(shares["new_form_members"]), [rng.uniform(0.2, 1.0) * part for part in members], caps=members
     )
-    records = []
-    for members_here, new_form_here in zip(members, new_form, strict=True):
+    founded = sorted(run.day(rng) for _ in range(count))
+    records: Records = []
+    for founded_on, members_here, new_form_here in zip(founded, members, new_form, strict=True):
         name, code = run.enterprise(rng)
         records.append(
             {
                 "enterprise_name": name,
                 "credit_code": code,
-                "founded_on": run.day(rng),
+                "founded_on": founded_on,
                 "new_members": members_here,
                 "new_form_members": new_form_here,
             }
         )
-    return sorted(records, key=lambda record: (record["founded_on"], record["credit_code"]))  # type: ignore[return-value]
+    return records
 
 
 def _dues_refunds(shares: Mapping[str, int | str], rng: random.Random, run: _Run) -> Records:
@@ -231,7 +220,7 @@ def _dues_refunds(shares: Mapping[str, int | str], rng: random.Random, run: _Run
     refunds = allocate(
         amount, [people * rng.uniform(0.6, 1.4) for people in employees], minimum=min(200, amount // max(count, 1))
     )
-    records = []
+    records: Records = []
     for people, refund in zip(employees, refunds, strict=True):
         name, code = run.enterprise(rng)
         records.append({"enterprise_name": name, "credit_code": code, "employees": people, "refund_yuan": refund})

@@ -15,6 +15,7 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from union_stats.periods import period_bounds
 from union_stats.reference import (
     CURRENT_TEMPLATE,
     Indicator,
@@ -40,14 +41,6 @@ INDICATOR_CELLS: dict[str, Callable[[Indicator], str]] = {
 }
 DEFAULT_WIDTHS = {"text": 16, "credit_code": 22, "date": 12, "integer": 12, "number": 10, "money": 16, "choice": 18}
 MAX_WIDTH = 60
-
-
-
-def _period_bounds(period: str) -> tuple[date, date]:
-    # imported late because the sample generator, which owns period parsing, itself writes workbooks
-    from union_stats.sample import period_bounds
-
-    return period_bounds(period)
 
 
 def display_width(text: str) -> int:
@@ -145,11 +138,7 @@ def _write_indicator_sheet(
             _write_cell(sheet, row, value_col, "text", value, formats)
         else:
             _write_cell(sheet, row, value_col, "money" if indicator.value_type == "money" else "number", value, formats)
-    described = [
-        {"indicator_code": indicator.indicator_code, "indicator_name": indicator.name_zh, "unit_of_measure": indicator.unit_zh}
-        for indicator in rows
-    ]
-    _set_widths(sheet, spec, described)
+    _set_widths(sheet, spec, [{name: cell(indicator) for name, cell in INDICATOR_CELLS.items()} for indicator in rows])
 
 
 def _write_detail_sheet(
@@ -174,7 +163,7 @@ def _write_detail_sheet(
 
 def instructions(spec: Template, period: str) -> list[str]:
     """The lines of the instructions sheet: what each sheet is and the rules the validator applies."""
-    start, end = _period_bounds(period)
+    start, end = period_bounds(period)
     cover_labels = "、".join(field.label for field in spec.cover_fields)
     lines = [
         f"{spec.title_zh}（模板版本 {spec.version}，统计期 {period}：{start:%Y-%m-%d} 至 {end:%Y-%m-%d}）",
@@ -222,7 +211,7 @@ def write_workbook(
     unknown = set(details) - {detail.kind for detail in spec.details}
     if unknown:
         raise ValueError(f"模板 {spec.version} 没有这些明细表：{sorted(unknown)}")
-    start, _ = _period_bounds(period)
+    start, _ = period_bounds(period)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(str(path), {"in_memory": True})
     # a fixed creation time keeps the bytes, and so the sha256, the same for the same inputs

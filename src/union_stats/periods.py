@@ -1,0 +1,49 @@
+"""Periods: a year ('2022') or a quarter ('2022Q3'), their days, and how they follow one another."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+
+PERIOD_PATTERN = re.compile(r"^(\d{4})(?:Q([1-4]))?$")
+
+
+def _parts(period: str) -> tuple[int, int | None]:
+    match = PERIOD_PATTERN.fullmatch(period.strip()) if isinstance(period, str) else None
+    if match is None:
+        raise ValueError(f"统计期应写作年度“2022”或季度“2022Q3”，收到：{period!r}")
+    return int(match.group(1)), int(match.group(2)) if match.group(2) else None
+
+
+def is_period(text: str) -> bool:
+    return isinstance(text, str) and PERIOD_PATTERN.fullmatch(text.strip()) is not None
+
+
+def is_quarter(period: str) -> bool:
+    return _parts(period)[1] is not None
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a period: '2022' is the calendar year, '2022Q3' the third quarter."""
+    year, quarter = _parts(period)
+    if quarter is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    last_month = 3 * quarter
+    return date(year, last_month - 2, 1), date(year, last_month, calendar.monthrange(year, last_month)[1])
+
+
+def previous_period(period: str) -> str:
+    """The period before: 2021 for 2022, 2022Q2 for 2022Q3, 2021Q4 for 2022Q1."""
+    year, quarter = _parts(period)
+    if quarter is None:
+        return str(year - 1)
+    return f"{year - 1}Q4" if quarter == 1 else f"{year}Q{quarter - 1}"
+
+
+def quarters_of(year: str) -> list[str]:
+    return [f"{year}Q{quarter}" for quarter in range(1, 5)]
+
+
+def year_of(period: str) -> str:
+    return str(_parts(period)[0])
