@@ -76,6 +76,53 @@ def cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.schedules import next_runs, serve_deployments
+
+    if args.dry_run:
+        for deployment, runs in next_runs().items():
+            console.print(f"{deployment}: " + ", ".join(f"{run:%Y-%m-%d %H:%M %z}" for run in runs))
+        return 0
+    serve_deployments()  # blocks until interrupted; Prefect pauses the schedules on shutdown
+    return 0
+
+
+SEVERITY_ZH = {"error": "[red]错误[/]", "warning": "[yellow]警告[/]", "info": "[blue]提示[/]"}
+STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告，请确认）", "rejected": "退回，请修改后重新提交"}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from union_stats import checking
+
+    missing = [path for path in args.files if not path.is_file()]
+    if missing:
+        console.print(f"[red]no such file:[/] {', '.join(str(path) for path in missing)}")
+        return 2
+    results = checking.check_files(args.files, report_dir=args.report_dir)
+    any_error = False
+    for result in results:
+        any_error |= result.status == "rejected"
+        console.rule(f"{result.file_name}  [{result.period}]  {STATUS_ZH[result.status]}")
+        if not result.findings:
+            console.print("未发现问题。")
+            continue
+        table = Table(show_header=True, header_style="bold")
+        for header in ("严重程度", "位置", "填报值", "规则", "问题及修改方法"):
+            table.add_column(header, overflow="fold")
+        for finding in result.findings:
+            table.add_row(
+                SEVERITY_ZH.get(finding.severity, finding.severity),
+                finding.where or "整个文件",
+                finding.value or "",
+                finding.rule,
+                finding.message,
+            )
+        console.print(table)
+        for path in result.reports:
+            console.print(f"报告：{path}")
+    return 1 if any_error else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="union-stats", description="Panyu union statistics warehouse")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--units", type=int, help="write N synthetic town-like units instead of the 18 real ones")
     sample.add_argument("--seed", type=int, default=2022)
     sample.set_defaults(handler=cmd_sample)
+
+    check = commands.add_parser("validate", help="check workbooks with the same rules as a run, without the warehouse")
+    check.add_argument("files", nargs="+", type=Path, help="workbooks to check")
+    check.add_argument("--report-dir", type=Path, help="write an HTML report and an annotated copy of each file here")
+    check.set_defaults(handler=cmd_validate)
+
+    serve = commands.add_parser("serve", help="serve the quarterly and annual close deployments (Asia/Shanghai)")
+    serve.add_argument("--dry-run", action="store_true", help="print the next run times and exit")
+    serve.set_defaults(handler=cmd_serve)
 
     suites = commands.add_parser("suites", help="rewrite expectations/*.json from the template and the catalog")
     suites.set_defaults(handler=cmd_suites)

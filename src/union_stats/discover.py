@@ -51,19 +51,21 @@ def latest_period(raw_dir: Path) -> str | None:
     return periods[-1] if periods else None
 
 
+def receive(path: Path) -> ReceivedFile:
+    """Fingerprint one file; it counts as received when it was last written."""
+    stat = path.stat()
+    return ReceivedFile(
+        path=path,
+        sha256=sha256_of(path),
+        size_bytes=stat.st_size,
+        received_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+    )
+
+
+def is_submission(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(("~$", ".")) and path.suffix.lower() in WORKBOOK_SUFFIXES
+
+
 def discover(period_dir: Path) -> list[ReceivedFile]:
     """Every workbook in the period folder (Office lock files excluded), in name order."""
-    files = []
-    for path in sorted(period_dir.iterdir()):
-        if not path.is_file() or path.name.startswith("~$") or path.suffix.lower() not in WORKBOOK_SUFFIXES:
-            continue
-        stat = path.stat()
-        files.append(
-            ReceivedFile(
-                path=path,
-                sha256=sha256_of(path),
-                size_bytes=stat.st_size,
-                received_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-            )
-        )
-    return files
+    return [receive(path) for path in sorted(period_dir.iterdir()) if is_submission(path)]

@@ -177,6 +177,17 @@ def _parse_sheet(
         return None
     header_index, positions = header
     letters = {name: column_letter(sheet_columns[position]) for name, position in positions.items()}
+    header_cells = rows[header_index]
+    for position in range(min(positions.values()), max(positions.values()) + 1):
+        if position < len(header_cells) and not normalise_label(header_cells[position]):
+            cell = f"{column_letter(sheet_columns[position])}{header_index + 1}"
+            findings.append(
+                Finding(
+                    received.submission_id, received.file_name, ERROR, "structure.header_blank", sheet.sheet, cell, None,
+                    f"“{sheet.sheet}”表表头 {cell} 为空（多插入了一列，或合并了表头单元格）：请删除该列或取消合并，"
+                    f"表头应依次为 {'、'.join(c.header for c in sheet.columns)}。",
+                )
+            )
     for column in sheet.columns:
         if column.name not in positions:
             findings.append(

@@ -84,6 +84,9 @@ class SheetSpec:
     sheet: str
     columns: tuple[Column, ...]
     description_zh: str = ""
+    unique_in_file: tuple[str, ...] = ()
+    unique_across_units: tuple[str, ...] = ()
+    parts: tuple[tuple[str, str], ...] = ()  # (part, whole): the part may never exceed the whole
 
     def column(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
@@ -187,7 +190,15 @@ def _sheet_spec(raw: dict) -> SheetSpec:
         )
         for position, column in enumerate(raw["columns"])
     )
-    return SheetSpec(kind=raw["kind"], sheet=raw["sheet"], columns=columns, description_zh=raw.get("description_zh", ""))
+    return SheetSpec(
+        kind=raw["kind"],
+        sheet=raw["sheet"],
+        columns=columns,
+        description_zh=raw.get("description_zh", ""),
+        unique_in_file=tuple(raw.get("unique_in_file", ())),
+        unique_across_units=tuple(raw.get("unique_across_units", ())),
+        parts=tuple((item["part"], item["whole"]) for item in raw.get("parts", ())),
+    )
 
 
 @cache
@@ -206,6 +217,18 @@ def template(version: str = "v1") -> Template:
         indicators=_sheet_spec(raw["indicators"]),
         details=tuple(_sheet_spec(item) for item in raw.get("details", [])),
     )
+
+
+@cache
+def indicator_parts() -> tuple[dict[str, str], ...]:
+    """Pairs of indicators where one is part of the other (a part may never exceed its whole)."""
+    return tuple(_read_csv(REFERENCE_DIR / "indicator_parts.csv"))
+
+
+@cache
+def validation_settings() -> dict:
+    """Thresholds of the judgement-call rules (history), from `reference/validation.toml`."""
+    return tomllib.loads((REFERENCE_DIR / "validation.toml").read_text(encoding="utf-8"))
 
 
 def template_versions() -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from union_stats import reference
-from union_stats.findings import ERROR
+from union_stats.findings import ERROR, WARNING
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import Column, SheetSpec
 
@@ -33,8 +33,15 @@ VALUE_PATTERNS = {
 }
 
 
-def _expectation(kind: str, kwargs: dict, rule: str, severity: str, message_zh: str) -> dict:
-    return {"type": kind, "kwargs": kwargs, "meta": {"rule": rule, "severity": severity, "message_zh": message_zh}}
+INDICATOR_PARTS_SUITE = "indicator_parts"
+HISTORY_SUITE = "history"
+
+
+def _expectation(kind: str, kwargs: dict, rule: str, severity: str, message_zh: str, cell_column: str = "") -> dict:
+    meta = {"rule": rule, "severity": severity, "message_zh": message_zh}
+    if cell_column:
+        meta["cell_column"] = cell_column  # the cell a finding points at, when not the first column checked
+    return {"type": kind, "kwargs": kwargs, "meta": meta}
 
 
 def _column_expectations(column: Column) -> list[dict]:
@@ -60,6 +67,32 @@ def _column_expectations(column: Column) -> list[dict]:
                 f"“{{sheet}}”表 {{cell}} 的“{{value}}”不符合要求：“{column.header}”{advice}。",
             )
         )
+    if column.type == "date":
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                {
+                    "column": f"{column.name}__date",
+                    "min_value": {"$PARAMETER": "period_start"},
+                    "max_value": {"$PARAMETER": "period_end"},
+                },
+                "values.date_in_period",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的日期“{{value}}”不在统计期 {{run_period}}（{{period_start}} 至 {{period_end}}）内："
+                f"请核对“{column.header}”，只填报本统计期内发生的事项。",
+            )
+        )
+    if column.type == "credit_code":
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_in_set",
+                {"column": f"{column.name}__valid", "value_set": [True]},
+                "codes.credit_code_check",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的统一社会信用代码“{{value}}”校验位不正确（GB 32100-2015）："
+                "很可能抄错了某一位，请对照营业执照逐位核对。",
+            )
+        )
     if column.type == "choice":
         choices = "、".join(column.choices)
         expectations.append(
@@ -75,7 +108,49 @@ def _column_expectations(column: Column) -> list[dict]:
 
 
 def _detail_suite(sheet: SheetSpec) -> list[dict]:
-    return [expectation for column in sheet.columns for expectation in _column_expectations(column)]
+    expectations = [expectation for column in sheet.columns for expectation in _column_expectations(column)]
+    for name in sheet.unique_in_file:
+        header = sheet.column(name).header
+        expectations.append(
+            _expectation(
+                "expect_compound_columns_to_be_unique",
+                {"column_list": ["submission_id", name]},
+                "structure.duplicate_record",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的“{header}”“{{value}}”在本表出现不止一次：同一记录只填一行，请删除重复行或更正。",
+            )
+        )
+    for name in sheet.unique_across_units:
+        header = sheet.column(name).header
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                {"column": f"{name}__units", "max_value": 1},
+                "cross_submission.duplicate_record",
+                WARNING,
+                f"“{{sheet}}”表 {{cell}} 的“{header}”“{{value}}”在本期也由其他单位（{{{name}__other_units}}）填报："
+                "同一企业只能由一个单位统计，请与对方核实后保留一处，或在备注中说明。",
+            )
+        )
+    for part, whole in sheet.parts:
+        part_header, whole_header = sheet.column(part).header, sheet.column(whole).header
+        expectations.append(
+            _expectation(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {
+                    "column_A": f"{whole}__n",
+                    "column_B": f"{part}__n",
+                    "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing",
+                },
+                "cross_field.part_exceeds_whole",
+                ERROR,
+                f"“{{sheet}}”表 {{cell}} 的“{part_header}”{{{part}}} 大于同一行的“{whole_header}”{{{whole}}}："
+                "部分不能超过总数，请核对两处数字。",
+                cell_column=part,
+            )
+        )
+    return expectations
 
 
 def _indicator_suite(sheet: SheetSpec) -> list[dict]:
@@ -91,11 +166,19 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             f"“{{sheet}}”表 {{cell}} 的指标代码“{{value}}”不在指标目录中：请勿修改“{code_header}”列，使用模板预填的代码。",
         ),
         _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "indicator_code__reported_by_unit", "value_set": [True]},
+            "codes.indicator_not_for_unit",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 的指标“{{value}}”不由本单位填报（由{{reported_by_zh}}填报）："
+            "请删除该行，使用区总工会下发的本单位模板。",
+        ),
+        _expectation(
             "expect_compound_columns_to_be_unique",
             {"column_list": ["submission_id", "indicator_code"]},
             "structure.duplicate_indicator",
             ERROR,
-            f"“{{sheet}}”表第 {{row}} 行的指标“{{value}}”重复出现：每个指标只填一行，请删除多余的行。",
+            f"“{{sheet}}”表 {{cell}} 的指标“{{value}}”重复出现：每个指标只填一行，请删除多余的行。",
         ),
         _expectation(
             "expect_column_values_to_match_regex",
@@ -104,6 +187,20 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             ERROR,
             f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是有效数值：“{value_header}”应填写非负数字（金额以元为单位，最多两位小数），"
             "是否类指标填“是”或“否”；不要带单位或“约”“余”等文字。",
+        ),
+        _expectation(
+            "expect_column_values_to_match_regex",
+            {"column": "value", "regex": r"^\d+$", "row_condition": 'value_type=="count"', "condition_parser": "pandas"},
+            "values.integer",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是整数：“{{indicator_name}}”以{{unit_zh}}计，应填写整数。",
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "value", "value_set": ["是", "否"], "row_condition": 'value_type=="flag"', "condition_parser": "pandas"},
+            "values.flag",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 的“{{value}}”无效：“{{indicator_name}}”只能填“是”或“否”。",
         ),
     ]
 
@@ -117,14 +214,14 @@ def _cover_suite() -> list[dict]:
             {"column": "unit_code", "value_set": {"$PARAMETER": "known_unit_codes"}},
             "codes.unit_unknown",
             ERROR,
-            f"“{{sheet}}”表 B{labels['unit_code'].row} 的单位代码“{{value}}”不是已登记的填报单位：请使用区总工会下发的本单位模板。",
+            f"“{{sheet}}”表 {{cell}} 的单位代码“{{value}}”不是已登记的填报单位：请使用区总工会下发的本单位模板。",
         ),
         _expectation(
             "expect_column_pair_values_to_be_equal",
             {"column_A": "unit_code", "column_B": "file_unit_code"},
             "structure.unit_mismatch",
             ERROR,
-            f"“{{sheet}}”表 B{labels['unit_code'].row} 的单位代码“{{value}}”与文件名“{{file_name}}”不一致："
+            f"“{{sheet}}”表 {{cell}} 的单位代码“{{value}}”与文件名“{{file_name}}”不一致："
             "文件应命名为“单位代码_统计期.xlsx”，请核对是否用了其他单位的模板。",
         ),
         _expectation(
@@ -132,14 +229,14 @@ def _cover_suite() -> list[dict]:
             {"column": "period", "value_set": {"$PARAMETER": "run_periods"}},
             "structure.period_mismatch",
             ERROR,
-            f"“{{sheet}}”表 B{labels['period'].row} 的统计期“{{value}}”与本次收报的统计期“{{run_period}}”不一致：请填写正确的统计期，或提交到对应统计期。",
+            f"“{{sheet}}”表 {{cell}} 的统计期“{{value}}”与本次收报的统计期“{{run_period}}”不一致：请填写正确的统计期，或提交到对应统计期。",
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
             {"column": "template_version", "value_set": list(reference.template_versions())},
             "structure.template_version",
             ERROR,
-            f"“{{sheet}}”表 B{labels['template_version'].row} 的模板版本“{{value}}”无法识别：请下载最新模板重新填报。",
+            f"“{{sheet}}”表 {{cell}} 的模板版本“{{value}}”无法识别：请下载最新模板重新填报。",
         ),
     ]
 
@@ -153,6 +250,43 @@ def _cross_sheet_suite() -> list[dict]:
             ERROR,
             "“{sheet}”表 {cell} 填报的“{indicator_name}”为 {value}，但“{detail_sheet}”表计得 {derived_value}："
             "明细表是该指标的来源，两处应一致，请核对明细或更正指标值。",
+            cell_column="value",
+        ),
+    ]
+
+
+def _indicator_parts_suite() -> list[dict]:
+    return [
+        _expectation(
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            {"column_A": "whole_value", "column_B": "part_value", "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+            "cross_field.part_exceeds_whole",
+            ERROR,
+            "“{sheet}”表 {cell} 的“{part_name}”{part_value} 大于“{whole_name}”{whole_value}（{relation_zh}）：请核对两项数字。",
+            cell_column="value",
+        ),
+    ]
+
+
+def _history_suite() -> list[dict]:
+    return [
+        _expectation(
+            "expect_column_values_to_be_between",
+            {"column": "change_factor", "max_value": {"$PARAMETER": "max_change_factor"}},
+            "history.change",
+            WARNING,
+            "“{sheet}”表 {cell} 的“{indicator_name}”为 {value}，上期（{previous_period}）为 {previous_value}，"
+            "变化超过 {max_change_factor} 倍：如数据无误，请在该行“备注”中说明原因。",
+            cell_column="value",
+        ),
+        _expectation(
+            "expect_column_values_to_be_between",
+            {"column": "iqr_distance", "max_value": {"$PARAMETER": "iqr_multiplier"}},
+            "history.outlier",
+            WARNING,
+            "“{sheet}”表 {cell} 的“{indicator_name}”为 {value}，明显超出本单位以往 {history_periods} 期的正常范围"
+            "（{history_low} 至 {history_high}）：如数据无误，请在该行“备注”中说明原因。",
+            cell_column="value",
         ),
     ]
 
@@ -164,6 +298,8 @@ def build_suites() -> dict[str, dict]:
         COVER_SUITE: (spec.cover_sheet, _cover_suite()),
         spec.indicators.kind: (spec.indicators.sheet, _indicator_suite(spec.indicators)),
         CROSS_SHEET_SUITE: (spec.indicators.sheet, _cross_sheet_suite()),
+        INDICATOR_PARTS_SUITE: (spec.indicators.sheet, _indicator_parts_suite()),
+        HISTORY_SUITE: (spec.indicators.sheet, _history_suite()),
     }
     suites |= {sheet.kind: (sheet.sheet, _detail_suite(sheet)) for sheet in spec.details}
     return {

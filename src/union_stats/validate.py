@@ -2,29 +2,47 @@
 
 Great Expectations validates pandas frames converted from the batch's Polars frames, one run per suite for
 all submissions together; every failing value is traced back to its submission, sheet and cell through the
-source row ids. Values derived across sheets (detail sheets summed as the catalog says) come from the same
-SQL models the warehouse uses, run on the batch in an in-memory DuckDB.
+source row ids. What a rule needs beyond the cells as typed (a number, a check digit's verdict, the value a
+detail sheet gives, last period's value) is computed here as a derived column, `<column>__<what>`; the rule
+itself, its severity and its message live in the suite (`expectations/*.json`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from union_stats import reference
+from union_stats import credit_code, periods, reference
 from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.parse import ParsedBatch, unit_code_from_file_name
 from union_stats.paths import EXPECTATIONS_DIR
-from union_stats.reference import Unit
-from union_stats.suites import COVER_SUITE, CROSS_SHEET_SUITE, read_suites
+from union_stats.reference import SheetSpec, Unit
+from union_stats.suites import COVER_SUITE, CROSS_SHEET_SUITE, HISTORY_SUITE, INDICATOR_PARTS_SUITE, read_suites
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
+NUMERIC_TYPES = ("number", "integer", "money")
+REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ValidationContext:
+    """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
+
+    # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
+    history: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
+        )
+    )
+    # per detail sheet kind: rows of the period's current submissions that are not in this batch
+    other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +58,16 @@ class _Placeholders(dict):
         return "{" + key + "}"
 
 
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value)
+
+
 def _gx_context() -> Any:
     import great_expectations as gx  # slow to import (seconds): only where validation runs
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -49,8 +77,21 @@ def _gx_context() -> Any:
     return context
 
 
+def _raised(exception_info: Any) -> str | None:
+    """The first exception message in a result's exception info (flat or keyed by metric)."""
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return exception_info.get("exception_message") or "unknown error"
+    for nested in exception_info.values():
+        message = _raised(nested)
+        if message:
+            return message
+    return None
+
+
 def _run_suite(context: Any, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
-    """Each expectation's meta with the rows (index columns and values) it found unexpected."""
+    """Each failed expectation's meta with the rows (index columns and values) it found unexpected."""
     import great_expectations as gx
 
     if frame.height == 0:
@@ -69,9 +110,9 @@ def _run_suite(context: Any, suite_json: dict, frame: pl.DataFrame, parameters: 
     for outcome in result.results:
         if outcome.success:
             continue
-        exception = (outcome.exception_info or {}).get("exception_message")
-        if exception:
-            raise RuntimeError(f"expectation {outcome.expectation_config.type} could not run: {exception}")
+        problem = _raised(outcome.exception_info)
+        if problem:
+            raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {suite_json['name']} could not run: {problem}")
         failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
     return failures
 
@@ -83,27 +124,29 @@ def _findings_from_failures(
     cell_for: Callable[[str, str | None, int], str | None],
     files: dict[str, str],
     extra: dict[str, str],
-    value_column_of: dict[str, str],
 ) -> list[Finding]:
     rows = {(row["submission_id"], row["source_row"]): row for row in frame.iter_rows(named=True)}
     findings = []
     for meta, unexpected in failures:
+        seen = set()
         for item in unexpected:
             submission_id, source_row = item["submission_id"], int(item["source_row"])
+            if (submission_id, source_row) in seen:
+                continue
+            seen.add((submission_id, source_row))
             row = rows.get((submission_id, source_row), {})
-            column = value_column_of.get(meta["rule"]) or next(
-                (name for name in item if name not in ROW_ID_COLUMNS), None
-            )
+            checked = meta.get("cell_column") or next((name for name in item if name not in ROW_ID_COLUMNS), None)
+            column = checked.split("__")[0] if checked else None  # a derived column points at its source cell
             value = row.get(column) if column else None
             cell = cell_for(submission_id, column, source_row)
-            context = _Placeholders(
-                {key: "" if item_value is None else item_value for key, item_value in row.items()}
+            placeholders = _Placeholders(
+                {key: _text(item_value) for key, item_value in row.items()}
                 | extra
                 | {
                     "sheet": sheet_name,
                     "cell": cell or f"第{source_row}行",
                     "row": source_row,
-                    "value": "" if value is None else value,
+                    "value": _text(value),
                     "file_name": files.get(submission_id, ""),
                 }
             )
@@ -115,8 +158,8 @@ def _findings_from_failures(
                     rule=meta["rule"],
                     sheet=sheet_name,
                     cell=cell,
-                    value=None if value is None else str(value),
-                    message=meta["message_zh"].format_map(context),
+                    value=None if value is None else _text(value),
+                    message=meta["message_zh"].format_map(placeholders),
                 )
             )
     return findings
@@ -134,6 +177,91 @@ def _cover_frame(batch: ParsedBatch) -> pl.DataFrame:
     )
 
 
+def _catalog_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "indicator_code": indicator.indicator_code,
+                "indicator_name": indicator.name_zh,
+                "unit_zh": indicator.unit_zh,
+                "value_type": indicator.value_type,
+                "reported_by": indicator.reported_by,
+                "reported_by_zh": REPORTED_BY_ZH.get(indicator.reported_by, indicator.reported_by),
+            }
+            for indicator in reference.indicators()
+        ]
+    )
+
+
+def _unit_kinds(units: tuple[Unit, ...]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"unit_code": unit.unit_code, "unit_kind": unit.kind, "unit_name": unit.name_zh} for unit in units],
+        schema={"unit_code": pl.String, "unit_kind": pl.String, "unit_name": pl.String},
+    )
+
+
+def _indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Indicator rows with the catalog's facts about each, and whether the unit's kind reports it."""
+    groups = pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
+    allowed = groups.with_columns(pl.lit(True).alias("allowed"))
+    return (
+        frame.join(_catalog_frame(), on="indicator_code", how="left")
+        .join(_unit_kinds(units), on="unit_code", how="left")
+        .join(allowed, on=["reported_by", "unit_kind"], how="left")
+        .with_columns(
+            # an unknown unit or indicator is a finding of its own: no second one here
+            pl.when(pl.col("unit_kind").is_null() | pl.col("reported_by").is_null())
+            .then(None)
+            .otherwise(pl.col("allowed").fill_null(False))
+            .alias("indicator_code__reported_by_unit")
+        )
+        .drop("allowed")
+    )
+
+
+def _detail_frame(
+    sheet: SheetSpec, frame: pl.DataFrame, others: pl.DataFrame | None, units: tuple[Unit, ...]
+) -> pl.DataFrame:
+    """A detail sheet's rows with numbers, dates and check-digit verdicts as derived columns."""
+    derived = []
+    for column in sheet.columns:
+        if column.type in NUMERIC_TYPES:
+            derived.append(pl.col(column.name).cast(pl.Float64, strict=False).alias(f"{column.name}__n"))
+        elif column.type == "date":
+            derived.append(
+                pl.col(column.name).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).alias(f"{column.name}__date")
+            )
+        elif column.type == "credit_code":
+            derived.append(
+                pl.col(column.name).map_elements(credit_code.is_valid, return_dtype=pl.Boolean).alias(f"{column.name}__valid")
+            )
+    prepared = frame.with_columns(derived)
+    names = dict(_unit_kinds(units).select("unit_code", "unit_name").iter_rows())
+    for name in sheet.unique_across_units:
+        seen = frame.select("unit_code", name)
+        if others is not None and others.height:
+            seen = pl.concat([seen, others.select("unit_code", name)])
+        holders = (
+            seen.drop_nulls()
+            .unique()
+            .group_by(name)
+            .agg(pl.col("unit_code").sort().alias("holders"))
+        )
+        prepared = (
+            prepared.join(holders, on=name, how="left")
+            .with_columns(
+                pl.col("holders").list.len().alias(f"{name}__units"),
+                pl.col("holders")
+                .list.set_difference(pl.concat_list(pl.col("unit_code")))
+                .list.eval(pl.element().replace_strict(names, default=pl.element()))
+                .list.join("、")
+                .alias(f"{name}__other_units"),
+            )
+            .drop("holders")
+        )
+    return prepared
+
+
 def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models."""
     from union_stats import load, transform
@@ -149,6 +277,16 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
         return con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
 
 
+def _reported_values(batch: ParsedBatch) -> pl.DataFrame:
+    """Indicator rows with a numeric value: submission, row, code, value as typed and as a number."""
+    parsed = batch.sheets[reference.template().indicators.kind]
+    return (
+        parsed.select("submission_id", "unit_code", "source_row", "indicator_code", "value")
+        .with_columns(pl.col("value").cast(pl.Float64, strict=False).alias("number"))
+        .filter(pl.col("number").is_not_null())
+    )
+
+
 def _cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Indicator rows that a detail sheet also gives, with the value reported and the value derived."""
     spec = reference.template()
@@ -157,33 +295,88 @@ def _cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFr
             {
                 "indicator_code": indicator.indicator_code,
                 "indicator_name": indicator.name_zh,
+                "sheet_kind": indicator.detail_sheet,
                 "detail_sheet": spec.sheet_spec(indicator.detail_sheet).sheet,
             }
             for indicator in reference.indicators()
             if indicator.from_detail
         ]
     )
-    parsed = batch.sheets[spec.indicators.kind]
-    sheets_present = batch.layouts.select("submission_id", "sheet_kind").unique()
-    derived = derived_indicator_values(batch, units)
-    reported = parsed.join(detail_indicators, on="indicator_code").with_columns(
-        pl.col("value").cast(pl.Decimal(18, 2), strict=False).alias("reported_value")
-    )
+    # only where the detail sheet itself was read: a missing sheet is an error of its own
+    sheets_read = batch.layouts.select("submission_id", "sheet_kind").unique()
+    derived = derived_indicator_values(batch, units).rename({"value": "derived"})
     return (
-        reported.filter(pl.col("reported_value").is_not_null())
+        _reported_values(batch)
+        .join(detail_indicators, on="indicator_code")
+        .join(sheets_read, on=["submission_id", "sheet_kind"])
         .join(derived, on=["submission_id", "indicator_code"], how="left")
-        .with_columns(pl.col("value_right").fill_null(0).cast(pl.Decimal(18, 2)).alias("derived_value"))
-        # only where the detail sheet itself was readable: a missing sheet is already an error of its own
-        .join(
-            sheets_present.join(
-                pl.DataFrame({"sheet_kind": [s.kind for s in spec.details], "detail_sheet": [s.sheet for s in spec.details]}),
-                on="sheet_kind",
-            ).select("submission_id", "detail_sheet"),
-            on=["submission_id", "detail_sheet"],
-        )
         .select(
             "submission_id", "source_row", "indicator_code", "indicator_name", "detail_sheet", "value",
-            pl.col("reported_value").cast(pl.Float64), pl.col("derived_value").cast(pl.Float64),
+            pl.col("number").alias("reported_value"),
+            pl.col("derived").cast(pl.Float64).fill_null(0.0).alias("derived_value"),
+        )
+    )
+
+
+def _indicator_parts_frame(batch: ParsedBatch) -> pl.DataFrame:
+    """For each part/whole pair of indicators a submission reports, both values, at the part's row."""
+    pairs = pl.DataFrame(list(reference.indicator_parts()))
+    names = _catalog_frame().select("indicator_code", "indicator_name")
+    values = _reported_values(batch)
+    return (
+        pairs.join(values.rename({"indicator_code": "part"}), on="part")
+        .join(
+            values.select("submission_id", pl.col("indicator_code").alias("whole"), pl.col("number").alias("whole_value")),
+            on=["submission_id", "whole"],
+        )
+        .join(names.rename({"indicator_code": "part", "indicator_name": "part_name"}), on="part")
+        .join(names.rename({"indicator_code": "whole", "indicator_name": "whole_name"}), on="whole")
+        .select(
+            "submission_id", "source_row", "value", "part_name", "whole_name", "relation_zh",
+            pl.col("number").alias("part_value"), "whole_value",
+        )
+    )
+
+
+def _history_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFrame:
+    """Indicator values beside the unit's previous period and its range over earlier periods of the same kind."""
+    settings = reference.validation_settings()["history"]
+    flags = [indicator.indicator_code for indicator in reference.indicators() if indicator.value_type == "flag"]
+    quarterly = periods.is_quarter(batch.period)
+    earlier = context.history.filter(
+        (pl.col("period") < batch.period) & (pl.col("period").str.contains("Q") == quarterly)
+    )
+    previous = earlier.filter(pl.col("period") == periods.previous_period(batch.period)).select(
+        "unit_code", "indicator_code", pl.col("period").alias("previous_period"), pl.col("value").alias("previous_value")
+    )
+    spread = earlier.group_by("unit_code", "indicator_code").agg(
+        pl.len().alias("history_periods"),
+        pl.col("value").quantile(0.25, "linear").alias("history_low"),
+        pl.col("value").quantile(0.75, "linear").alias("history_high"),
+    )
+    current = _reported_values(batch).filter(~pl.col("indicator_code").is_in(flags))
+    larger = pl.max_horizontal("number", "previous_value")
+    smaller = pl.min_horizontal("number", "previous_value")
+    iqr = pl.col("history_high") - pl.col("history_low")
+    return (
+        current.join(_catalog_frame().select("indicator_code", "indicator_name"), on="indicator_code", how="left")
+        .join(previous, on=["unit_code", "indicator_code"], how="left")
+        .join(spread, on=["unit_code", "indicator_code"], how="left")
+        .with_columns(
+            pl.when((smaller > 0) & (larger >= settings["min_value_for_change"]))
+            .then(larger / smaller)
+            .otherwise(None)
+            .alias("change_factor"),
+            pl.when((pl.col("history_periods") >= settings["min_history_periods"]) & (iqr > 0))
+            .then(
+                pl.when(pl.col("number") > pl.col("history_high"))
+                .then((pl.col("number") - pl.col("history_high")) / iqr)
+                .when(pl.col("number") < pl.col("history_low"))
+                .then((pl.col("history_low") - pl.col("number")) / iqr)
+                .otherwise(0.0)
+            )
+            .otherwise(None)
+            .alias("iqr_distance"),
         )
     )
 
@@ -213,26 +406,49 @@ def outcomes_of(submissions: pl.DataFrame, findings: list[Finding]) -> pl.DataFr
     )
 
 
-def validate_batch(batch: ParsedBatch, units: tuple[Unit, ...], expectations_dir=EXPECTATIONS_DIR) -> ValidatedBatch:
+def validate_batch(
+    batch: ParsedBatch,
+    units: tuple[Unit, ...],
+    context: ValidationContext | None = None,
+    expectations_dir=EXPECTATIONS_DIR,
+) -> ValidatedBatch:
     """Every finding of the batch (parse findings included) and each submission's outcome."""
+    context = context or ValidationContext()
     spec = reference.template()
+    settings = reference.validation_settings()["history"]
     suites = read_suites(expectations_dir)
     files = dict(batch.submissions.select("submission_id", "file_name").iter_rows())
     cell_of = {
-        (submission_id, field): letter
-        for submission_id, field, letter in batch.layouts.select("submission_id", "field", "column_letter").iter_rows()
+        (submission_id, field_name): letter
+        for submission_id, field_name, letter in batch.layouts.select("submission_id", "field", "column_letter").iter_rows()
         if letter
     }
-    findings = list(batch.findings)
-    context = _gx_context()
-    parameters = {"known_unit_codes": [unit.unit_code for unit in units], "run_periods": [batch.period]}
-    extra = {"run_period": batch.period}
-
-    checks: list[tuple[str, pl.DataFrame, str, dict[str, str]]] = [
-        (COVER_SUITE, _cover_frame(batch), spec.cover_sheet, {}),
-        *[(sheet.kind, batch.sheets[sheet.kind], sheet.sheet, {}) for sheet in spec.sheets],
-        (CROSS_SHEET_SUITE, _cross_sheet_frame(batch, units), spec.indicators.sheet,
-         {"cross_sheet.indicator_equals_detail": "value"}),
+    start, end = periods.period_bounds(batch.period)
+    parameters = {
+        "known_unit_codes": [unit.unit_code for unit in units],
+        "run_periods": [batch.period],
+        "period_start": datetime.combine(start, datetime.min.time()),
+        "period_end": datetime.combine(end, datetime.min.time()),
+        "max_change_factor": settings["max_change_factor"],
+        "iqr_multiplier": settings["iqr_multiplier"],
+    }
+    extra = {
+        "run_period": batch.period,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "max_change_factor": _text(float(settings["max_change_factor"])),
+    }
+    indicators_sheet = spec.indicators.sheet
+    checks: list[tuple[str, pl.DataFrame, str]] = [
+        (COVER_SUITE, _cover_frame(batch), spec.cover_sheet),
+        (spec.indicators.kind, _indicator_frame(batch.sheets[spec.indicators.kind], units), indicators_sheet),
+        *[
+            (sheet.kind, _detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units), sheet.sheet)
+            for sheet in spec.details
+        ],
+        (CROSS_SHEET_SUITE, _cross_sheet_frame(batch, units), indicators_sheet),
+        (INDICATOR_PARTS_SUITE, _indicator_parts_frame(batch), indicators_sheet),
+        (HISTORY_SUITE, _history_frame(batch, context), indicators_sheet),
     ]
     cover_rows = {item.name: item.row for item in spec.cover_fields}
 
@@ -243,9 +459,10 @@ def validate_batch(batch: ParsedBatch, units: tuple[Unit, ...], expectations_dir
         letter = cell_of.get((submission_id, column or ""))
         return f"{letter}{source_row}" if letter else None
 
-    for suite_name, frame, sheet_name, value_column_of in checks:
-        failures = _run_suite(context, suites[suite_name], frame, parameters)
+    findings = list(batch.findings)
+    gx_context = _gx_context()
+    for suite_name, frame, sheet_name in checks:
+        failures = _run_suite(gx_context, suites[suite_name], frame, parameters)
         cell_for = cover_cell if suite_name == COVER_SUITE else sheet_cell
-        findings += _findings_from_failures(failures, frame, sheet_name, cell_for, files, extra, value_column_of)
+        findings += _findings_from_failures(failures, frame, sheet_name, cell_for, files, extra)
     return ValidatedBatch(findings=findings, outcomes=outcomes_of(batch.submissions, findings))
-

@@ -1,0 +1,95 @@
+"""Self-check for submitters: the rules of a run, applied to files on their own, without the warehouse."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastexcel
+
+from union_stats import discover, parse, periods, reference, validate
+from union_stats.findings import ERROR, Finding
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class FileCheck:
+    path: Path
+    file_name: str
+    period: str
+    status: str
+    findings: list[Finding] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
+
+
+def _cover_period(path: Path) -> str | None:
+    """The period written on the cover, if the file can be read at all."""
+    try:
+        reader = fastexcel.read_excel(path)
+        sheet = reference.template().cover_sheet
+        rows = reader.load_sheet(sheet, header_row=None, dtypes="string", skip_rows=0).to_polars().rows()
+    except Exception:  # an unreadable file is reported by the parse stage itself
+        return None
+    label = parse.normalise_label(next(f.label for f in reference.template().cover_fields if f.name == "period"))
+    for row in rows:
+        if row and parse.normalise_label(row[0]) == label and len(row) > 1 and row[1]:
+            return str(row[1]).strip()
+    return None
+
+
+def period_of(path: Path) -> str | None:
+    """The period a file is checked against: its period folder, else its cover, else its name (`x_2022.xlsx`)."""
+    if periods.is_period(path.parent.name):
+        return path.parent.name
+    cover = _cover_period(path)
+    if cover and periods.is_period(cover):
+        return cover
+    matched = re.search(r"_(\d{4}(?:Q[1-4])?)$", path.stem)
+    return matched.group(1) if matched else None
+
+
+def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileCheck]:
+    """Parse and validate each file (files of one period together) and, if asked, write its reports."""
+    by_period: dict[str | None, list[Path]] = defaultdict(list)
+    for path in paths:
+        by_period[period_of(path)].append(path)
+
+    results: list[FileCheck] = []
+    for period, group in by_period.items():
+        received = [discover.receive(path) for path in group]
+        if period is None:
+            for item in received:
+                finding = Finding(
+                    item.submission_id, item.file_name, ERROR, "structure.period_unknown", None, None, None,
+                    "无法确定统计期：请在“封面”表填写统计期（如 2022 或 2022Q3），文件名写作“单位代码_统计期.xlsx”。",
+                )
+                results.append(FileCheck(item.path, item.file_name, "?", "rejected", [finding]))
+            continue
+        units = tuple({unit.unit_code: unit for path in group for unit in reference.units_for(path.parent)}.values())
+        batch = parse.parse_batch(received, period)
+        validated = validate.validate_batch(batch, units)
+        status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
+        for item in received:
+            findings = sorted(
+                (finding for finding in validated.findings if finding.submission_id == item.submission_id),
+                key=lambda finding: (SEVERITY_ORDER.get(finding.severity, 9), finding.sheet or "", finding.cell or ""),
+            )
+            results.append(FileCheck(item.path, item.file_name, period, status[item.submission_id], findings))
+        if report_dir is not None:
+            from union_stats import quality_report
+
+            submissions = {row["submission_id"]: row for row in batch.submissions.iter_rows(named=True)}
+            for result, item in zip(results[-len(received):], received, strict=True):
+                result.reports = [
+                    path
+                    for path in quality_report.write_reports(
+                        quality_report.report_for(submissions[item.submission_id], result.status, item.path, period),
+                        result.findings,
+                        report_dir,
+                    )
+                    if path is not None
+                ]
+    return results

@@ -1,0 +1,450 @@
+"""Data-quality report of one submission, for the clerk of the unit that sent it: an HTML page and an annotated
+copy of the submitted workbook, each enough on its own to fix the file without calling the federation.
+
+Everything a submission carries (values, file name, sheet names, and the messages that quote them) is treated
+as hostile: HTML-escaped in the page, and in the workbook never written where Excel or WPS would run it as a
+formula.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from openpyxl import load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.cell import column_index_from_string
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.worksheet import Worksheet
+
+from union_stats import reference
+from union_stats.findings import ERROR, INFO, SEVERITIES, WARNING, Finding
+from union_stats.template import display_width
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+HTML_TEMPLATE = "quality_report.html.j2"
+
+OUTCOME_ZH = {
+    "accepted": "通过",
+    "accepted_with_warnings": "通过（有警告，请确认）",
+    "rejected": "退回，请修改后重新提交",
+}
+SEVERITY_ZH = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
+# Excel's own "Bad" / "Neutral" cell-style colours (and a light blue for info), in the workbook and on the page
+# alike, so a clerk who reads one recognises the other
+SEVERITY_FILL = {ERROR: "FFC7CE", WARNING: "FFEB9C", INFO: "DDEBF7"}
+OUTCOME_FILL = {"accepted": "C6EFCE", "accepted_with_warnings": "FFEB9C", "rejected": "FFC7CE"}
+
+COMMENT_AUTHOR = "番禺区总工会数据审核"
+RESULT_SHEET = "审核结果"
+WHOLE_FILE_ZH = "整个文件"
+ANNOTATABLE_SUFFIXES = (".xlsx", ".xlsm")
+
+# a text cell starting with one of these is read as a formula by Excel, WPS or LibreOffice (OWASP, CSV injection)
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+EXCEL_MAX_TEXT = 32767  # characters in one cell or comment
+VALUE_SHOWN = 200  # characters of a submitted value quoted in the report; the clerk has the rest in the file
+MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
+CELL_REFERENCE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
+BEIJING = timezone(timedelta(hours=8))
+
+COMMENT_WIDTH_PX = 360
+COMMENT_LINE_WIDTH = 56  # display width (CJK = 2) of one comment line at COMMENT_WIDTH_PX
+COMMENT_LINE_PX, COMMENT_MAX_HEIGHT_PX = 18, 600
+
+
+@dataclass(frozen=True)
+class SubmissionReport:
+    """What the report says about the submitted file itself, beside its findings."""
+
+    submission_id: str
+    file_name: str
+    unit_code: str
+    unit_name: str | None
+    period: str
+    status: str  # accepted | accepted_with_warnings | rejected
+    received_at: datetime | None
+    sha256: str
+    source_path: Path | None  # the submitted file, if still readable
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One finding as the report shows it."""
+
+    severity: str
+    severity_zh: str
+    where: str
+    value: str | None
+    rule: str
+    message: str
+    sheet: str | None
+    cell: str | None
+
+
+def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out_dir: Path) -> tuple[Path, Path | None]:
+    """Write `<stem>.report.html` and, when the submitted workbook can be opened, `<stem>.annotated.xlsx`."""
+    if submission.status not in OUTCOME_ZH:
+        raise ValueError(f"no report wording for submission status {submission.status!r}")
+    for finding in findings:
+        if finding.severity not in SEVERITIES:
+            raise ValueError(f"unknown finding severity {finding.severity!r} (rule {finding.rule})")
+        if finding.submission_id != submission.submission_id:
+            raise ValueError(f"finding of submission {finding.submission_id} given for {submission.submission_id}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _output_stem(submission)
+    ordered = sorted(findings, key=_finding_order)
+    annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx")
+    html = out_dir / f"{stem}.report.html"
+    html.write_text(render_html(submission, ordered, annotated_name=annotated.name if annotated else None), "utf-8")
+    return html, annotated
+
+
+def render_html(submission: SubmissionReport, findings: Sequence[Finding], *, annotated_name: str | None = None) -> str:
+    """The report page; `findings` are shown in the order given (write_reports sorts them)."""
+    counts = Counter(finding.severity for finding in findings)
+    return _html_template().render(
+        title=f"{_clean(_unit_label(submission))} {_clean(submission.period)} 数据审核报告",
+        status=submission.status,
+        outcome_zh=OUTCOME_ZH[submission.status],
+        counts=[(severity, SEVERITY_ZH[severity], counts[severity]) for severity in SEVERITIES],
+        facts=_facts(submission),
+        steps=_fix_steps(submission, counts, annotated_name),
+        rows=[_row(finding) for finding in findings],
+        submission_id=_clean(submission.submission_id),
+    )
+
+
+def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: str | None) -> list[str]:
+    """What the clerk has to do, in order, worded for this submission."""
+    file_name = _clean(Path(submission.file_name).name)
+    steps = []
+    if counts[ERROR]:
+        steps.append(f"逐条修改下表中的全部{counts[ERROR]}个“错误”（红色）：有错误的文件不能入库。")
+    if counts[WARNING]:
+        steps.append(
+            f"逐条核实全部{counts[WARNING]}个“警告”（黄色）：数据有误的请更正；确认无误的，"
+            "请在“指标”表相应指标的“备注”列写明原因。"
+        )
+    if counts[INFO]:
+        steps.append("“提示”（蓝色）是系统已自动规范化的内容，请核对读取结果；无误则无需处理。")
+    if counts[ERROR] or counts[WARNING]:
+        not_the_copy = "，也不要提交标注副本" if annotated_name else ""
+        steps.append(
+            f"在原文件上修改后，以相同的文件名“{file_name}”重新提交整个文件（不要只提交修改过的工作表{not_the_copy}）。"
+        )
+    elif counts[INFO]:
+        steps.append(f"如读取结果有误，请更正后以相同的文件名“{file_name}”重新提交整个文件；否则无需重新提交。")
+    else:
+        steps.append("未发现问题，无需修改或重新提交。")
+    if annotated_name and (counts[ERROR] or counts[WARNING] or counts[INFO]):
+        steps.append(
+            f"标注副本“{annotated_name}”已把每个问题标在对应单元格上（颜色同上，批注写明问题及修改方法），"
+            "第一张表“审核结果”列出全部问题，可对照修改。"
+        )
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------------- ordering
+
+
+@cache
+def _sheet_ranks() -> dict[str, int]:
+    """Sheets in template order, so the report walks the file the way the clerk fills it in."""
+    spec = reference.template(reference.CURRENT_TEMPLATE)
+    names = [spec.cover_sheet, *(sheet.sheet for sheet in spec.sheets)]
+    return {name: position for position, name in enumerate(names)}
+
+
+def _cell_position(cell: str | None) -> tuple[int, int] | None:
+    """(column, row), both 1-based, of an A1 reference inside the sheet's bounds; None for anything else."""
+    match = CELL_REFERENCE.match(cell or "")
+    if not match:
+        return None
+    column, row = column_index_from_string(match.group(1).upper()), int(match.group(2))
+    if not (1 <= column <= MAX_COLUMN and 1 <= row <= MAX_ROW):
+        return None
+    return column, row
+
+
+def _finding_order(finding: Finding) -> tuple:
+    """Severity, then sheet (file-level first, then template order), then cell in natural order (D2 < D10)."""
+    ranks = _sheet_ranks()
+    sheet_key = (-1, "") if not finding.sheet else (ranks.get(finding.sheet, len(ranks)), finding.sheet)
+    position = _cell_position(finding.cell)
+    if finding.cell is None:
+        cell_key: tuple = (0, 0, 0, "")
+    elif position is None:
+        cell_key = (2, 0, 0, finding.cell)
+    else:
+        cell_key = (1, *position, "")
+    return SEVERITIES.index(finding.severity), sheet_key, cell_key
+
+
+# ---------------------------------------------------------------------------------------------------- text
+
+
+def _clean(text: str) -> str:
+    """Submitted text made safe to write anywhere: no XML-illegal control characters, no lone surrogates."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}字）"
+
+
+def _cell_text(text: str) -> str:
+    """Text for a cell we write: a leading quote makes Excel and WPS show a would-be formula as plain text."""
+    text = _clean(text)
+    if text.startswith(FORMULA_TRIGGERS):
+        text = "'" + text
+    return _shorten(text, EXCEL_MAX_TEXT - 20)
+
+
+def _unit_label(submission: SubmissionReport) -> str:
+    return submission.unit_name or submission.unit_code or Path(submission.file_name).name
+
+
+def _where(finding: Finding) -> str:
+    if not finding.sheet:
+        return WHOLE_FILE_ZH
+    if not finding.cell:
+        return f"{finding.sheet}（整张表）"
+    return finding.where
+
+
+def _row(finding: Finding) -> _Row:
+    return _Row(
+        severity=finding.severity,
+        severity_zh=SEVERITY_ZH[finding.severity],
+        where=_clean(_where(finding)),
+        value=None if finding.value is None else _shorten(_clean(finding.value), VALUE_SHOWN),
+        rule=_clean(finding.rule),
+        message=_clean(finding.message),
+        sheet=finding.sheet,
+        cell=finding.cell,
+    )
+
+
+def _received_text(received_at: datetime | None) -> str:
+    if received_at is None:
+        return "—"
+    if received_at.tzinfo is None:
+        return received_at.strftime("%Y-%m-%d %H:%M")
+    return received_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M（北京时间）")
+
+
+def _facts(submission: SubmissionReport) -> list[tuple[str, str]]:
+    return [
+        ("文件", _clean(Path(submission.file_name).name)),
+        ("填报单位", _clean(_unit_label(submission))),
+        ("统计期", _clean(submission.period)),
+        ("收到时间", _received_text(submission.received_at)),
+        ("文件校验码", _clean(submission.sha256[:12]) or "—"),
+        ("审核批次", _clean(submission.run_id or "—")),
+    ]
+
+
+def _output_stem(submission: SubmissionReport) -> str:
+    # only the name: a file name is submission content and must not steer where the reports go
+    stem = Path(Path(submission.file_name).name).stem
+    return stem if stem not in ("", ".", "..") else submission.submission_id
+
+
+@cache
+def _html_template() -> jinja2.Template:
+    # autoescape on for every template: select_autoescape would skip a `.j2` file name
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template(HTML_TEMPLATE)
+
+
+# ---------------------------------------------------------------------------------------------------- workbook
+
+
+def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[Finding], path: Path) -> Path | None:
+    source = submission.source_path
+    if source is None or source.suffix.lower() not in ANNOTATABLE_SUFFIXES or not source.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about every extension it drops; the clerk keeps the original
+            workbook = load_workbook(source)
+    except Exception as error:  # noqa: BLE001 - a submitted file can break the reader in any way; the HTML still goes out
+        log.warning("annotated copy skipped: %s cannot be opened (%s: %s)", source.name, type(error).__name__, error)
+        return None
+
+    _drop_previous_review(workbook)
+    placed = _annotate_cells(workbook, findings)
+    _add_result_sheet(workbook, submission, findings, placed, annotated_name=path.name)
+
+    partial = path.with_name(path.name + ".partial")
+    try:
+        workbook.save(partial)
+    except Exception as error:  # noqa: BLE001 - openpyxl writes back parts of the submission it loaded but may not support
+        partial.unlink(missing_ok=True)
+        log.warning("annotated copy skipped: %s cannot be written back (%s: %s)", source.name, type(error).__name__, error)
+        return None
+    partial.replace(path)
+    return path
+
+
+def _drop_previous_review(workbook: Workbook) -> None:
+    """A unit may send back an annotated copy: its old results sheet would be mistaken for this review's."""
+    if RESULT_SHEET in workbook.sheetnames:
+        workbook.remove(workbook[RESULT_SHEET])
+
+
+def _anchor(sheet: Worksheet, cell: str | None) -> str:
+    """The cell a finding is shown on: its own (the top-left one if merged), or A1 for a sheet-level finding."""
+    position = _cell_position(cell)
+    if position is None:
+        return "A1"
+    column, row = position
+    for merged in sheet.merged_cells.ranges:
+        if merged.min_col <= column <= merged.max_col and merged.min_row <= row <= merged.max_row:
+            return merged.start_cell.coordinate
+    return sheet.cell(row=row, column=column).coordinate
+
+
+def _annotate_cells(workbook: Workbook, findings: Sequence[Finding]) -> dict[int, tuple[str, str]]:
+    """Colour and comment every cell with findings; returns, per finding index, the (sheet, cell) it went on."""
+    worksheets = {sheet.title: sheet for sheet in workbook.worksheets}
+    on_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    placed = {}
+    for index, finding in enumerate(findings):
+        sheet = worksheets.get(finding.sheet) if finding.sheet else None
+        if sheet is None:
+            continue  # file-level, or the sheet is missing: the results sheet lists it
+        target = (sheet.title, _anchor(sheet, finding.cell))
+        on_cell[target].append(finding)
+        placed[index] = target
+    for (title, coordinate), cell_findings in on_cell.items():
+        cell = worksheets[title][coordinate]
+        worst = cell_findings[0].severity  # findings come sorted by severity
+        cell.fill = PatternFill(fill_type="solid", fgColor=SEVERITY_FILL[worst])
+        text = "\n\n".join(f"【{SEVERITY_ZH[finding.severity]}】{_clean(finding.message)}" for finding in cell_findings)
+        if cell.comment is not None and cell.comment.author != COMMENT_AUTHOR:
+            text += f"\n\n（原批注）{cell.comment.text}"
+        cell.comment = _comment(text)
+    return placed
+
+
+def _comment(text: str) -> Comment:
+    text = _shorten(text, EXCEL_MAX_TEXT - 20)
+    # openpyxl's default box (144 x 79 px) shows two lines of Chinese; size it to the text instead
+    lines = sum(max(1, math.ceil(display_width(line) / COMMENT_LINE_WIDTH)) for line in text.split("\n"))
+    height = min(COMMENT_LINE_PX * lines + 16, COMMENT_MAX_HEIGHT_PX)
+    return Comment(text, COMMENT_AUTHOR, height=height, width=COMMENT_WIDTH_PX)
+
+
+def _put(sheet: Worksheet, row: int, column: int, value: str | int) -> Cell:
+    cell = sheet.cell(row=row, column=column)
+    cell.value = _cell_text(value) if isinstance(value, str) else value
+    return cell
+
+
+def _sheet_link(title: str, coordinate: str) -> str:
+    return "'" + title.replace("'", "''") + "'!" + coordinate
+
+
+def _add_result_sheet(
+    workbook: Workbook,
+    submission: SubmissionReport,
+    findings: Sequence[Finding],
+    placed: dict[int, tuple[str, str]],
+    *,
+    annotated_name: str,
+) -> None:
+    sheet = workbook.create_sheet(RESULT_SHEET, 0)
+    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+    counts = Counter(finding.severity for finding in findings)
+
+    title = _put(sheet, 1, 1, f"{_unit_label(submission)} {submission.period} 数据审核结果")
+    title.font = Font(bold=True, size=14)
+    row = 3
+    outcome = _put(sheet, row, 2, OUTCOME_ZH[submission.status])
+    outcome.fill, outcome.font = PatternFill(fill_type="solid", fgColor=OUTCOME_FILL[submission.status]), bold
+    _put(sheet, row, 1, "审核结果").font = bold
+    for severity in SEVERITIES:
+        row += 1
+        _put(sheet, row, 1, SEVERITY_ZH[severity]).font = bold
+        _put(sheet, row, 2, counts[severity])
+        sheet.cell(row=row, column=2).alignment = Alignment(horizontal="left")
+    for label, value in _facts(submission):
+        row += 1
+        _put(sheet, row, 1, label).font = bold
+        _put(sheet, row, 2, value)
+    row += 1
+    _put(sheet, row, 1, "修改方法").font = bold
+    for number, step in enumerate(_fix_steps(submission, counts, annotated_name), start=1):
+        _put(sheet, row, 2, f"{number}. {step}")
+        sheet.merge_cells(start_row=row, start_column=2, end_row=row, end_column=5)
+        sheet.cell(row=row, column=2).alignment = wrap
+        sheet.row_dimensions[row].height = 15 * max(1, math.ceil(display_width(step) / 150))
+        row += 1
+
+    row += 1
+    header_row = row
+    for column, header in enumerate(("严重程度", "位置", "填报值", "问题及修改方法", "规则"), start=1):
+        cell = _put(sheet, row, column, header)
+        cell.font, cell.fill = bold, PatternFill(fill_type="solid", fgColor="D9D9D9")
+    if not findings:
+        _put(sheet, row + 1, 1, "未发现问题。")
+    for index, finding in enumerate(findings):
+        row += 1
+        shown = _row(finding)
+        severity = _put(sheet, row, 1, shown.severity_zh)
+        severity.fill = PatternFill(fill_type="solid", fgColor=SEVERITY_FILL[finding.severity])
+        where = _put(sheet, row, 2, shown.where)
+        if index in placed:  # one click from the list to the cell
+            where.hyperlink = Hyperlink(ref=where.coordinate, location=_sheet_link(*placed[index]))
+            where.font = Font(color="0563C1", underline="single")
+        _put(sheet, row, 3, shown.value or "")
+        _put(sheet, row, 4, shown.message)
+        _put(sheet, row, 5, shown.rule)
+        for column in range(1, 6):
+            sheet.cell(row=row, column=column).alignment = wrap
+    if findings:
+        sheet.auto_filter.ref = f"A{header_row}:E{row}"
+
+    for letter, width in zip("ABCDE", (14, 24, 28, 80, 30), strict=True):
+        sheet.column_dimensions[letter].width = width
+    _make_active(workbook, sheet)
+
+
+def _make_active(workbook: Workbook, sheet: Worksheet) -> None:
+    # a sheet the submitter left selected stays selected beside ours, and Excel opens them as a group in which
+    # every edit lands on both: deselect them all first
+    for other in workbook.worksheets:
+        for view in other.views.sheetView:
+            view.tabSelected = False
+    for chart in workbook.chartsheets:
+        for view in chart.sheetViews.sheetView:
+            view.tabSelected = False
+    workbook.active = sheet
+    sheet.views.sheetView[0].tabSelected = True
+    for view in workbook.views:
+        view.firstSheet = 0
