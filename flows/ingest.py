@@ -1,4 +1,4 @@
-"""The ingest flow: one period's workbooks from the raw folder into the warehouse, then the district figures."""
+"""The ingest flow: a period's new workbooks from the raw folder into the warehouse, then the district figures."""
 
 from __future__ import annotations
 
@@ -14,17 +14,20 @@ from prefect.cache_policies import NO_CACHE
 
 from union_stats import discover, load, parse, publish, reference, transform, validate
 from union_stats.findings import Finding
-from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
+from union_stats.paths import RAW_DIR, WAREHOUSE_FILE, archive_dir_for, reports_dir_for
 
 
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
     period: str
-    files: int
+    files: int  # workbooks in the period folder
+    processed: int  # of which new (or held and now loadable), so parsed and recorded by this run
     accepted: int
     rejected: int
+    held: int
     figures: list[publish.FigureRow]
+    report_dir: Path | None = None
 
     @property
     def matched(self) -> int:
@@ -37,6 +40,12 @@ def discover_files(period_dir: Path) -> list[discover.ReceivedFile]:
     return discover.discover(period_dir)
 
 
+@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def archive_files(files: list[discover.ReceivedFile], archive_dir: Path) -> dict[str, str]:
+    """Copy each new file into the content-addressed archive; never overwrite."""
+    return {item.submission_id: str(discover.archive(item, archive_dir)) for item in files}
+
+
 @task(cache_policy=NO_CACHE)
 def parse_files(files: list[discover.ReceivedFile], period: str) -> parse.ParsedBatch:
     """Parse every workbook into one frame per sheet kind, with lineage."""
@@ -44,9 +53,11 @@ def parse_files(files: list[discover.ReceivedFile], period: str) -> parse.Parsed
 
 
 @task(cache_policy=NO_CACHE)
-def validate_batch(batch: parse.ParsedBatch, units: tuple[reference.Unit, ...]) -> validate.ValidatedBatch:
+def validate_batch(
+    batch: parse.ParsedBatch, units: tuple[reference.Unit, ...], context: validate.ValidationContext
+) -> validate.ValidatedBatch:
     """Run the expectation suites over the batch and decide each submission's outcome."""
-    return validate.validate_batch(batch, units)
+    return validate.validate_batch(batch, units, context)
 
 
 @task(cache_policy=NO_CACHE)
@@ -55,6 +66,8 @@ def load_warehouse(
     outcomes: pl.DataFrame,
     findings: list[Finding],
     units: tuple[reference.Unit, ...],
+    expected_units: list[str],
+    archived: dict[str, str],
     warehouse: Path,
     run_id: str,
     raw_dir: Path,
@@ -62,21 +75,27 @@ def load_warehouse(
 ) -> list[publish.FigureRow]:
     """Load and rebuild the models in one transaction; return the period's district figures."""
     accepted = outcomes.filter(pl.col("status").is_in(load.ACCEPTED)).height
+    rejected = outcomes.filter(pl.col("status") == "rejected").height
     with load.connect(warehouse) as con:
         load.ensure_warehouse(con)
         try:
             with load.transaction(con):
-                load.load_batch(con, batch, outcomes, findings, units, run_id)
+                load.load_batch(con, batch, outcomes, findings, units, run_id, expected_units, archived)
                 transform.build(con)
-                load.record_run(
-                    con, run_id, batch.period, raw_dir, started_at, "succeeded",
-                    outcomes.height, accepted, outcomes.height - accepted,
-                )
+                load.record_run(con, run_id, batch.period, raw_dir, started_at, "succeeded", outcomes.height, accepted, rejected)
         except Exception as error:
             with load.transaction(con):
                 load.record_run(con, run_id, batch.period, raw_dir, started_at, "failed", outcomes.height, 0, 0, str(error))
             raise
         return publish.district_figures(con, batch.period)
+
+
+@task(cache_policy=NO_CACHE)
+def write_quality_reports(
+    batch: parse.ParsedBatch, outcomes: pl.DataFrame, findings: list[Finding], files: list[discover.ReceivedFile], out_dir: Path
+) -> int:
+    """An HTML report and an annotated workbook for each submission, in Chinese, for the unit that sent it."""
+    return publish.write_quality_reports(batch, outcomes, findings, files, out_dir)
 
 
 @flow(name="ingest-period", log_prints=True)
@@ -85,7 +104,7 @@ def ingest_period(
     raw_dir: Path = RAW_DIR,
     warehouse: Path = WAREHOUSE_FILE,
 ) -> RunSummary:
-    """Discover, parse, validate and load one period's submissions; publish outcomes and figures."""
+    """Discover a period's files; parse, validate and load the new ones; publish outcomes and figures."""
     logger = get_run_logger()
     raw_dir, warehouse = Path(raw_dir), Path(warehouse)
     period = period or discover.latest_period(raw_dir)
@@ -97,24 +116,50 @@ def ingest_period(
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     started_at = datetime.now(UTC)
     units = reference.units_for(period_dir)
+    expected_units = [unit.unit_code for unit in reference.expected_units(period_dir)]
 
     files = discover_files(period_dir)
-    logger.info("period %s: %d workbooks in %s", period, len(files), period_dir)
-    batch = parse_files(files, period)
-    validated = validate_batch(batch, units)
-    figures = load_warehouse(
-        batch, validated.outcomes, validated.findings, units, warehouse, run_id, raw_dir, started_at
-    )
+    state = load.read_state(warehouse, period)
+    pending = state.pending(files)
+    logger.info("period %s: %d workbooks in %s, %d new", period, len(files), period_dir, len(pending))
+    if not pending:
+        with load.connect(warehouse) as con:
+            load.ensure_warehouse(con)
+            load.record_run(con, run_id, period, raw_dir, started_at, "nothing_new", len(files), 0, 0)
+        figures = publish.read_district_figures(warehouse, period)
+        return RunSummary(run_id, period, len(files), 0, 0, 0, 0, figures)
 
-    accepted = validated.outcomes.filter(pl.col("status").is_in(load.ACCEPTED)).height
-    summary = RunSummary(run_id, period, len(files), accepted, len(files) - accepted, figures)
-    outcome_rows = validated.outcomes.join(batch.submissions, on="submission_id").select(
+    archived = archive_files(pending, archive_dir_for(warehouse))
+    batch = parse_files(pending, period)
+    validated = validate_batch(batch, units, state.context)
+    outcomes = validated.outcomes
+    if state.closed:
+        # a closed period keeps what arrives, with its findings, but loads nothing until it is reopened
+        outcomes = outcomes.with_columns(pl.lit(load.HELD).alias("status"))
+        logger.warning("period %s is closed: %d new files kept and reported, not loaded", period, len(pending))
+    figures = load_warehouse(
+        batch, outcomes, validated.findings, units, expected_units, archived, warehouse, run_id, raw_dir, started_at
+    )
+    report_dir = reports_dir_for(warehouse) / period / run_id
+    write_quality_reports(batch, outcomes, validated.findings, pending, report_dir)
+
+    counts = {status: outcomes.filter(pl.col("status").is_in(statuses)).height
+              for status, statuses in (("accepted", load.ACCEPTED), ("rejected", ["rejected"]), ("held", [load.HELD]))}
+    summary = RunSummary(
+        run_id, period, len(files), len(pending), counts["accepted"], counts["rejected"], counts["held"], figures, report_dir
+    )
+    outcome_rows = outcomes.join(batch.submissions, on="submission_id").select(
         "unit_code", "file_name", "status", "errors", "warnings"
     )
     create_markdown_artifact(
         key=f"outcomes-{period.lower()}",
-        markdown=f"# 收报结果 {period}\n\n" + publish.outcomes_markdown(outcome_rows.rows()),
-        description=f"Outcome of each submission for {period}",
+        markdown=f"# 收报结果 {period}\n\n" + publish.outcomes_markdown(outcome_rows.sort("unit_code").rows()),
+        description=f"Outcome of each submission processed for {period}",
+    )
+    create_markdown_artifact(
+        key=f"completeness-{period.lower()}",
+        markdown=f"# 报送情况 {period}\n\n" + publish.completeness_markdown(publish.read_completeness(warehouse, period)),
+        description=f"Which units have submitted for {period}, on time or late",
     )
     create_markdown_artifact(
         key=f"district-figures-{period.lower()}",
@@ -122,7 +167,7 @@ def ingest_period(
         description=f"Report figures reproduced for {period}",
     )
     logger.info(
-        "period %s: %d accepted, %d rejected; %d of %d figures match",
-        period, accepted, summary.rejected, summary.matched, len(figures),
+        "period %s: %d processed, %d accepted, %d rejected, %d held; %d of %d figures match",
+        period, len(pending), summary.accepted, summary.rejected, summary.held, summary.matched, len(figures),
     )
     return summary

@@ -1,54 +1,21 @@
--- one value per period, unit and indicator, from accepted submissions. An indicator with a detail sheet takes
--- its value from that sheet (the indicator row must agree, which the validate stage checks); the others come
--- from the indicator sheet. Lineage: submission, sheet, and the source row (indicator sheet) or row count.
-with submissions as (
-    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings')
-),
-units as (
-    select * from marts.dim_unit
-),
-indicators as (
-    select * from marts.dim_indicator
-),
-sheet_values as (
-    select * from staging.stg_raw__indicator_values
-),
-detail_values as (
-    select * from marts.int_detail_indicator_values
-),
-expected as (
-    -- every indicator each submitting unit reports, so that a detail sheet with no rows counts as zero
-    select
-        submissions.period,
-        submissions.unit_code,
-        submissions.submission_id,
-        indicators.indicator_code,
-        indicators.detail_sheet
-    from submissions
-    join units on units.unit_code = submissions.unit_code
-    join indicators on list_contains(indicators.reporting_kinds, units.kind)
+-- one value per period, unit and indicator: the unit's current submission (its latest accepted file), with
+-- lineage to the submission, sheet and row the value comes from
+with submission_values as (
+    select * from marts.int_submission_indicator_values
 ),
 final as (
     select
-        expected.period,
-        expected.unit_code,
-        expected.indicator_code,
-        case
-            when expected.detail_sheet is null then sheet_values.value
-            else coalesce(detail_values.value, 0)
-        end as value,
-        case when expected.detail_sheet is null then 'indicator_sheet' else 'detail_sheet' end as source,
-        expected.submission_id,
-        sheet_values.file_name,
-        coalesce(detail_values.sheet_name, sheet_values.sheet_name) as source_sheet,
-        case when expected.detail_sheet is null then sheet_values.source_row end as source_row,
-        coalesce(detail_values.source_rows, 0) as detail_rows
-    from expected
-    left join sheet_values
-        on sheet_values.submission_id = expected.submission_id
-        and sheet_values.indicator_code = expected.indicator_code
-    left join detail_values
-        on detail_values.submission_id = expected.submission_id
-        and detail_values.indicator_code = expected.indicator_code
+        period,
+        unit_code,
+        indicator_code,
+        value,
+        source,
+        submission_id,
+        file_name,
+        source_sheet,
+        source_row,
+        detail_rows
+    from submission_values
+    where submission_status in ('accepted', 'accepted_with_warnings')
 )
 select * from final

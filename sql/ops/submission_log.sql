@@ -10,7 +10,8 @@ create table if not exists ops.submission_log (
     period varchar,
     template_version varchar,
     contact_name varchar,
-    status varchar not null,
+    status varchar not null,  -- accepted, accepted_with_warnings, rejected, superseded, held
+    superseded_by varchar,
     errors integer not null,
     warnings integer not null,
     infos integer not null,

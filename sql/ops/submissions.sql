@@ -14,6 +14,7 @@ final as (
         errors,
         warnings,
         template_version,
+        superseded_by,
         run_id
     from submission_log
 )

@@ -12,6 +12,9 @@ indicator_values as (
 detail_rows as (
     select * from marts.int_indicator_detail_rows
 ),
+current_submissions as (
+    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings')
+),
 periods as (
     select period from marts.dim_period
 ),
@@ -26,6 +29,7 @@ distinct_counted as (
     -- a distinct count is taken over the whole district: a topic two units both offer counts once
     select detail_rows.period, indicators.figure_id, count(distinct detail_rows.measure_value) as value
     from detail_rows
+    join current_submissions on current_submissions.submission_id = detail_rows.submission_id
     join indicators on indicators.indicator_code = detail_rows.indicator_code
     where indicators.aggregation = 'count_distinct'
     group by detail_rows.period, indicators.figure_id

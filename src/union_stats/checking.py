@@ -79,17 +79,9 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
             )
             results.append(FileCheck(item.path, item.file_name, period, status[item.submission_id], findings))
         if report_dir is not None:
-            from union_stats import quality_report
+            from union_stats import publish
 
-            submissions = {row["submission_id"]: row for row in batch.submissions.iter_rows(named=True)}
+            written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, received, report_dir)
             for result, item in zip(results[-len(received):], received, strict=True):
-                result.reports = [
-                    path
-                    for path in quality_report.write_reports(
-                        quality_report.report_for(submissions[item.submission_id], result.status, item.path, period),
-                        result.findings,
-                        report_dir,
-                    )
-                    if path is not None
-                ]
+                result.reports = written[item.submission_id]
     return results

@@ -14,12 +14,13 @@ from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 console = Console()
 
 
-def _figures_table(summary) -> Table:
-    table = Table(title=f"District figures {summary.period}: {summary.matched} of {len(summary.figures)} match")
+def _figures_table(period: str, figures: list) -> Table:
+    matched = sum(figure.matches for figure in figures)
+    table = Table(title=f"District figures {period}: {matched} of {len(figures)} match")
     for header, justify in (("figure", "left"), ("report says", "left"), ("published", "right"),
                             ("reproduced", "right"), ("value (base unit)", "right"), ("", "center")):
         table.add_column(header, justify=justify)
-    for figure in summary.figures:
+    for figure in figures:
         value = "—" if figure.value is None else f"{figure.value:,.2f}".rstrip("0").rstrip(".")
         table.add_row(
             figure.figure_id,
@@ -32,19 +33,86 @@ def _figures_table(summary) -> Table:
     return table
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from flows.ingest import ingest_period
+def _nothing_new(args: argparse.Namespace) -> tuple[str, list] | None:
+    """When every file of the period is already in the warehouse: the period and its figures, read directly.
 
+    This answers a no-op rerun in the time Python and the imports take, without starting Prefect.
+    """
+    from union_stats import discover, load, publish
+
+    period = args.period or discover.latest_period(args.raw_dir)
+    if period is None or not (args.raw_dir / period).is_dir() or not args.warehouse.exists():
+        return None
+    state = load.read_state(args.warehouse, period, with_context=False)
+    if state.pending(discover.discover(args.raw_dir / period)):
+        return None
+    return period, publish.read_district_figures(args.warehouse, period)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     try:
+        unchanged = _nothing_new(args)
+        if unchanged is not None:
+            period, figures = unchanged
+            console.print(_figures_table(period, figures))
+            console.print(
+                f"period {period}: nothing new since the last run (every file is in the warehouse); "
+                f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
+            )
+            return 0
+        from flows.ingest import ingest_period
+
         summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
-        console.print(f"[red]run failed:[/] {error}")
+        console.print(f"[red]run failed:[/] {type(error).__name__}: {error}")
         return 1
-    console.print(_figures_table(summary))
+    console.print(_figures_table(summary.period, summary.figures))
     console.print(
-        f"period {summary.period}: {summary.files} files, {summary.accepted} accepted, {summary.rejected} rejected; "
+        f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
+        f"{summary.rejected} rejected, {summary.held} held; "
         f"[bold]{summary.matched} of {len(summary.figures)} figures match[/]; warehouse {args.warehouse}"
     )
+    if summary.report_dir is not None:
+        console.print(f"data-quality reports: {summary.report_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from union_stats import publish
+
+    if not args.warehouse.exists():
+        console.print(f"[red]no warehouse at {args.warehouse}[/]: run `union-stats run` first")
+        return 1
+    rows = publish.read_completeness(args.warehouse, args.period)
+    if not rows:
+        console.print(f"[yellow]no submissions or expected units recorded for period {args.period}[/]")
+        return 1
+    submitted = sum(row["status"] != "missing" for row in rows)
+    table = Table(title=f"报送情况 {args.period}: {submitted} / {len(rows)} units submitted, due {rows[0]['due_on']}")
+    for header in ("单位代码", "单位", "结果", "文件数", "首次收到", "是否按时", "错误", "警告"):
+        table.add_column(header)
+    colours = {"missing": "red", "rejected": "red", "held": "yellow", "accepted_with_warnings": "yellow", "accepted": "green"}
+    for row in rows:
+        timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"[red]逾期{row['days_late']}天[/]")
+        received = row["first_received_at"].astimezone().strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
+        table.add_row(
+            row["unit_code"], row["unit_name_zh"] or "", f"[{colours.get(row['status'], 'white')}]{row['status']}[/]",
+            str(row["files"] or 0), received, timely, str(row["errors"] if row["errors"] is not None else ""),
+            str(row["warnings"] if row["warnings"] is not None else ""),
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from union_stats import load
+
+    closing = args.command == "close"
+    changed = load.set_period_lock(args.warehouse, args.period, closed=closing, note=getattr(args, "note", "") or "")
+    state = "closed" if closing else "open"
+    console.print(f"period {args.period} {'is now' if changed else 'was already'} {state}")
+    if not closing and changed:
+        console.print("files that arrived while it was closed load on the next `union-stats run`")
     return 0
 
 
@@ -88,11 +156,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 SEVERITY_ZH = {"error": "[red]错误[/]", "warning": "[yellow]警告[/]", "info": "[blue]提示[/]"}
-STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告，请确认）", "rejected": "退回，请修改后重新提交"}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from union_stats import checking
+    from union_stats.quality_report import OUTCOME_ZH
 
     missing = [path for path in args.files if not path.is_file()]
     if missing:
@@ -102,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     any_error = False
     for result in results:
         any_error |= result.status == "rejected"
-        console.rule(f"{result.file_name}  [{result.period}]  {STATUS_ZH[result.status]}")
+        console.rule(f"{result.file_name}  [{result.period}]  {OUTCOME_ZH[result.status]}")
         if not result.findings:
             console.print("未发现问题。")
             continue
@@ -132,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw-dir", type=Path, default=RAW_DIR, help="folder holding one folder per period")
     run.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE, help="the DuckDB warehouse file")
     run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser("status", help="which units have submitted for a period, on time or late")
+    status.add_argument("--period", required=True)
+    status.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE)
+    status.set_defaults(handler=cmd_status)
+
+    for name, text in (("close", "close a period the district has approved: later files are kept, not loaded"),
+                       ("reopen", "reopen a closed period")):
+        lock = commands.add_parser(name, help=text)
+        lock.add_argument("--period", required=True)
+        lock.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE)
+        if name == "close":
+            lock.add_argument("--note", help="why or on whose approval, kept with the lock")
+        lock.set_defaults(handler=cmd_lock)
 
     blank = commands.add_parser("template", help="write a blank submission template for one unit")
     blank.add_argument("--unit", required=True, help="unit code, e.g. shiqiao")

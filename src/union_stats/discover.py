@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,3 +71,15 @@ def is_submission(path: Path) -> bool:
 def discover(period_dir: Path) -> list[ReceivedFile]:
     """Every workbook in the period folder (Office lock files excluded), in name order."""
     return [receive(path) for path in sorted(period_dir.iterdir()) if is_submission(path)]
+
+
+def archive(received: ReceivedFile, archive_dir: Path) -> Path:
+    """Keep a copy of the file under its content hash; an archived file is never overwritten or deleted."""
+    target = archive_dir / received.sha256[:2] / f"{received.sha256}{received.path.suffix.lower()}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    shutil.copyfile(received.path, partial)
+    os.replace(partial, target)  # atomic: a crash never leaves a half-written archive file under the real name
+    return target

@@ -11,7 +11,16 @@ SQL_DIR = ROOT / "sql"
 EXPECTATIONS_DIR = ROOT / "expectations"
 RAW_DIR = ROOT / "data" / "raw"
 WAREHOUSE_FILE = ROOT / "data" / "warehouse" / "union_stats.duckdb"
-REPORTS_DIR = ROOT / "data" / "reports"
 
 # a period folder may hold a units file beside the workbooks (synthetic units written by the generator)
 EXTRA_UNITS_FILE = "units.csv"
+
+
+def archive_dir_for(warehouse: Path) -> Path:
+    """Received files are archived by content hash beside the warehouse they were loaded into."""
+    return warehouse.parent / "archive"
+
+
+def reports_dir_for(warehouse: Path) -> Path:
+    """Data-quality reports of each run, beside the warehouse (data/warehouse/reports/<period>/<run>/)."""
+    return warehouse.parent / "reports"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
+from union_stats.discover import ReceivedFile
+from union_stats.findings import Finding
 from union_stats.load import connect
+from union_stats.parse import ParsedBatch
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,6 @@ def read_district_figures(warehouse: Path, period: str) -> list[FigureRow]:
         return district_figures(con, period)
 
 
-def submission_outcomes(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple]:
-    return con.execute(
-        "select unit_code, file_name, status, errors, warnings from ops.submissions "
-        "where period = ? and status <> 'superseded' order by unit_code, file_name",
-        [period],
-    ).fetchall()
-
-
 def outcomes_markdown(outcomes: list[tuple]) -> str:
     lines = ["| 单位 | 文件 | 结果 | 错误 | 警告 |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {unit} | {file} | {status} | {errors} | {warnings} |" for unit, file, status, errors, warnings in outcomes]
@@ -61,4 +58,69 @@ def figures_markdown(figures: list[FigureRow]) -> str:
     lines += [
         f"| {f.figure_id} | {f.published} | {f.reproduced or '—'} | {'✓' if f.matches else '✗'} |" for f in figures
     ]
+    return "\n".join(lines)
+
+
+def write_quality_reports(
+    batch: ParsedBatch,
+    outcomes: pl.DataFrame,
+    findings: list[Finding],
+    files: list[ReceivedFile],
+    out_dir: Path,
+    run_id: str | None = None,
+) -> dict[str, list[Path]]:
+    """For each submission of the batch, its HTML report and annotated workbook; paths by submission id."""
+    from union_stats import quality_report
+
+    by_submission: dict[str, list[Finding]] = defaultdict(list)
+    for finding in findings:
+        by_submission[finding.submission_id].append(finding)
+    status = dict(outcomes.select("submission_id", "status").iter_rows())
+    paths = {item.submission_id: item.path for item in files}
+    written = {}
+    for row in batch.submissions.iter_rows(named=True):
+        submission_id = row["submission_id"]
+        report = quality_report.SubmissionReport(
+            submission_id=submission_id,
+            file_name=row["file_name"],
+            unit_code=row["unit_code"] or "",
+            unit_name=row["unit_name"],
+            period=batch.period,
+            status=status[submission_id],
+            received_at=row["received_at"],
+            sha256=row["sha256"],
+            source_path=paths.get(submission_id),
+            run_id=run_id,
+        )
+        html, workbook = quality_report.write_reports(report, by_submission[submission_id], out_dir)
+        written[submission_id] = [path for path in (html, workbook) if path is not None]
+    return written
+
+
+def read_completeness(warehouse: Path, period: str) -> list[dict]:
+    with connect(warehouse, read_only=True) as con:
+        return completeness(con, period)
+
+
+def completeness(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+    relation = con.sql(
+        "select unit_code, unit_name_zh, status, files, first_received_at, due_on, on_time, days_late, errors, warnings "
+        "from report.submission_completeness where period = $period order by submitted, unit_code",
+        params={"period": period},
+    )
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def completeness_markdown(rows: list[dict]) -> str:
+    submitted = sum(row["status"] != "missing" for row in rows)
+    lines = [
+        f"**{submitted} / {len(rows)}** units have submitted.",
+        "",
+        "| 单位 | 结果 | 收到时间 | 截止日期 | 是否按时 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"逾期{row['days_late']}天")
+        received = row["first_received_at"].strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
+        lines.append(f"| {row['unit_name_zh'] or row['unit_code']} | {row['status']} | {received} | {row['due_on']} | {timely} |")
     return "\n".join(lines)

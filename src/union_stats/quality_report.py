@@ -42,6 +42,8 @@ OUTCOME_ZH = {
     "accepted": "通过",
     "accepted_with_warnings": "通过（有警告，请确认）",
     "rejected": "退回，请修改后重新提交",
+    "held": "已收到，本统计期已关账，暂不入库（区总工会重新开放后自动处理）",
+    "superseded": "已被本单位后来提交的文件替代",
 }
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
 # Excel's own "Bad" / "Neutral" cell-style colours (and a light blue for info), in the workbook and on the page
@@ -290,9 +292,10 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
         return None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about every extension it drops; the clerk keeps the original
+            # openpyxl warns about every extension it drops; the copy is for reading, the clerk keeps the original
+            warnings.simplefilter("ignore")
             workbook = load_workbook(source)
-    except Exception as error:  # noqa: BLE001 - a submitted file can break the reader in any way; the HTML still goes out
+    except Exception as error:  # a submitted file can break the reader in any way; the HTML report still goes out
         log.warning("annotated copy skipped: %s cannot be opened (%s: %s)", source.name, type(error).__name__, error)
         return None
 
@@ -303,9 +306,9 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
     partial = path.with_name(path.name + ".partial")
     try:
         workbook.save(partial)
-    except Exception as error:  # noqa: BLE001 - openpyxl writes back parts of the submission it loaded but may not support
+    except Exception as error:  # openpyxl writes back every part it loaded from the submission, some it cannot
         partial.unlink(missing_ok=True)
-        log.warning("annotated copy skipped: %s cannot be written back (%s: %s)", source.name, type(error).__name__, error)
+        log.warning("annotated copy skipped: %s cannot be saved (%s: %s)", source.name, type(error).__name__, error)
         return None
     partial.replace(path)
     return path

@@ -168,6 +168,13 @@ def reporting_kinds(reported_by: str) -> frozenset[str]:
     return frozenset(row["kind"] for row in reporting_groups() if row["reported_by"] == reported_by)
 
 
+def expected_units(period_dir: Path) -> tuple[Unit, ...]:
+    """Who must submit for a period: the units of the period's own units file if it has one, else the 18."""
+    if (period_dir / EXTRA_UNITS_FILE).is_file():
+        return tuple(_unit(row) for row in _read_csv(period_dir / EXTRA_UNITS_FILE))
+    return reference_units()
+
+
 @cache
 def indicators() -> tuple[Indicator, ...]:
     return tuple(Indicator(**row) for row in _read_csv(REFERENCE_DIR / "indicators.csv"))

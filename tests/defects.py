@@ -1,0 +1,628 @@
+"""Corruptions of the shipped sample workbooks, each with the finding the validation must answer it with.
+
+A defect is a function that edits a private copy of one unit's 2022 workbook (openpyxl, or raw bytes for a
+file that is not a workbook at all) and returns the `Expected` finding: rule, severity, where (`指标!D5`, a
+sheet name, or None for the whole file) and words its Chinese message must contain. Rows are looked up in
+the copy at run time (by indicator code, cover label or header), never assumed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
+
+from union_stats import credit_code, reference
+from union_stats.findings import ERROR, INFO, WARNING
+from union_stats.paths import RAW_DIR
+
+PERIOD = "2022"
+COVER, INDICATORS = "封面", "指标"
+ENTERPRISES, REFUNDS, CASES, COURSES = "新建工会企业", "小微企业经费返还", "劳资纠纷案件", "培训课程"
+OUTCOME_OF = {ERROR: "rejected", WARNING: "accepted_with_warnings", INFO: "accepted", None: "accepted"}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The finding a defect must produce (rule None: the file must pass without any finding)."""
+
+    rule: str | None
+    severity: str | None
+    where: str | None  # "指标!D5", a sheet name, or None for the whole file
+    message: tuple[str, ...] = ()  # each must occur in the finding's message
+    path: Path | None = None  # the file to check, when the defect renamed or moved the copy
+
+    @property
+    def status(self) -> str:
+        return OUTCOME_OF[self.severity]
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    unit: str  # the shipped workbook it corrupts: data/raw/2022/<unit>_2022.xlsx
+    apply: Callable[[Path], Expected]
+
+    @property
+    def doc(self) -> str:
+        return (self.apply.__doc__ or "").strip()
+
+
+DEFECTS: dict[str, Defect] = {}
+
+
+def defect(unit: str) -> Callable[[Callable[[Path], Expected]], Callable[[Path], Expected]]:
+    """Register a corruption of `unit`'s workbook under its function name."""
+
+    def register(function: Callable[[Path], Expected]) -> Callable[[Path], Expected]:
+        DEFECTS[function.__name__] = Defect(function.__name__, unit, function)
+        return function
+
+    return register
+
+
+def copy_sample(unit: str, folder: Path, period: str = PERIOD) -> Path:
+    """A private copy of the shipped workbook of `unit`, inside a period folder (so the period is known)."""
+    target = folder / period / f"{unit}_{period}.xlsx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(RAW_DIR / "2022" / f"{unit}_2022.xlsx", target)
+    return target
+
+
+def corrupt(name: str, folder: Path) -> tuple[Path, Expected]:
+    """Copy the defect's workbook into `folder`/2022, corrupt it, and say which file to check and what to expect."""
+    chosen = DEFECTS[name]
+    path = copy_sample(chosen.unit, folder)
+    expected = chosen.apply(path)
+    return expected.path or path, expected
+
+
+# --- looking things up in a copy ----------------------------------------------------------------------------
+
+
+@contextmanager
+def editing(path: Path) -> Iterator[Workbook]:
+    workbook = openpyxl.load_workbook(path)
+    yield workbook
+    workbook.save(path)
+
+
+def indicator_row(sheet: Worksheet, code: str) -> int:
+    """The sheet row of an indicator code in column A of 指标."""
+    for (cell,) in sheet.iter_rows(min_col=1, max_col=1):
+        if cell.value == code:
+            return cell.row
+    raise LookupError(f"indicator {code!r} is not in {sheet.title}")
+
+
+def cover_row(sheet: Worksheet, label: str) -> int:
+    """The sheet row of a cover label in column A of 封面."""
+    for (cell,) in sheet.iter_rows(min_col=1, max_col=1):
+        if cell.value == label:
+            return cell.row
+    raise LookupError(f"cover label {label!r} is not in {sheet.title}")
+
+
+def header_column(sheet: Worksheet, header: str) -> str:
+    """The column letter of a header in row 1 of a detail sheet."""
+    for cell in sheet[1]:
+        if cell.value == header:
+            return cell.column_letter
+    raise LookupError(f"header {header!r} is not in row 1 of {sheet.title}")
+
+
+def data_rows(sheet: Worksheet) -> int:
+    """Rows below the header with anything in them."""
+    return sum(1 for row in sheet.iter_rows(min_row=2, values_only=True) if any(value is not None for value in row))
+
+
+def first_row_where(sheet: Worksheet, header: str, wanted: Callable[[object], bool]) -> int:
+    column = header_column(sheet, header)
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=sheet[f"{column}1"].column, max_col=sheet[f"{column}1"].column):
+        if wanted(cell.value):
+            return cell.row
+    raise LookupError(f"no row of {sheet.title} has a {header} as wanted")
+
+
+def indicator_name(code: str) -> str:
+    return next(indicator.name_zh for indicator in reference.indicators() if indicator.indicator_code == code)
+
+
+def number_text(value: float) -> str:
+    """A number the way the messages print it (12.0 -> 12)."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def set_indicator(path: Path, code: str, value: object) -> tuple[int, object]:
+    """Overwrite the 数值 of one indicator (a callable gets the value it had); its row and the value written."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, code)
+        written = value(sheet[f"D{row}"].value) if callable(value) else value
+        sheet[f"D{row}"].value = written
+    return row, written
+
+
+def set_detail(path: Path, sheet_name: str, header: str, row: int, value: object) -> str:
+    """Overwrite one detail cell, found by its header; its A1 reference."""
+    with editing(path) as workbook:
+        sheet = workbook[sheet_name]
+        cell = f"{header_column(sheet, header)}{row}"
+        sheet[cell].value = value
+    return cell
+
+
+def set_cover(path: Path, label: str, value: object) -> int:
+    with editing(path) as workbook:
+        sheet = workbook[COVER]
+        row = cover_row(sheet, label)
+        sheet[f"B{row}"].value = value
+    return row
+
+
+# --- structure ------------------------------------------------------------------------------------------------
+
+
+@defect("shiqiao")
+def sheet_missing(path: Path) -> Expected:
+    """The 劳资纠纷案件 sheet deleted."""
+    with editing(path) as workbook:
+        del workbook[CASES]
+    return Expected("structure.sheet_missing", ERROR, CASES, (f"缺少工作表“{CASES}”",))
+
+
+@defect("shiqiao")
+def cover_sheet_missing(path: Path) -> Expected:
+    """The cover sheet renamed, so the file is not recognisably the template."""
+    with editing(path) as workbook:
+        workbook[COVER].title = "Sheet1"
+    return Expected("structure.sheet_missing", ERROR, COVER, (f"缺少工作表“{COVER}”",))
+
+
+@defect("shiqiao")
+def header_renamed(path: Path) -> Expected:
+    """A header of 新建工会企业 renamed by the clerk (统一社会信用代码 -> 信用代码)."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "统一社会信用代码")
+        sheet[f"{column}1"].value = "信用代码"
+    return Expected(
+        "structure.header_missing", ERROR, f"{ENTERPRISES}!{column}1", (f"“{ENTERPRISES}”表缺少“统一社会信用代码”列",)
+    )
+
+
+@defect("shiqiao")
+def header_spaced_full_width(path: Path) -> Expected:
+    """Headers typed with extra spaces, an ideographic space and half-width brackets: still the template."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "其中新业态会员数")
+        sheet[f"{column}1"].value = "  其中\u3000新业态 会员数 "
+        cases = workbook[CASES]
+        column = header_column(cases, "诉求金额（元）")
+        cases[f"{column}1"].value = " 诉求金额 (元)"
+        indicators = workbook[INDICATORS]
+        indicators["D1"].value = "数\u3000值"
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def header_blank_inserted_column(path: Path) -> Expected:
+    """An empty column inserted in the middle of 新建工会企业 (a blank header cell between two headers)."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "工会成立日期")
+        index = sheet[f"{column}1"].column
+        sheet.insert_cols(index)
+    return Expected("structure.header_blank", ERROR, f"{ENTERPRISES}!{column}1", (f"表头 {column}1 为空",))
+
+
+@defect("shiqiao")
+def cover_field_missing(path: Path) -> Expected:
+    """The cover's 填报人 left blank."""
+    row = set_cover(path, "填报人", None)
+    return Expected("structure.cover_field_missing", ERROR, f"{COVER}!B{row}", (f"封面缺少“填报人”", f"B{row}"))
+
+
+@defect("shiqiao")
+def unit_code_not_file_name(path: Path) -> Expected:
+    """shiqiao_2022.xlsx whose cover says another unit (dashi): a template of the wrong unit."""
+    row = set_cover(path, "单位代码", "dashi")
+    return Expected(
+        "structure.unit_mismatch", ERROR, f"{COVER}!B{row}",
+        (f"“{COVER}”表 B{row} 的单位代码“dashi”与文件名“shiqiao_2022.xlsx”不一致",),
+    )
+
+
+@defect("shiqiao")
+def unit_unknown(path: Path) -> Expected:
+    """A unit code that is not registered, on the cover and in the file name alike."""
+    row = set_cover(path, "单位代码", "shiqiao2")
+    renamed = path.rename(path.with_name(f"shiqiao2_{PERIOD}.xlsx"))
+    return Expected(
+        "codes.unit_unknown", ERROR, f"{COVER}!B{row}", (f"B{row} 的单位代码“shiqiao2”不是已登记的填报单位",), renamed
+    )
+
+
+@defect("shiqiao")
+def period_mismatch(path: Path) -> Expected:
+    """The cover says 2021 while the file was submitted for 2022."""
+    row = set_cover(path, "统计期", "2021")
+    return Expected(
+        "structure.period_mismatch", ERROR, f"{COVER}!B{row}",
+        (f"B{row} 的统计期“2021”与本次收报的统计期“{PERIOD}”不一致",),
+    )
+
+
+@defect("shiqiao")
+def period_unknown(path: Path) -> Expected:
+    """Not a workbook, not in a period folder, no period in its name: nothing says which period it is for."""
+    inbox = path.parent.parent / "inbox"
+    inbox.mkdir()
+    moved = path.rename(inbox / "shiqiao.xlsx")
+    moved.write_bytes("市桥街 统计表".encode())
+    return Expected("structure.period_unknown", ERROR, None, ("无法确定统计期",), moved)
+
+
+@defect("shiqiao")
+def template_version_unknown(path: Path) -> Expected:
+    """A template version that does not exist (v9)."""
+    row = set_cover(path, "模板版本", "v9")
+    return Expected("structure.template_version", ERROR, f"{COVER}!B{row}", (f"B{row} 的模板版本“v9”无法识别",))
+
+
+@defect("shiqiao")
+def duplicate_indicator(path: Path) -> Expected:
+    """An indicator row copied below the last one."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        source = indicator_row(sheet, "job_fairs")
+        target = sheet.max_row + 1
+        for column in "ABCDE":
+            sheet[f"{column}{target}"].value = sheet[f"{column}{source}"].value
+    return Expected(
+        "structure.duplicate_indicator", ERROR, f"{INDICATORS}!A{target}", (f"A{target} 的指标“job_fairs”重复出现",)
+    )
+
+
+@defect("shiqiao")
+def not_a_workbook(path: Path) -> Expected:
+    """Text bytes saved under an .xlsx name."""
+    path.write_text("单位代码,数值\nshiqiao,9\n", encoding="utf-8")
+    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件", "另存为 .xlsx"))
+
+
+@defect("shiqiao")
+def zip_not_a_workbook(path: Path) -> Expected:
+    """A zip archive (of a text file) named .xlsx."""
+    path.unlink()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("报表说明.txt", "请见附件")
+    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件",))
+
+
+@defect("shiqiao")
+def empty_file(path: Path) -> Expected:
+    """A 0-byte file (an upload that broke off)."""
+    path.write_bytes(b"")
+    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件",))
+
+
+# --- values -------------------------------------------------------------------------------------------------
+
+
+@defect("shiqiao")
+def value_approximate(path: Path) -> Expected:
+    """约100 typed as an indicator value."""
+    row, _ = set_indicator(path, "employment_services", "约100")
+    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"“{INDICATORS}”表 D{row} 的“约100”不是有效数值",))
+
+
+@defect("shiqiao")
+def value_list(path: Path) -> Expected:
+    """'1,2,3' (a list, not a thousands separator) as an indicator value."""
+    row, _ = set_indicator(path, "job_fairs", "1,2,3")
+    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“1,2,3”不是有效数值",))
+
+
+@defect("shiqiao")
+def value_negative(path: Path) -> Expected:
+    """A negative indicator value."""
+    row, _ = set_indicator(path, "volunteer_sessions", -5)
+    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“-5”不是有效数值", "非负"))
+
+
+@defect("shiqiao")
+def count_decimal(path: Path) -> Expected:
+    """A decimal for a count indicator (招聘会场次 9.5)."""
+    row, _ = set_indicator(path, "job_fairs", 9.5)
+    return Expected(
+        "values.integer", ERROR, f"{INDICATORS}!D{row}",
+        (f"D{row} 的“9.5”不是整数", f"“{indicator_name('job_fairs')}”以场次计"),
+    )
+
+
+@defect("shiqiao")
+def detail_count_decimal(path: Path) -> Expected:
+    """A decimal number of new members in a 新建工会企业 row."""
+    cell = set_detail(path, ENTERPRISES, "新增会员数", 2, 47.5)
+    return Expected("values.integer", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的“47.5”不符合要求", "非负整数"))
+
+
+@defect("qu_jiaoyu")
+def money_three_decimals(path: Path) -> Expected:
+    """An amount claimed with three decimals in 劳资纠纷案件."""
+    cell = set_detail(path, CASES, "诉求金额（元）", 2, 15600.125)
+    return Expected("values.money", ERROR, f"{CASES}!{cell}", (f"{cell} 的“15600.125”不符合要求", "最多两位小数"))
+
+
+@defect("shiqiao")
+def indicator_money_three_decimals(path: Path) -> Expected:
+    """A money indicator with three decimals."""
+    row, _ = set_indicator(path, "hospital_grant_amount", 9748.125)
+    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“9748.125”不是有效数值", "最多两位小数"))
+
+
+@defect("shiqiao")
+def date_text(path: Path) -> Expected:
+    """A union founding date typed as words."""
+    cell = set_detail(path, ENTERPRISES, "工会成立日期", 2, "今年一月")
+    return Expected("values.date", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的“今年一月”不符合要求", "应填写日期"))
+
+
+@defect("shiqiao")
+def date_impossible(path: Path) -> Expected:
+    """A date that does not exist (2022/2/30)."""
+    cell = set_detail(path, ENTERPRISES, "工会成立日期", 3, "2022/2/30")
+    return Expected("values.date", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的“2022/2/30”不符合要求",))
+
+
+@defect("shiqiao")
+def date_outside_period(path: Path) -> Expected:
+    """A union founded in the previous year, listed as new this year."""
+    cell = set_detail(path, ENTERPRISES, "工会成立日期", 2, datetime(2021, 12, 15))
+    return Expected(
+        "values.date_in_period", ERROR, f"{ENTERPRISES}!{cell}",
+        (f"{cell} 的日期“2021-12-15”不在统计期 2022（2022-01-01 至 2022-12-31）内",),
+    )
+
+
+@defect("qu_jiaoyu")
+def case_date_after_period(path: Path) -> Expected:
+    """A dispute case accepted after the period ended."""
+    cell = set_detail(path, CASES, "受理日期", 3, datetime(2023, 1, 5))
+    return Expected("values.date_in_period", ERROR, f"{CASES}!{cell}", (f"{cell} 的日期“2023-01-05”不在统计期 2022",))
+
+
+@defect("shiqiao")
+def required_blank(path: Path) -> Expected:
+    """A 新建工会企业 row without the enterprise's name."""
+    cell = set_detail(path, ENTERPRISES, "企业名称", 2, None)
+    return Expected("values.required", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 为空", "“企业名称”为必填项"))
+
+
+@defect("qu_jiaoyu")
+def choice_invalid(path: Path) -> Expected:
+    """A case outcome that is not in the list (已调解)."""
+    cell = set_detail(path, CASES, "处理结果", 2, "已调解")
+    return Expected(
+        "values.choice", ERROR, f"{CASES}!{cell}",
+        (f"{cell} 的“已调解”不是可选值", "调解成功、调解不成功、已结案、处理中"),
+    )
+
+
+@defect("qu_jiaoyu")
+def channel_invalid(path: Path) -> Expected:
+    """A case channel abbreviated (律师团)."""
+    cell = set_detail(path, CASES, "处理渠道", 3, "律师团")
+    return Expected(
+        "values.choice", ERROR, f"{CASES}!{cell}", (f"{cell} 的“律师团”不是可选值", "律师团代理、三方联调中心调解、工会参与处理")
+    )
+
+
+@defect("shiqiao")
+def flag_invalid(path: Path) -> Expected:
+    """A yes/no indicator answered 有 instead of 是/否."""
+    row, _ = set_indicator(path, "new_form_federation", "有")
+    return Expected("values.flag", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“有”无效", "只能填“是”或“否”"))
+
+
+@defect("shiqiao")
+def full_width_digits(path: Path) -> Expected:
+    """An indicator value typed in full-width digits: read as the number, said as info."""
+    full_width = str.maketrans("0123456789", "０１２３４５６７８９")
+    row, typed = set_indicator(path, "job_fairs", lambda before: str(before).translate(full_width))
+    read = typed.translate({ord(wide): narrow for narrow, wide in zip("0123456789", "０１２３４５６７８９", strict=True)})
+    return Expected("values.normalised", INFO, f"{INDICATORS}!D{row}", (f"已将“{typed}”按“{read}”读取",))
+
+
+@defect("shiqiao")
+def thousands_separator(path: Path) -> Expected:
+    """An indicator value typed as text with a thousands separator: read as the number, said as info."""
+    row, typed = set_indicator(path, "employment_services", lambda before: f"{before:,}")
+    assert "," in typed, "the indicator needs four digits for a thousands separator"
+    return Expected("values.normalised", INFO, f"{INDICATORS}!D{row}", (f"已将“{typed}”按“{typed.replace(',', '')}”读取",))
+
+
+@defect("shiqiao")
+def date_slashes(path: Path) -> Expected:
+    """A founding date typed as text 2022/3/5: read as the date, said as info."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "工会成立日期")
+        before: datetime = sheet[f"{column}2"].value
+        typed = f"{before.year}/{before.month}/{before.day}"
+        sheet[f"{column}2"].value = typed
+    return Expected(
+        "values.normalised", INFO, f"{ENTERPRISES}!{column}2", (f"已将“{typed}”按“{before.date().isoformat()}”读取",)
+    )
+
+
+# --- codes --------------------------------------------------------------------------------------------------
+
+
+@defect("shiqiao")
+def credit_code_short(path: Path) -> Expected:
+    """A credit code with its last character missing (17 characters)."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        cell = f"{header_column(sheet, '统一社会信用代码')}2"
+        short = sheet[cell].value[:-1]
+        sheet[cell].value = short
+    return Expected(
+        "codes.credit_code_format", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的“{short}”不符合要求", "应为18位"),
+    )
+
+
+@defect("shiqiao")
+def credit_code_check_character(path: Path) -> Expected:
+    """A credit code with a wrong check character (one digit misread)."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        cell = f"{header_column(sheet, '统一社会信用代码')}3"
+        code = sheet[cell].value
+        wrong = code[:-1] + next(character for character in credit_code.CHARSET if character != code[-1])
+        assert not credit_code.is_valid(wrong)
+        sheet[cell].value = wrong
+    return Expected(
+        "codes.credit_code_check", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的统一社会信用代码“{wrong}”校验位不正确",)
+    )
+
+
+@defect("shiqiao")
+def indicator_code_unknown(path: Path) -> Expected:
+    """An indicator code edited by the clerk (job_fairs -> job_fair)."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, "job_fairs")
+        sheet[f"A{row}"].value = "job_fair"
+    return Expected(
+        "codes.indicator_unknown", ERROR, f"{INDICATORS}!A{row}", (f"A{row} 的指标代码“job_fair”不在指标目录中",)
+    )
+
+
+@defect("shiqiao")
+def indicator_not_for_unit(path: Path) -> Expected:
+    """A town reporting a district-office indicator (vanguard_members)."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        row = sheet.max_row + 1
+        sheet.append(["vanguard_members", indicator_name("vanguard_members"), "名", 5, None])
+    return Expected(
+        "codes.indicator_not_for_unit", ERROR, f"{INDICATORS}!A{row}",
+        (f"A{row} 的指标“vanguard_members”不由本单位填报（由区总工会本级填报）",),
+    )
+
+
+# --- within and between sheets --------------------------------------------------------------------------------
+
+
+@defect("shiqiao")
+def new_form_exceeds_new_members(path: Path) -> Expected:
+    """新业态会员数 one more than 新增会员数 in the same 新建工会企业 row."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        whole = sheet[f"{header_column(sheet, '新增会员数')}2"].value
+        cell = f"{header_column(sheet, '其中新业态会员数')}2"
+        sheet[cell].value = whole + 1
+    return Expected(
+        "cross_field.part_exceeds_whole", ERROR, f"{ENTERPRISES}!{cell}",
+        (f"{cell} 的“其中新业态会员数”{whole + 1} 大于同一行的“新增会员数”{whole}",),
+    )
+
+
+@defect("qu_jiaoyu")
+def recovered_exceeds_claimed(path: Path) -> Expected:
+    """追回金额 more than 诉求金额 in the same 劳资纠纷案件 row."""
+    with editing(path) as workbook:
+        sheet = workbook[CASES]
+        claimed = sheet[f"{header_column(sheet, '诉求金额（元）')}2"].value
+        cell = f"{header_column(sheet, '追回金额（元）')}2"
+        sheet[cell].value = claimed + 1
+    return Expected(
+        "cross_field.part_exceeds_whole", ERROR, f"{CASES}!{cell}",
+        (f"{cell} 的“追回金额（元）”{number_text(claimed + 1)} 大于同一行的“诉求金额（元）”{number_text(claimed)}",),
+    )
+
+
+@defect("qu_benji")
+def indicator_part_exceeds_whole(path: Path) -> Expected:
+    """More contestants with senior certificates than contestants (a pair of reference/indicator_parts.csv)."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        whole = sheet[f"D{indicator_row(sheet, 'competition_contestants')}"].value
+        row = indicator_row(sheet, "senior_certificates")
+        sheet[f"D{row}"].value = whole + 1
+    return Expected(
+        "cross_field.part_exceeds_whole", ERROR, f"{INDICATORS}!D{row}",
+        (
+            f"D{row} 的“{indicator_name('senior_certificates')}”{whole + 1} "
+            f"大于“{indicator_name('competition_contestants')}”{whole}",
+        ),
+    )
+
+
+@defect("shiqiao")
+def indicator_disagrees_with_detail(path: Path) -> Expected:
+    """新组建工会企业数 one less than the rows of 新建工会企业."""
+    with editing(path) as workbook:
+        listed = data_rows(workbook[ENTERPRISES])
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, "enterprises_unionised")
+        assert sheet[f"D{row}"].value == listed, "the shipped file agrees with itself"
+        sheet[f"D{row}"].value = listed - 1
+    return Expected(
+        "cross_sheet.indicator_equals_detail", ERROR, f"{INDICATORS}!D{row}",
+        (f"D{row} 填报的“{indicator_name('enterprises_unionised')}”为 {listed - 1}，但“{ENTERPRISES}”表计得 {listed}",),
+    )
+
+
+@defect("shiqiao")
+def duplicate_credit_code(path: Path) -> Expected:
+    """The same enterprise listed twice in 新建工会企业 (row 3 repeats row 2's credit code)."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "统一社会信用代码")
+        code = sheet[f"{column}2"].value
+        sheet[f"{column}3"].value = code
+    return Expected(
+        "structure.duplicate_record", ERROR, f"{ENTERPRISES}!{column}3",
+        (f"{column}3 的“统一社会信用代码”“{code}”在本表出现不止一次",),
+    )
+
+
+@defect("qu_jiaoyu")
+def duplicate_case_number(path: Path) -> Expected:
+    """Two dispute cases under one case number."""
+    with editing(path) as workbook:
+        sheet = workbook[CASES]
+        column = header_column(sheet, "案件编号")
+        case_no = sheet[f"{column}2"].value
+        sheet[f"{column}3"].value = case_no
+    return Expected(
+        "structure.duplicate_record", ERROR, f"{CASES}!{column}3", (f"{column}3 的“案件编号”“{case_no}”在本表出现不止一次",)
+    )
+
+
+# --- across submissions ---------------------------------------------------------------------------------------
+
+
+def share_credit_code(first: Path, second: Path) -> tuple[str, str]:
+    """Give row 2 of `second`'s 新建工会企业 the credit code of row 2 of `first`'s; the code and its cell."""
+    with editing(first) as workbook:
+        sheet = workbook[ENTERPRISES]
+        cell = f"{header_column(sheet, '统一社会信用代码')}2"
+        code = sheet[cell].value
+    with editing(second) as workbook:
+        sheet = workbook[ENTERPRISES]
+        assert header_column(sheet, "统一社会信用代码") == cell[0]
+        sheet[cell].value = code
+    return code, cell
