@@ -466,6 +466,45 @@ def date_slashes(path: Path) -> Expected:
     )
 
 
+@defect("shiqiao")
+def credit_codes_blank(path: Path) -> Expected:
+    """Two 新建工会企业 rows without a credit code."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "统一社会信用代码")
+        sheet[f"{column}2"].value = None
+        sheet[f"{column}3"].value = None
+    return Expected("values.required", ERROR, f"{ENTERPRISES}!{column}3", (f"{column}3 为空", "“统一社会信用代码”为必填项"))
+
+
+@defect("shiqiao")
+def indicator_value_blank(path: Path) -> Expected:
+    """An indicator's 数值 left blank (the 指标 sheet lists every indicator the unit must report)."""
+    row, _ = set_indicator(path, "job_fairs", None)
+    return Expected("values.required", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 为空",))
+
+
+@defect("shiqiao")
+def money_indicator_answered_yes(path: Path) -> Expected:
+    """A money indicator answered 是 (only yes/no indicators take 是/否)."""
+    row, _ = set_indicator(path, "hospital_grant_amount", "是")
+    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“是”不是有效数值",))
+
+
+@defect("shiqiao")
+def title_row_above_header(path: Path) -> Expected:
+    """A title row typed above the 新建工会企业 header, and a founding date outside the period below it."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        sheet.insert_rows(1)
+        sheet["A1"].value = "2022年新建工会企业名单"
+        column = next(cell.column_letter for cell in sheet[2] if cell.value == "工会成立日期")
+        sheet[f"{column}4"].value = datetime(2021, 6, 30)
+    return Expected(
+        "values.date_in_period", ERROR, f"{ENTERPRISES}!{column}4", (f"{column}4 的日期“2021-06-30”不在统计期 2022",)
+    )
+
+
 # --- codes --------------------------------------------------------------------------------------------------
 
 
@@ -519,6 +558,24 @@ def indicator_not_for_unit(path: Path) -> Expected:
     return Expected(
         "codes.indicator_not_for_unit", ERROR, f"{INDICATORS}!A{row}",
         (f"A{row} 的指标“vanguard_members”不由本单位填报（由区总工会本级填报）",),
+    )
+
+
+@defect("shiqiao")
+def credit_code_check_in_moved_column(path: Path) -> Expected:
+    """企业名称 and 统一社会信用代码 swapped (columns are found by header, so that is allowed) and a code misread."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        name_column, code_column = header_column(sheet, "企业名称"), header_column(sheet, "统一社会信用代码")
+        for row in range(1, sheet.max_row + 1):
+            name, code = sheet[f"{name_column}{row}"], sheet[f"{code_column}{row}"]
+            name.value, code.value = code.value, name.value
+        cell = f"{header_column(sheet, '统一社会信用代码')}3"
+        code = sheet[cell].value
+        wrong = code[:-1] + next(character for character in credit_code.CHARSET if character != code[-1])
+        sheet[cell].value = wrong
+    return Expected(
+        "codes.credit_code_check", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的统一社会信用代码“{wrong}”校验位不正确",)
     )
 
 

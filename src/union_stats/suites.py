@@ -189,8 +189,14 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             "是否类指标填“是”或“否”；不要带单位或“约”“余”等文字。",
         ),
         _expectation(
-            "expect_column_values_to_match_regex",
-            {"column": "value", "regex": r"^\d+$", "row_condition": 'value_type=="count"', "condition_parser": "pandas"},
+            # a count with a fractional part; text that is no number at all is values.number's finding
+            "expect_column_values_to_be_in_set",
+            {
+                "column": "value__fraction",
+                "value_set": [False],
+                "row_condition": 'value_type=="count"',
+                "condition_parser": "pandas",
+            },
             "values.integer",
             ERROR,
             f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是整数：“{{indicator_name}}”以{{unit_zh}}计，应填写整数。",
@@ -286,6 +292,15 @@ def _history_suite() -> list[dict]:
             WARNING,
             "“{sheet}”表 {cell} 的“{indicator_name}”为 {value}，明显超出本单位以往 {history_periods} 期的正常范围"
             "（{history_low} 至 {history_high}）：如数据无误，请在该行“备注”中说明原因。",
+            cell_column="value",
+        ),
+        _expectation(
+            "expect_column_pair_values_to_be_equal",
+            {"column_A": "quarters_total", "column_B": "annual_total", "ignore_row_if": "either_value_is_missing"},
+            "history.quarters_sum",
+            WARNING,
+            "“{sheet}”表 {cell} 的“{indicator_name}”：{year}年四个季度合计 {quarters_total}，与年度报表的 {annual_total} 不一致："
+            "请核对季度或年度数据，如确有原因请在该行“备注”中说明。",
             cell_column="value",
         ),
     ]

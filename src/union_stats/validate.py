@@ -213,9 +213,11 @@ def _indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFra
             pl.when(pl.col("unit_kind").is_null() | pl.col("reported_by").is_null())
             .then(None)
             .otherwise(pl.col("allowed").fill_null(False))
-            .alias("indicator_code__reported_by_unit")
+            .alias("indicator_code__reported_by_unit"),
+            pl.col("value").cast(pl.Float64, strict=False).alias("value__number"),
         )
-        .drop("allowed")
+        .with_columns((pl.col("value__number") != pl.col("value__number").floor()).alias("value__fraction"))
+        .drop("allowed", "value__number")
     )
 
 
@@ -358,7 +360,7 @@ def _history_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFra
     larger = pl.max_horizontal("number", "previous_value")
     smaller = pl.min_horizontal("number", "previous_value")
     iqr = pl.col("history_high") - pl.col("history_low")
-    return (
+    history = (
         current.join(_catalog_frame().select("indicator_code", "indicator_name"), on="indicator_code", how="left")
         .join(previous, on=["unit_code", "indicator_code"], how="left")
         .join(spread, on=["unit_code", "indicator_code"], how="left")
@@ -378,6 +380,40 @@ def _history_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFra
             .otherwise(None)
             .alias("iqr_distance"),
         )
+    )
+    quarters = _quarters_frame(batch, context).select(
+        "submission_id", "source_row", "year", "quarters_total", "annual_total"
+    )
+    return history.join(quarters, on=["submission_id", "source_row"], how="left")
+
+
+def _quarters_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFrame:
+    """For additive indicators: the year's four quarters summed and the annual value, where a unit has both."""
+    additive = [
+        indicator.indicator_code
+        for indicator in reference.indicators()
+        if indicator.aggregation == "sum" and indicator.value_type != "flag"
+    ]
+    year = periods.year_of(batch.period)
+    quarters = periods.quarters_of(year)
+    current = _reported_values(batch).filter(pl.col("indicator_code").is_in(additive))
+    known = context.history.filter(pl.col("period").is_in([*quarters, year]) & (pl.col("period") != batch.period))
+    mine = current.select("unit_code", "indicator_code", pl.lit(batch.period).alias("period"), pl.col("number").alias("value"))
+    together = pl.concat([known.select(mine.columns), mine], how="vertical_relaxed")
+    quarter_totals = (
+        together.filter(pl.col("period").is_in(quarters))
+        .group_by("unit_code", "indicator_code")
+        .agg(pl.col("value").sum().round(2).alias("quarters_total"), pl.len().alias("quarters_in"))
+        .filter(pl.col("quarters_in") == 4)
+    )
+    annual = together.filter(pl.col("period") == year).select(
+        "unit_code", "indicator_code", pl.col("value").round(2).alias("annual_total")
+    )
+    return (
+        current.join(_catalog_frame().select("indicator_code", "indicator_name"), on="indicator_code", how="left")
+        .join(quarter_totals, on=["unit_code", "indicator_code"], how="left")
+        .join(annual, on=["unit_code", "indicator_code"], how="left")
+        .with_columns(pl.lit(year).alias("year"))
     )
 
 

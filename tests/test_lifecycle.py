@@ -1,0 +1,148 @@
+"""A period's life: reruns, resubmissions, a broken file among good ones, missing units, closing and reopening."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from flows.ingest import ingest_period
+from union_stats import cli, parse
+from union_stats.paths import archive_dir_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _query(warehouse: Path, sql: str, *params) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def _set_indicator(path: Path, code: str, value) -> None:
+    workbook = openpyxl.load_workbook(path)
+    row = next(row for row in workbook["指标"].iter_rows(min_row=2) if row[0].value == code)
+    row[3].value = value
+    workbook.save(path)
+
+
+def _indicator(path: Path, code: str):
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    return next(row[3].value for row in workbook["指标"].iter_rows(min_row=2) if row[0].value == code)
+
+
+def _figure(warehouse: Path, figure_id: str) -> tuple:
+    return _query(warehouse, "select value, matches from report.district_figures where figure_id = ?", figure_id)[0]
+
+
+def test_a_rerun_with_nothing_new_does_no_parsing(raw_copy: Path, tmp_path: Path, monkeypatch) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    first = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    assert first.processed == 18
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a rerun with no new files must not parse")
+
+    monkeypatch.setattr(parse, "parse_batch", no_parsing)
+    second = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    assert (second.processed, second.matched) == (0, 66)
+    # the command answers from the ledger without starting a flow at all
+    assert cli.main(["run", "--raw-dir", str(raw_copy), "--warehouse", str(warehouse)]) == 0
+
+
+def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    path = raw_copy / "2022" / "shiqiao_2022.xlsx"
+    ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    [(first_id,)] = _query(warehouse, "select submission_id from ops.submissions where unit_code = 'shiqiao'")
+    fairs_before = _indicator(path, "job_fairs")
+    f03_before = _figure(warehouse, "F03")[0]
+
+    _set_indicator(path, "job_fairs", fairs_before + 3)  # the town corrects its file and sends it again
+    summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+
+    assert (summary.processed, summary.accepted) == (1, 1)
+    rows = _query(
+        warehouse,
+        "select submission_id, status, superseded_by from ops.submissions where unit_code = 'shiqiao' order by received_at",
+    )
+    [(old_id, old_status, superseded_by), (new_id, new_status, _)] = rows
+    assert (old_id, old_status, superseded_by) == (first_id, "superseded", new_id)
+    assert new_status == "accepted"
+    assert _figure(warehouse, "F03")[0] == f03_before + 3
+
+    changes = _query(
+        warehouse,
+        "select indicator_code, old_value, new_value, old_submission_id, new_submission_id "
+        "from marts.fct_indicator_value_change where unit_code = 'shiqiao'",
+    )
+    assert changes == [("job_fairs", Decimal(fairs_before), Decimal(fairs_before + 3), old_id, new_id)]
+    # both versions of the file are archived by content, neither overwritten
+    archived = sorted(p.name.split(".")[0] for p in archive_dir_for(warehouse).rglob("*.xlsx"))
+    assert len(archived) == 19
+    assert _query(warehouse, "select count(*) from ops.ledger") == [(19,)]
+
+
+def test_a_broken_file_is_rejected_and_the_good_ones_load(raw_copy: Path, tmp_path: Path) -> None:
+    """A run over the 2022 sample plus one broken workbook: 18 load, figures 66/66, the broken one is reported."""
+    warehouse = tmp_path / "w.duckdb"
+    broken = raw_copy / "2022" / "shiqiao_2022(更正).xlsx"
+    shutil.copy(raw_copy / "2022" / "shiqiao_2022.xlsx", broken)
+    _set_indicator(broken, "job_fairs", "约100")
+
+    summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+
+    assert (summary.files, summary.accepted, summary.rejected, summary.matched) == (19, 18, 1, 66)
+    [(status, errors)] = _query(
+        warehouse, "select status, errors from ops.submissions where file_name = ?", broken.name
+    )
+    assert (status, errors) == ("rejected", 1)
+    [(cell, message)] = _query(
+        warehouse, "select sheet || '!' || cell, message from ops.findings where file_name = ? and severity = 'error'",
+        broken.name,
+    )
+    assert cell.startswith("指标!D") and "约100" in message
+    html = summary.report_dir / "shiqiao_2022(更正).report.html"
+    annotated = summary.report_dir / "shiqiao_2022(更正).annotated.xlsx"
+    assert cell in html.read_text(encoding="utf-8")
+    sheet = openpyxl.load_workbook(annotated)["指标"]
+    assert "约100" in sheet[cell.split("!")[1]].comment.text
+    assert _query(warehouse, "select count(*) from raw.indicator_values where file_name = ?", broken.name) == [(0,)]
+
+
+def test_completeness_lists_a_missing_unit(raw_copy: Path, tmp_path: Path, capsys) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    (raw_copy / "2022" / "xinzao_2022.xlsx").unlink()
+    ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+
+    rows = dict(_query(warehouse, "select unit_code, status from report.submission_completeness where period = '2022'"))
+    assert len(rows) == 18
+    assert rows.pop("xinzao") == "missing"
+    assert set(rows.values()) == {"accepted"}
+
+    assert cli.main(["status", "--period", "2022", "--warehouse", str(warehouse)]) == 0
+    output = capsys.readouterr().out
+    assert "17 / 18" in output and "xinzao" in output and "missing" in output
+
+
+def test_a_closed_period_keeps_new_files_but_does_not_load_them(raw_copy: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    path = raw_copy / "2022" / "dashi_2022.xlsx"
+    ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    f03 = _figure(warehouse, "F03")
+    assert cli.main(["close", "--period", "2022", "--warehouse", str(warehouse)]) == 0
+
+    _set_indicator(path, "job_fairs", _indicator(path, "job_fairs") + 7)
+    summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    assert (summary.processed, summary.held, summary.accepted) == (1, 1, 0)
+    assert _figure(warehouse, "F03") == f03
+    assert _query(warehouse, "select count(*) from ops.submissions where status = 'held'") == [(1,)]
+    assert _query(warehouse, "select is_closed from marts.dim_period where period = '2022'") == [(True,)]
+
+    assert cli.main(["reopen", "--period", "2022", "--warehouse", str(warehouse)]) == 0
+    summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
+    assert (summary.processed, summary.accepted) == (1, 1)
+    assert _figure(warehouse, "F03")[0] == f03[0] + 7
