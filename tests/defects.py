@@ -26,7 +26,7 @@ from union_stats.paths import RAW_DIR
 
 PERIOD = "2022"
 COVER, INDICATORS = "封面", "指标"
-ENTERPRISES, REFUNDS, CASES, COURSES = "新建工会企业", "小微企业经费返还", "劳资纠纷案件", "培训课程"
+ENTERPRISES, CASES = "新建工会企业", "劳资纠纷案件"
 OUTCOME_OF = {ERROR: "rejected", WARNING: "accepted_with_warnings", INFO: "accepted", None: "accepted"}
 
 
@@ -122,14 +122,6 @@ def header_column(sheet: Worksheet, header: str) -> str:
 def data_rows(sheet: Worksheet) -> int:
     """Rows below the header with anything in them."""
     return sum(1 for row in sheet.iter_rows(min_row=2, values_only=True) if any(value is not None for value in row))
-
-
-def first_row_where(sheet: Worksheet, header: str, wanted: Callable[[object], bool]) -> int:
-    column = header_column(sheet, header)
-    for (cell,) in sheet.iter_rows(min_row=2, min_col=sheet[f"{column}1"].column, max_col=sheet[f"{column}1"].column):
-        if wanted(cell.value):
-            return cell.row
-    raise LookupError(f"no row of {sheet.title} has a {header} as wanted")
 
 
 def indicator_name(code: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from defects import DEFECTS, copy_sample, corrupt
 from union_stats import cli
@@ -31,8 +32,8 @@ CORRUPTED = [
 
 @pytest.fixture(autouse=True)
 def terminal_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The width rich uses when output goes to a pipe or a log, and a classic console's: the same in CI as on a desk."""
-    monkeypatch.setenv("COLUMNS", "80")
+    """An 80-column console (rich's width for a pipe or a log, and a classic terminal's), whatever runs the tests."""
+    monkeypatch.setattr(cli, "console", Console(width=80))
 
 
 def validate(capsys: pytest.CaptureFixture[str], *arguments: object) -> tuple[int, str]:

@@ -12,7 +12,17 @@ import openpyxl
 import polars as pl
 import pytest
 
-from defects import DEFECTS, ENTERPRISES, INDICATORS, PERIOD, copy_sample, corrupt, indicator_name, indicator_row, share_credit_code
+from defects import (
+    DEFECTS,
+    ENTERPRISES,
+    INDICATORS,
+    PERIOD,
+    copy_sample,
+    corrupt,
+    indicator_name,
+    indicator_row,
+    share_credit_code,
+)
 from union_stats import checking, discover, parse, reference, validate
 from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.paths import RAW_DIR

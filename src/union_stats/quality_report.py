@@ -49,7 +49,13 @@ SEVERITY_ZH = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
 # Excel's own "Bad" / "Neutral" cell-style colours (and a light blue for info), in the workbook and on the page
 # alike, so a clerk who reads one recognises the other
 SEVERITY_FILL = {ERROR: "FFC7CE", WARNING: "FFEB9C", INFO: "DDEBF7"}
-OUTCOME_FILL = {"accepted": "C6EFCE", "accepted_with_warnings": "FFEB9C", "rejected": "FFC7CE"}
+OUTCOME_FILL = {
+    "accepted": "C6EFCE",
+    "accepted_with_warnings": "FFEB9C",
+    "rejected": "FFC7CE",
+    "held": "DDEBF7",
+    "superseded": "EDEDED",
+}
 
 COMMENT_AUTHOR = "番禺区总工会数据审核"
 RESULT_SHEET = "审核结果"

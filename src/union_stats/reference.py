@@ -232,6 +232,24 @@ def indicator_parts() -> tuple[dict[str, str], ...]:
     return tuple(_read_csv(REFERENCE_DIR / "indicator_parts.csv"))
 
 
+TARGET_COMPARATORS = ("ge", "gt", "eq", "le", "lt")
+
+
+@cache
+def targets() -> tuple[dict[str, str], ...]:
+    """The district's stated targets: year, indicator_code, target, comparator (ge, gt, eq, le, lt), quote_zh.
+
+    Each row is one sentence of a work report ("培育不少于2家集体协商典型" is 2023, collective_bargaining_models,
+    2, ge); the indicator must be in the catalog, so the progress view can count towards it.
+    """
+    rows = tuple(_read_csv(REFERENCE_DIR / "targets.csv"))
+    known = {indicator.indicator_code for indicator in indicators()}
+    for row in rows:
+        if row["indicator_code"] not in known or row["comparator"] not in TARGET_COMPARATORS:
+            raise ValueError(f"targets.csv：未知的指标或比较方式：{row}")
+    return rows
+
+
 @cache
 def validation_settings() -> dict:
     """Thresholds of the judgement-call rules (history), from `reference/validation.toml`."""
