@@ -9,12 +9,12 @@ from pathlib import Path
 
 import polars as pl
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from union_stats import discover, load, parse, publish, reference, transform, validate
 from union_stats.findings import Finding
-from union_stats.paths import RAW_DIR, WAREHOUSE_FILE, archive_dir_for, reports_dir_for
+from union_stats.paths import RAW_DIR, WAREHOUSE_FILE, archive_dir_for, data_docs_dir_for, reports_dir_for
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ def parse_files(files: list[discover.ReceivedFile], period: str) -> parse.Parsed
 
 @task(cache_policy=NO_CACHE)
 def validate_batch(
-    batch: parse.ParsedBatch, units: tuple[reference.Unit, ...], context: validate.ValidationContext
+    batch: parse.ParsedBatch, units: tuple[reference.Unit, ...], context: validate.ValidationContext, docs_dir: Path
 ) -> validate.ValidatedBatch:
-    """Run the expectation suites over the batch and decide each submission's outcome."""
-    return validate.validate_batch(batch, units, context)
+    """Run the expectation suites over the batch, keep the results for Data Docs, decide each outcome."""
+    return validate.validate_batch(batch, units, context, docs_dir=docs_dir)
 
 
 @task(cache_policy=NO_CACHE)
@@ -131,7 +131,7 @@ def ingest_period(
 
     archived = archive_files(pending, archive_dir_for(warehouse))
     batch = parse_files(pending, period)
-    validated = validate_batch(batch, units, state.context)
+    validated = validate_batch(batch, units, state.context, data_docs_dir_for(warehouse))
     outcomes = validated.outcomes
     if state.closed:
         # a closed period keeps what arrives, with its findings, but loads nothing until it is reopened
@@ -161,6 +161,13 @@ def ingest_period(
         markdown=f"# 报送情况 {period}\n\n" + publish.completeness_markdown(publish.read_completeness(warehouse, period)),
         description=f"Which units have submitted for {period}, on time or late",
     )
+    if validated.data_docs is not None:
+        create_link_artifact(
+            key=f"data-docs-{period.lower()}",
+            link=validated.data_docs.resolve().as_uri(),
+            link_text="Great Expectations Data Docs",
+            description="Every validation result of every run, for the analysts",
+        )
     create_markdown_artifact(
         key=f"district-figures-{period.lower()}",
         markdown=f"# District figures {period}\n\n" + publish.figures_markdown(figures),

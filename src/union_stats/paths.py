@@ -24,3 +24,8 @@ def archive_dir_for(warehouse: Path) -> Path:
 def reports_dir_for(warehouse: Path) -> Path:
     """Data-quality reports of each run, beside the warehouse (data/warehouse/reports/<period>/<run>/)."""
     return warehouse.parent / "reports"
+
+
+def data_docs_dir_for(warehouse: Path) -> Path:
+    """The Great Expectations project that keeps every run's validation results and renders Data Docs."""
+    return warehouse.parent / "gx"

@@ -10,9 +10,11 @@ itself, its severity and its message live in the suite (`expectations/*.json`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -49,6 +51,7 @@ class ValidationContext:
 class ValidatedBatch:
     findings: list[Finding]
     outcomes: pl.DataFrame  # submission_id, status, errors, warnings, infos
+    data_docs: Path | None = None  # the GX Data Docs index page, when results are kept
 
 
 class _Placeholders(dict):
@@ -68,13 +71,64 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _gx_context() -> Any:
-    import great_expectations as gx  # slow to import (seconds): only where validation runs
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+class _Validator:
+    """Runs suites with Great Expectations: in memory, or in a file-backed project that keeps every result
+    and renders Data Docs for the analysts."""
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx  # slow to import (seconds): only where validation runs
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx = gx
+        self.docs_dir = docs_dir
+        if docs_dir is None:
+            self.context = gx.get_context(mode="ephemeral")
+        else:
+            self.context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+
+    def run(self, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
+        """Each failed expectation's meta with the rows (index columns and values) it found unexpected."""
+        if frame.height == 0:
+            return []
+        name = suite_json["name"]
+        suite = self.gx.ExpectationSuite(name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta"))
+        source = self.context.data_sources.add_or_update_pandas("submissions")
+        asset = next((asset for asset in source.assets if asset.name == name), None) or source.add_dataframe_asset(name=name)
+        definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None) or (
+            asset.add_batch_definition_whole_dataframe("whole_batch")
+        )
+        options = {
+            "batch_parameters": {"dataframe": frame.to_pandas()},
+            "expectation_parameters": parameters,
+            "result_format": {"result_format": "COMPLETE", "unexpected_index_column_names": ROW_ID_COLUMNS},
+        }
+        if self.docs_dir is None:
+            result = definition.get_batch(batch_parameters=options.pop("batch_parameters")).validate(suite, **options)
+        else:
+            suite = self.context.suites.add_or_update(suite)
+            validation = self.context.validation_definitions.add_or_update(
+                self.gx.ValidationDefinition(data=definition, suite=suite, name=name)
+            )
+            result = validation.run(**options)
+        failures = []
+        for outcome in result.results:
+            if outcome.success:
+                continue
+            problem = _raised(outcome.exception_info)
+            if problem:
+                raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}")
+            failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
+        return failures
+
+    def finish(self) -> Path | None:
+        """Render the Data Docs site; its index page, when results are kept."""
+        if self.docs_dir is None:
+            return None
+        self.context.build_data_docs()
+        index = next(self.docs_dir.rglob("data_docs/local_site/index.html"), None)
+        return index
 
 
 def _raised(exception_info: Any) -> str | None:
@@ -88,33 +142,6 @@ def _raised(exception_info: Any) -> str | None:
         if message:
             return message
     return None
-
-
-def _run_suite(context: Any, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
-    """Each failed expectation's meta with the rows (index columns and values) it found unexpected."""
-    import great_expectations as gx
-
-    if frame.height == 0:
-        return []
-    suite = gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"])
-    source = context.data_sources.add_or_update_pandas(f"batch_{suite_json['name']}")
-    asset = source.add_dataframe_asset(name=suite_json["name"])
-    definition = asset.add_batch_definition_whole_dataframe("whole_batch")
-    batch = definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    result = batch.validate(
-        suite,
-        expectation_parameters=parameters,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ROW_ID_COLUMNS},
-    )
-    failures = []
-    for outcome in result.results:
-        if outcome.success:
-            continue
-        problem = _raised(outcome.exception_info)
-        if problem:
-            raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {suite_json['name']} could not run: {problem}")
-        failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
-    return failures
 
 
 def _findings_from_failures(
@@ -446,7 +473,8 @@ def validate_batch(
     batch: ParsedBatch,
     units: tuple[Unit, ...],
     context: ValidationContext | None = None,
-    expectations_dir=EXPECTATIONS_DIR,
+    expectations_dir: Path = EXPECTATIONS_DIR,
+    docs_dir: Path | None = None,
 ) -> ValidatedBatch:
     """Every finding of the batch (parse findings included) and each submission's outcome."""
     context = context or ValidationContext()
@@ -496,9 +524,11 @@ def validate_batch(
         return f"{letter}{source_row}" if letter else None
 
     findings = list(batch.findings)
-    gx_context = _gx_context()
+    validator = _Validator(docs_dir)
     for suite_name, frame, sheet_name in checks:
-        failures = _run_suite(gx_context, suites[suite_name], frame, parameters)
+        failures = validator.run(suites[suite_name], frame, parameters)
         cell_for = cover_cell if suite_name == COVER_SUITE else sheet_cell
         findings += _findings_from_failures(failures, frame, sheet_name, cell_for, files, extra)
-    return ValidatedBatch(findings=findings, outcomes=outcomes_of(batch.submissions, findings))
+    return ValidatedBatch(
+        findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish()
+    )
