@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from union_stats import discover, load, parse, publish, reference, transform, validate
 from union_stats.findings import Finding
+from union_stats.progress import terminal_progress
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE, archive_dir_for, data_docs_dir_for, reports_dir_for
 
 
@@ -37,7 +38,9 @@ class RunSummary:
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def discover_files(period_dir: Path) -> list[discover.ReceivedFile]:
     """List and fingerprint the period's workbooks."""
-    return discover.discover(period_dir)
+    total = sum(1 for path in period_dir.iterdir() if discover.is_submission(path))
+    with terminal_progress(total, "fingerprinting") as advance:
+        return discover.discover(period_dir, on_file=advance)
 
 
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -49,7 +52,8 @@ def archive_files(files: list[discover.ReceivedFile], archive_dir: Path) -> dict
 @task(cache_policy=NO_CACHE)
 def parse_files(files: list[discover.ReceivedFile], period: str) -> parse.ParsedBatch:
     """Parse every workbook into one frame per sheet kind, with lineage."""
-    return parse.parse_batch(files, period)
+    with terminal_progress(len(files), "parsing") as advance:
+        return parse.parse_batch(files, period, on_parsed=advance)
 
 
 @task(cache_policy=NO_CACHE)
@@ -121,7 +125,7 @@ def ingest_period(
     files = discover_files(period_dir)
     state = load.read_state(warehouse, period)
     pending = state.pending(files)
-    logger.info("period %s: %d workbooks in %s, %d new", period, len(files), period_dir, len(pending))
+    logger.info("event=discovered period=%s files=%d new=%d folder=%s", period, len(files), len(pending), period_dir)
     if not pending:
         with load.connect(warehouse) as con:
             load.ensure_warehouse(con)
@@ -136,7 +140,7 @@ def ingest_period(
     if state.closed:
         # a closed period keeps what arrives, with its findings, but loads nothing until it is reopened
         outcomes = outcomes.with_columns(pl.lit(load.HELD).alias("status"))
-        logger.warning("period %s is closed: %d new files kept and reported, not loaded", period, len(pending))
+        logger.warning("event=held period=%s files=%d reason=period_closed", period, len(pending))
     figures = load_warehouse(
         batch, outcomes, validated.findings, units, expected_units, archived, warehouse, run_id, raw_dir, started_at
     )
@@ -174,7 +178,7 @@ def ingest_period(
         description=f"Report figures reproduced for {period}",
     )
     logger.info(
-        "period %s: %d processed, %d accepted, %d rejected, %d held; %d of %d figures match",
-        period, len(pending), summary.accepted, summary.rejected, summary.held, summary.matched, len(figures),
+        "event=run_finished run_id=%s period=%s processed=%d accepted=%d rejected=%d held=%d figures_matching=%d/%d",
+        run_id, period, len(pending), summary.accepted, summary.rejected, summary.held, summary.matched, len(figures),
     )
     return summary

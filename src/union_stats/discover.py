@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,9 +69,15 @@ def is_submission(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(("~$", ".")) and path.suffix.lower() in WORKBOOK_SUFFIXES
 
 
-def discover(period_dir: Path) -> list[ReceivedFile]:
+def discover(period_dir: Path, on_file: Callable[[ReceivedFile], None] | None = None) -> list[ReceivedFile]:
     """Every workbook in the period folder (Office lock files excluded), in name order."""
-    return [receive(path) for path in sorted(period_dir.iterdir()) if is_submission(path)]
+    files = []
+    for path in sorted(period_dir.iterdir()):
+        if is_submission(path):
+            files.append(receive(path))
+            if on_file is not None:
+                on_file(files[-1])
+    return files
 
 
 def archive(received: ReceivedFile, archive_dir: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -295,7 +296,12 @@ def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:
     return pl.DataFrame(schema=schema | {column.name: pl.String for column in sheet.columns})
 
 
-def parse_batch(received_files: list[ReceivedFile], period: str, template_version: str = CURRENT_TEMPLATE) -> ParsedBatch:
+def parse_batch(
+    received_files: list[ReceivedFile],
+    period: str,
+    template_version: str = CURRENT_TEMPLATE,
+    on_parsed: Callable[[ReceivedFile], None] | None = None,
+) -> ParsedBatch:
     """Parse every file of a run and stack each sheet kind over all submissions."""
     spec = template(template_version)
     submissions, layouts, findings = [], [], []
@@ -307,6 +313,8 @@ def parse_batch(received_files: list[ReceivedFile], period: str, template_versio
         findings.extend(found)
         for kind, frame in sheets.items():
             frames.setdefault(kind, []).append(frame)
+        if on_parsed is not None:
+            on_parsed(received)
     stacked = {
         sheet.kind: pl.concat([empty_sheet(sheet), *frames[sheet.kind]], how="vertical") for sheet in spec.sheets
     }

@@ -89,7 +89,7 @@ def _column_expectations(column: Column) -> list[dict]:
                 {"column": f"{column.name}__valid", "value_set": [True]},
                 "codes.credit_code_check",
                 ERROR,
-                f"“{{sheet}}”表 {{cell}} 的统一社会信用代码“{{value}}”校验位不正确（GB 32100-2015）："
+                "“{sheet}”表 {cell} 的统一社会信用代码“{value}”校验位不正确（GB 32100-2015）："
                 "很可能抄错了某一位，请对照营业执照逐位核对。",
             )
         )
@@ -170,7 +170,7 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             {"column": "indicator_code__reported_by_unit", "value_set": [True]},
             "codes.indicator_not_for_unit",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的指标“{{value}}”不由本单位填报（由{{reported_by_zh}}填报）："
+            "“{sheet}”表 {cell} 的指标“{value}”不由本单位填报（由{reported_by_zh}填报）："
             "请删除该行，使用区总工会下发的本单位模板。",
         ),
         _expectation(
@@ -178,7 +178,7 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             {"column_list": ["submission_id", "indicator_code"]},
             "structure.duplicate_indicator",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的指标“{{value}}”重复出现：每个指标只填一行，请删除多余的行。",
+            "“{sheet}”表 {cell} 的指标“{value}”重复出现：每个指标只填一行，请删除多余的行。",
         ),
         _expectation(
             "expect_column_values_to_match_regex",
@@ -199,35 +199,33 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             },
             "values.integer",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是整数：“{{indicator_name}}”以{{unit_zh}}计，应填写整数。",
+            "“{sheet}”表 {cell} 的“{value}”不是整数：“{indicator_name}”以{unit_zh}计，应填写整数。",
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
             {"column": "value", "value_set": ["是", "否"], "row_condition": 'value_type=="flag"', "condition_parser": "pandas"},
             "values.flag",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的“{{value}}”无效：“{{indicator_name}}”只能填“是”或“否”。",
+            "“{sheet}”表 {cell} 的“{value}”无效：“{indicator_name}”只能填“是”或“否”。",
         ),
     ]
 
 
 def _cover_suite() -> list[dict]:
-    spec = reference.template()
-    labels = {field.name: field for field in spec.cover_fields}
     return [
         _expectation(
             "expect_column_values_to_be_in_set",
             {"column": "unit_code", "value_set": {"$PARAMETER": "known_unit_codes"}},
             "codes.unit_unknown",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的单位代码“{{value}}”不是已登记的填报单位：请使用区总工会下发的本单位模板。",
+            "“{sheet}”表 {cell} 的单位代码“{value}”不是已登记的填报单位：请使用区总工会下发的本单位模板。",
         ),
         _expectation(
             "expect_column_pair_values_to_be_equal",
             {"column_A": "unit_code", "column_B": "file_unit_code"},
             "structure.unit_mismatch",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的单位代码“{{value}}”与文件名“{{file_name}}”不一致："
+            "“{sheet}”表 {cell} 的单位代码“{value}”与文件名“{file_name}”不一致："
             "文件应命名为“单位代码_统计期.xlsx”，请核对是否用了其他单位的模板。",
         ),
         _expectation(
@@ -235,14 +233,14 @@ def _cover_suite() -> list[dict]:
             {"column": "period", "value_set": {"$PARAMETER": "run_periods"}},
             "structure.period_mismatch",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的统计期“{{value}}”与本次收报的统计期“{{run_period}}”不一致：请填写正确的统计期，或提交到对应统计期。",
+            "“{sheet}”表 {cell} 的统计期“{value}”与本次收报的统计期“{run_period}”不一致：请填写正确的统计期，或提交到对应统计期。",
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
             {"column": "template_version", "value_set": list(reference.template_versions())},
             "structure.template_version",
             ERROR,
-            f"“{{sheet}}”表 {{cell}} 的模板版本“{{value}}”无法识别：请下载最新模板重新填报。",
+            "“{sheet}”表 {cell} 的模板版本“{value}”无法识别：请下载最新模板重新填报。",
         ),
     ]
 
