@@ -14,14 +14,7 @@ from union_stats import cli
 CORRUPTED = [
     "value_approximate",
     "date_outside_period",
-    pytest.param(
-        "credit_code_check_character",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="at 80 columns the 位置 column folds (新建工会企业!B / 3) because the 18-character value beside it "
-            "takes the width: cli.cmd_validate adds every column with overflow='fold'",
-        ),
-    ),
+    "credit_code_check_character",
     "recovered_exceeds_claimed",
     "indicator_disagrees_with_detail",
     "header_blank_inserted_column",
@@ -106,11 +99,6 @@ def test_report_dir_gets_an_html_report_per_file(capsys: pytest.CaptureFixture[s
     assert f"报告：{reports / bad.stem}.report.html" in unwrapped(output)  # the clerk is told where it is
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.cmd_validate prints the report paths after `if not result.findings: continue`, so a clean file's "
-    "report is written but never mentioned",
-)
 def test_report_dir_is_named_for_a_clean_file_too(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     clean = copy_sample("qu_jiaoyu", tmp_path)
     reports = tmp_path / "reports"

@@ -24,24 +24,11 @@ from defects import (
     share_credit_code,
 )
 from union_stats import checking, discover, parse, reference, validate
-from union_stats.findings import ERROR, INFO, WARNING, Finding
+from union_stats.findings import ERROR, WARNING, Finding
 from union_stats.paths import RAW_DIR
 
 # Defects the rules do not (yet) answer as they should: strict, so a fix turns these into failures to un-mark.
-KNOWN_BUGS = {
-    "indicator_value_blank": (
-        "a blank 数值 on the 指标 sheet is accepted without any finding: v1.toml marks the indicator `value` column "
-        "required = false, so no suite checks it, and the blank silently drops out of the district sums"
-    ),
-    "money_indicator_answered_yes": (
-        "是/否 in a money (or quantity) indicator is accepted: values.number allows 是|否 for every indicator and "
-        "values.flag / values.integer only look at flag / count rows"
-    ),
-    "credit_code_check_in_moved_column": (
-        "wrong cell: validate_batch keys column letters by (submission, field) only, and credit_code is a field of "
-        "both 新建工会企业 and 小微企业经费返还, so the 小微企业经费返还 letter (B) is reported for 新建工会企业 (A)"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _cases() -> list:
@@ -77,12 +64,6 @@ def test_defect_is_found_at_its_cell_with_a_clear_message(name: str, tmp_path: P
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blank credit codes are called duplicates (“”在本表出现不止一次): expect_compound_columns_to_be_unique "
-    "compares rows whose credit_code is null because submission_id is never null (ignore_row_if defaults to "
-    "all_values_are_missing)",
-)
 def test_blank_credit_codes_are_not_called_duplicates(tmp_path: Path) -> None:
     path, expected = corrupt("credit_codes_blank", tmp_path)
 
@@ -93,10 +74,6 @@ def test_blank_credit_codes_are_not_called_duplicates(tmp_path: Path) -> None:
     assert duplicates == [], _listing(duplicates)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="checking.check_files sorts findings by the cell reference as text, so B10 is listed before B2",
-)
 def test_findings_are_listed_in_row_order(tmp_path: Path) -> None:
     path, _ = corrupt("header_renamed", tmp_path)  # a blank credit code on every row of 新建工会企业
 
@@ -219,13 +196,3 @@ def test_value_far_outside_five_steady_periods_warns_history_outlier() -> None:
     )
     assert validated.outcomes["status"].to_list() == ["accepted_with_warnings"]
 
-
-def test_info_findings_alone_keep_a_file_accepted(tmp_path: Path) -> None:
-    """Normalised values are said (info) but never hold a file back."""
-    path, expected = corrupt("thousands_separator", tmp_path)
-
-    [result] = checking.check_files([path])
-
-    assert expected.severity == INFO
-    assert result.status == "accepted"
-    assert {finding.severity for finding in result.findings} == {INFO}

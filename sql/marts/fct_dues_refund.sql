@@ -1,6 +1,6 @@
 -- union dues refunded to small and micro enterprises, one row each, from accepted submissions, with the unit named and the lineage kept
-with submissions as (
-    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings')
+with current_submissions as (
+    select * from ops.current_submissions
 ),
 units as (
     select * from marts.dim_unit
@@ -14,7 +14,7 @@ final as (
         units.name_zh as unit_name_zh,
         units.kind as unit_kind
     from submitted
-    join submissions on submissions.submission_id = submitted.submission_id
+    join current_submissions on current_submissions.submission_id = submitted.submission_id
     left join units on units.unit_code = submitted.unit_code
 )
 select * from final

@@ -13,7 +13,7 @@ detail_rows as (
     select * from marts.int_indicator_detail_rows
 ),
 current_submissions as (
-    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings')
+    select * from ops.current_submissions
 ),
 periods as (
     select period from marts.dim_period

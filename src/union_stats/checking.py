@@ -10,9 +10,7 @@ from pathlib import Path
 import fastexcel
 
 from union_stats import discover, parse, periods, reference, validate
-from union_stats.findings import ERROR, Finding
-
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+from union_stats.findings import ERROR, Finding, sort_key
 
 
 @dataclass
@@ -75,7 +73,7 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
         for item in received:
             findings = sorted(
                 (finding for finding in validated.findings if finding.submission_id == item.submission_id),
-                key=lambda finding: (SEVERITY_ORDER.get(finding.severity, 9), finding.sheet or "", finding.cell or ""),
+                key=sort_key,
             )
             results.append(FileCheck(item.path, item.file_name, period, status[item.submission_id], findings))
         if report_dir is not None:

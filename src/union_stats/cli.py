@@ -165,19 +165,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     missing = [path for path in args.files if not path.is_file()]
     if missing:
-        console.print(f"[red]no such file:[/] {', '.join(str(path) for path in missing)}")
+        console.print(f"[red]no such file:[/] {', '.join(str(path) for path in missing)}", soft_wrap=True)
         return 2
     results = checking.check_files(args.files, report_dir=args.report_dir)
     any_error = False
     for result in results:
         any_error |= result.status == "rejected"
         console.rule(f"{result.file_name}  [{result.period}]  {OUTCOME_ZH[result.status]}")
+        for path in result.reports:
+            console.print(f"报告：{path}", soft_wrap=True)
         if not result.findings:
             console.print("未发现问题。")
             continue
         table = Table(show_header=True, header_style="bold")
-        for header in ("严重程度", "位置", "填报值", "规则", "问题及修改方法"):
-            table.add_column(header, overflow="fold")
+        table.add_column("严重程度", no_wrap=True)
+        table.add_column("位置", no_wrap=True)  # a cell reference split over two lines cannot be found
+        table.add_column("填报值", overflow="fold", max_width=20)
+        table.add_column("规则", overflow="fold")
+        table.add_column("问题及修改方法", overflow="fold")
         for finding in result.findings:
             table.add_row(
                 SEVERITY_ZH.get(finding.severity, finding.severity),
@@ -187,8 +192,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 finding.message,
             )
         console.print(table)
-        for path in result.reports:
-            console.print(f"报告：{path}")
     return 1 if any_error else 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import polars as pl
@@ -40,6 +41,23 @@ class Finding:
         if self.sheet and self.cell:
             return f"{self.sheet}!{self.cell}"
         return self.sheet or ""
+
+
+def cell_position(cell: str | None) -> tuple[int, int]:
+    """(row, column) of an A1 reference, for ordering findings the way a sheet reads: D2 before D10."""
+    matched = re.fullmatch(r"([A-Z]+)(\d+)", cell or "")
+    if not matched:
+        return (0, 0)
+    column = 0
+    for letter in matched.group(1):
+        column = column * 26 + ord(letter) - 64
+    return (int(matched.group(2)), column)
+
+
+def sort_key(finding: Finding) -> tuple:
+    """Errors first, then warnings and notes; within those by sheet, then row and column."""
+    return (SEVERITIES.index(finding.severity) if finding.severity in SEVERITIES else 9, finding.sheet or "",
+            cell_position(finding.cell))
 
 
 def findings_frame(findings: list[Finding]) -> pl.DataFrame:

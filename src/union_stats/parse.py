@@ -44,6 +44,7 @@ LAYOUT_SCHEMA = {
     "column_letter": pl.String,
     "header_row": pl.Int64,
 }
+COVER_CODE_CASE = {"unit_code": str.lower, "period": str.upper, "template_version": str.lower}
 # how far down a sheet the header row is looked for (clerks sometimes add a title row)
 HEADER_SEARCH_ROWS = 10
 NUMERIC_TYPES = ("number", "integer", "money")
@@ -122,7 +123,11 @@ def _parse_cover(
             continue
         name = wanted.get(normalise_label(row[0]))
         if name and len(row) > 1:
-            cover[name] = normalise_cell(row[1], "date" if name == "filled_on" else "text")
+            value = normalise_cell(row[1], "date" if name == "filled_on" else "text")
+            # codes are compared with the catalog: full-width and case are a clerk's typing, not a different code
+            if value is not None and name in COVER_CODE_CASE:
+                value = COVER_CODE_CASE[name](unicodedata.normalize("NFKC", value).strip())
+            cover[name] = value
     for item in spec.cover_fields:
         if item.required and not cover[item.name]:
             findings.append(

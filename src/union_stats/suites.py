@@ -114,7 +114,8 @@ def _detail_suite(sheet: SheetSpec) -> list[dict]:
         expectations.append(
             _expectation(
                 "expect_compound_columns_to_be_unique",
-                {"column_list": ["submission_id", name]},
+                # a blank key is values.required's finding, not a duplicate of other blanks
+                {"column_list": ["submission_id", name], "ignore_row_if": "any_value_is_missing"},
                 "structure.duplicate_record",
                 ERROR,
                 f"“{{sheet}}”表 {{cell}} 的“{header}”“{{value}}”在本表出现不止一次：同一记录只填一行，请删除重复行或更正。",
@@ -175,18 +176,30 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
         ),
         _expectation(
             "expect_compound_columns_to_be_unique",
-            {"column_list": ["submission_id", "indicator_code"]},
+            {"column_list": ["submission_id", "indicator_code"], "ignore_row_if": "any_value_is_missing"},
             "structure.duplicate_indicator",
             ERROR,
             "“{sheet}”表 {cell} 的指标“{value}”重复出现：每个指标只填一行，请删除多余的行。",
         ),
         _expectation(
+            "expect_column_values_to_not_be_null",
+            {"column": "value"},
+            "values.required",
+            ERROR,
+            f"“{{sheet}}”表 {{cell}} 为空：请填写“{{indicator_name}}”的{value_header}；本期没有发生的填 0。",
+        ),
+        _expectation(
             "expect_column_values_to_match_regex",
-            {"column": "value", "regex": r"^(?:\d+(?:\.\d{1,2})?|是|否)$"},
+            {
+                "column": "value",
+                "regex": r"^\d+(?:\.\d{1,2})?$",
+                "row_condition": 'value_type!="flag"',
+                "condition_parser": "pandas",
+            },
             "values.number",
             ERROR,
             f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是有效数值：“{value_header}”应填写非负数字（金额以元为单位，最多两位小数），"
-            "是否类指标填“是”或“否”；不要带单位或“约”“余”等文字。",
+            "不要带单位或“约”“余”等文字。",
         ),
         _expectation(
             # a count with a fractional part; text that is no number at all is values.number's finding

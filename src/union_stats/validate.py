@@ -482,9 +482,12 @@ def validate_batch(
     settings = reference.validation_settings()["history"]
     suites = read_suites(expectations_dir)
     files = dict(batch.submissions.select("submission_id", "file_name").iter_rows())
+    # where each column was found, per submission and sheet: clerks may move columns, and two sheets share names
     cell_of = {
-        (submission_id, field_name): letter
-        for submission_id, field_name, letter in batch.layouts.select("submission_id", "field", "column_letter").iter_rows()
+        (submission_id, kind, field_name): letter
+        for submission_id, kind, field_name, letter in batch.layouts.select(
+            "submission_id", "sheet_kind", "field", "column_letter"
+        ).iter_rows()
         if letter
     }
     start, end = periods.period_bounds(batch.period)
@@ -502,33 +505,37 @@ def validate_batch(
         "period_end": end.isoformat(),
         "max_change_factor": _text(float(settings["max_change_factor"])),
     }
-    indicators_sheet = spec.indicators.sheet
-    checks: list[tuple[str, pl.DataFrame, str]] = [
-        (COVER_SUITE, _cover_frame(batch), spec.cover_sheet),
-        (spec.indicators.kind, _indicator_frame(batch.sheets[spec.indicators.kind], units), indicators_sheet),
+    indicators = spec.indicators.kind
+    # (suite, the frame it checks, the sheet kind its findings point into; None for the cover)
+    checks: list[tuple[str, pl.DataFrame, str | None]] = [
+        (COVER_SUITE, _cover_frame(batch), None),
+        (indicators, _indicator_frame(batch.sheets[indicators], units), indicators),
         *[
-            (sheet.kind, _detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units), sheet.sheet)
+            (sheet.kind, _detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units), sheet.kind)
             for sheet in spec.details
         ],
-        (CROSS_SHEET_SUITE, _cross_sheet_frame(batch, units), indicators_sheet),
-        (INDICATOR_PARTS_SUITE, _indicator_parts_frame(batch), indicators_sheet),
-        (HISTORY_SUITE, _history_frame(batch, context), indicators_sheet),
+        (CROSS_SHEET_SUITE, _cross_sheet_frame(batch, units), indicators),
+        (INDICATOR_PARTS_SUITE, _indicator_parts_frame(batch), indicators),
+        (HISTORY_SUITE, _history_frame(batch, context), indicators),
     ]
     cover_rows = {item.name: item.row for item in spec.cover_fields}
 
-    def cover_cell(submission_id: str, column: str | None, source_row: int) -> str | None:
-        return f"B{cover_rows[column]}" if column in cover_rows else None
+    def cell_finder(kind: str | None) -> Callable[[str, str | None, int], str | None]:
+        def cover_cell(submission_id: str, column: str | None, source_row: int) -> str | None:
+            return f"B{cover_rows[column]}" if column in cover_rows else None
 
-    def sheet_cell(submission_id: str, column: str | None, source_row: int) -> str | None:
-        letter = cell_of.get((submission_id, column or ""))
-        return f"{letter}{source_row}" if letter else None
+        def sheet_cell(submission_id: str, column: str | None, source_row: int) -> str | None:
+            letter = cell_of.get((submission_id, kind, column or ""))
+            return f"{letter}{source_row}" if letter else None
+
+        return cover_cell if kind is None else sheet_cell
 
     findings = list(batch.findings)
     validator = _Validator(docs_dir)
-    for suite_name, frame, sheet_name in checks:
+    for suite_name, frame, kind in checks:
         failures = validator.run(suites[suite_name], frame, parameters)
-        cell_for = cover_cell if suite_name == COVER_SUITE else sheet_cell
-        findings += _findings_from_failures(failures, frame, sheet_name, cell_for, files, extra)
+        sheet_name = spec.cover_sheet if kind is None else spec.sheet_spec(kind).sheet
+        findings += _findings_from_failures(failures, frame, sheet_name, cell_finder(kind), files, extra)
     return ValidatedBatch(
         findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish()
     )
