@@ -19,6 +19,8 @@ from defects import (
     PERIOD,
     copy_sample,
     corrupt,
+    editing,
+    header_column,
     indicator_name,
     indicator_row,
     share_credit_code,
@@ -75,7 +77,12 @@ def test_blank_credit_codes_are_not_called_duplicates(tmp_path: Path) -> None:
 
 
 def test_findings_are_listed_in_row_order(tmp_path: Path) -> None:
-    path, _ = corrupt("header_renamed", tmp_path)  # a blank credit code on every row of 新建工会企业
+    path = copy_sample("shiqiao", tmp_path)
+    with editing(path) as workbook:  # a blank founding date on rows 2..13 of 新建工会企业: B10 must follow B9, not B1
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "工会成立日期")
+        for row in range(2, 14):
+            sheet[f"{column}{row}"].value = None
 
     [result] = checking.check_files([path])
 
@@ -84,8 +91,16 @@ def test_findings_are_listed_in_row_order(tmp_path: Path) -> None:
         for finding in result.findings
         if finding.rule == "values.required" and finding.sheet == ENTERPRISES
     ]
-    assert len(rows) > 10
-    assert rows == sorted(rows)
+    assert rows == list(range(2, 14))
+
+
+def test_a_missing_column_is_one_finding_not_one_per_row(tmp_path: Path) -> None:
+    path, expected = corrupt("header_renamed", tmp_path)
+
+    [result] = checking.check_files([path])
+
+    on_sheet = [finding for finding in result.findings if finding.sheet == ENTERPRISES]
+    assert [(finding.rule, finding.where) for finding in on_sheet] == [("structure.header_missing", expected.where)]
 
 
 def test_shipped_submissions_pass_without_errors_or_warnings(shipped_2022: list[Path]) -> None:

@@ -132,7 +132,10 @@ def cmd_template(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from union_stats import sample
 
-    paths = sample.write_sample(args.period, Path(args.out), units=args.units, seed=args.seed)
+    if args.quarterly:
+        paths = sample.write_year(args.period, Path(args.out), seed=args.seed)
+    else:
+        paths = sample.write_sample(args.period, Path(args.out), units=args.units, seed=args.seed)
     console.print(f"wrote {len(paths)} workbooks to {args.out}")
     return 0
 
@@ -230,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="folder to write into (a period folder)")
     sample.add_argument("--units", type=int, help="write N synthetic town-like units instead of the 18 real ones")
     sample.add_argument("--seed", type=int, default=2022)
+    sample.add_argument(
+        "--quarterly", action="store_true", help="with a year as --period: write its four quarters to <out>/<year>Q1..Q4/"
+    )
     sample.set_defaults(handler=cmd_sample)
 
     check = commands.add_parser("validate", help="check workbooks with the same rules as a run, without the warehouse")

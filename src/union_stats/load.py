@@ -109,7 +109,9 @@ def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> N
         [
             dataclasses.asdict(unit) | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
             for unit in units
-        ]
+        ],
+        schema={field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)}
+        | {"origin": pl.String},
     )
     tables = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()}
     if "units" in tables:
@@ -120,6 +122,9 @@ def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> N
     _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
     _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
     _replace_table(con, "ref.deadline_rules", _deadline_rules())
+    _replace_table(
+        con, "ref.targets", pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String))
+    )
 
 
 @dataclass

@@ -232,6 +232,7 @@ def indicator_parts() -> tuple[dict[str, str], ...]:
     return tuple(_read_csv(REFERENCE_DIR / "indicator_parts.csv"))
 
 
+TARGET_COLUMNS = ("year", "indicator_code", "target", "comparator", "quote_zh")
 TARGET_COMPARATORS = ("ge", "gt", "eq", "le", "lt")
 
 

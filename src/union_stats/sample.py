@@ -1,5 +1,6 @@
 """Deterministic, seeded sample submissions: the 18 real units' workbooks whose district totals reproduce the
-2022 report's figures exactly, or any number of synthetic town-like units for load tests.
+2022 report's figures exactly (and reach the targets of `reference/targets.csv`), for a year or for each of its
+quarters, or any number of synthetic town-like units for load tests.
 
 All records are obviously synthetic (names end in （虚构）); only the district totals are real.
 """
@@ -17,19 +18,33 @@ from pathlib import Path
 
 from union_stats import credit_code
 from union_stats.paths import EXTRA_UNITS_FILE
-from union_stats.periods import period_bounds
+from union_stats.periods import is_quarter, period_bounds, quarters_of, year_of
 from union_stats.reference import (
     Indicator,
     Unit,
     figures,
+    indicator_parts,
     indicators,
     reference_units,
+    targets,
     template,
 )
 from union_stats.template import FLAG_CHOICES, unit_indicators, write_workbook
 
 
 NOISE = (0.7, 1.3)  # how far a unit's share may stray from its size weight
+# a quarter's share of a unit's year: a unit-wide season times a little noise per indicator. Both are narrow so
+# that no quarter is more than twice the one before, which the history rule would question
+SEASON = (0.85, 1.15)
+QUARTER_NOISE = (0.9, 1.1)
+# a target is worked towards over the year: each achievement (a model enterprise named, a site set up) falls in a
+# quarter drawn with these weights, so a year's progress shows before its last quarter
+TARGET_QUARTER_WEIGHTS = (2, 3, 4, 5)
+# how far the sample goes beyond each target of reference/targets.csv: the 10 model enterprises land exactly on
+# the target (a `ge` target is met at equality); the "1家以上" and "不少于2家" targets are beaten by one
+SAMPLE_BEYOND_TARGET = {"model_enterprises": 0, "three_batches_sites": 1, "collective_bargaining_models": 1}
+# a unit's records of a year, up to this many, are also evened out pairwise when dealt to quarters (see `deal`)
+DEAL_REFINE_UP_TO = 200
 SYNTHETIC_NOISE = (0.5, 1.5)
 SYNTHETIC_FLAG_YES = 0.8
 SYNTHETIC_WEIGHTS = (2, 10)
@@ -65,20 +80,56 @@ CONTACT_SURNAMES = ("陈", "李", "黄", "梁", "何", "罗", "冯", "郭", "林
 Records = list[dict[str, object]]
 
 
-def district_totals() -> dict[str, int]:
-    """Each catalog indicator's district total in its base unit: the base_value of the figure it reproduces."""
-    return dict(_district_totals())
+def district_totals(year: str) -> dict[str, int]:
+    """Each catalog indicator's district total for a year, in its base unit, where the sample has one.
+
+    An indicator that feeds a figure of the 2022 report takes that figure's base_value in every year: the report
+    is the only real total there is, so a 2023 sample repeats 2022's totals (its split over units, records and
+    quarters still differs by year). An indicator with a target for the year (reference/targets.csv) gets a total
+    that meets it. An indicator with neither (the 2023 target indicators in 2022) totals 0: the template wants
+    every indicator row filled ("本期没有发生的填 0", rule values.required), and a blank would be refused.
+    """
+    return dict(_district_totals(year))
+
+
+def _base_value(figure_id: str) -> int:
+    by_id = {figure.figure_id: figure for figure in figures()}
+    value = Decimal(by_id[figure_id].base_value)
+    if value != value.to_integral_value():
+        raise ValueError(f"{figure_id} 的 base_value 不是整数：{value}")
+    return int(value)
+
+
+def _sample_total(target: Mapping[str, str]) -> int:
+    """A district total that meets a target under its comparator, by the sample's margin for that indicator."""
+    value = int(Decimal(target["target"]))
+    beyond = SAMPLE_BEYOND_TARGET.get(target["indicator_code"], 0)
+    total = {
+        "ge": value + beyond,
+        "gt": value + max(beyond, 1),
+        "eq": value,
+        "le": value - beyond,
+        "lt": value - max(beyond, 1),
+    }
+    return max(total[target["comparator"]], 0)
 
 
 @cache
-def _district_totals() -> dict[str, int]:
-    by_id = {figure.figure_id: figure for figure in figures()}
+def _targets(year: str) -> dict[str, dict[str, str]]:
+    return {row["indicator_code"]: row for row in targets() if row["year"] == year}
+
+
+@cache
+def _district_totals(year: str) -> dict[str, int]:
     totals = {}
     for indicator in indicators():
-        value = Decimal(by_id[indicator.figure_id].base_value)
-        if value != value.to_integral_value():
-            raise ValueError(f"{indicator.figure_id} 的 base_value 不是整数：{value}")
-        totals[indicator.indicator_code] = int(value)
+        code = indicator.indicator_code
+        if code in _targets(year):
+            totals[code] = _sample_total(_targets(year)[code])
+        elif indicator.figure_id:
+            totals[code] = _base_value(indicator.figure_id)
+        else:
+            totals[code] = 0
     return totals
 
 
@@ -139,6 +190,61 @@ def allocate(total: int, weights: Sequence[float], *, minimum: int = 0, caps: Se
     return parts
 
 
+def deal(items: Sequence[Sequence[float]], slots: int, rng: random.Random) -> list[int]:
+    """A slot for each item, where an item is a tuple of sizes (1 for the row itself, then members, amounts, ...),
+    so that every slot gets a like share of every size.
+
+    Largest first, each item goes to the slot whose fullest share stays lowest (ties to the slots in an order drawn
+    from `rng`); then, where there are few items and so lumps, swapping items between slots while that evens the
+    shares out. Even quarters keep the history rule (no quarter twice the one before) quiet on sample data.
+    """
+    if not items:
+        return []
+    totals = [sum(column) or 1.0 for column in zip(*items, strict=True)]
+    shares = [[size / total for size, total in zip(item, totals, strict=True)] for item in items]
+    order = rng.sample(range(slots), slots)
+    loads = [[0.0] * len(totals) for _ in range(slots)]
+    assigned = [0] * len(items)
+
+    def add(slot: int, index: int) -> list[float]:
+        return [load + share for load, share in zip(loads[slot], shares[index], strict=True)]
+
+    for index in sorted(range(len(items)), key=lambda index: (-max(shares[index]), index)):
+        slot = min(order, key=lambda slot: (max(add(slot, index)), sum(add(slot, index))))
+        loads[slot] = add(slot, index)
+        assigned[index] = slot
+
+    def unevenness(*slot_loads: list[float]) -> float:
+        return sum((load - 1 / slots) ** 2 for slot_load in slot_loads for load in slot_load)
+
+    improved = len(items) <= DEAL_REFINE_UP_TO
+    while improved:
+        improved = False
+        for first in range(len(items)):
+            for second in range(first + 1, len(items)):
+                a, b = assigned[first], assigned[second]
+                if a == b:
+                    continue
+                swapped_a = [load - x + y for load, x, y in zip(loads[a], shares[first], shares[second], strict=True)]
+                swapped_b = [load - y + x for load, x, y in zip(loads[b], shares[first], shares[second], strict=True)]
+                if unevenness(swapped_a, swapped_b) < unevenness(loads[a], loads[b]) - 1e-12:
+                    loads[a], loads[b] = swapped_a, swapped_b
+                    assigned[first], assigned[second] = b, a
+                    improved = True
+    return assigned
+
+
+@cache
+def _summed_fields(kind: str) -> tuple[str, ...]:
+    on_sheet = [indicator for indicator in indicators() if indicator.detail_sheet == kind]
+    return tuple(sorted({indicator.measure_field for indicator in on_sheet if indicator.measure == "sum"}))
+
+
+def _sizes(kind: str, record: Mapping[str, object]) -> tuple[float, ...]:
+    """What a detail record weighs in the indicators it feeds: one row, and each field the catalog sums."""
+    return (1.0, *(float(record.get(name) or 0) for name in _summed_fields(kind)))
+
+
 @dataclass
 class _Run:
     """What one generator run shares across its units: the period and the names and codes already used."""
@@ -150,8 +256,18 @@ class _Run:
     used_codes: set[str] = field(default_factory=set)
     case_numbers: dict[str, int] = field(default_factory=dict)
 
-    def day(self, rng: random.Random) -> date:
-        return self.start + timedelta(days=rng.randrange((self.end - self.start).days + 1))
+    def day(self, rng: random.Random, start: date | None = None, end: date | None = None) -> date:
+        start, end = start or self.start, end or self.end
+        return start + timedelta(days=rng.randrange((end - start).days + 1))
+
+    def days(self, rng: random.Random, sizes: Sequence[Sequence[float]]) -> list[date]:
+        """A date for each record of the given sizes (see `deal`). Over a year the records are dealt to the quarters
+        first, so that the year's quarterly returns, which hold each record in the quarter of its date, come out
+        even: no quarter's count or sum is far from another's."""
+        if is_quarter(self.period):
+            return [self.day(rng) for _ in sizes]
+        quarters = [period_bounds(quarter) for quarter in quarters_of(self.period)]
+        return [self.day(rng, *quarters[slot]) for slot in deal(sizes, len(quarters), rng)]
 
     def enterprise(self, rng: random.Random) -> tuple[str, str]:
         name = ""
@@ -197,20 +313,21 @@ def _enterprises(shares: Mapping[str, int | str], rng: random.Random, run: _Run)
     new_form = allocate(
         int(shares["new_form_members"]), [rng.uniform(0.2, 1.0) * part for part in members], caps=members
     )
-    founded = sorted(run.day(rng) for _ in range(count))
     records: Records = []
-    for founded_on, members_here, new_form_here in zip(founded, members, new_form, strict=True):
+    for members_here, new_form_here in zip(members, new_form, strict=True):
         name, code = run.enterprise(rng)
         records.append(
             {
                 "enterprise_name": name,
                 "credit_code": code,
-                "founded_on": founded_on,
                 "new_members": members_here,
                 "new_form_members": new_form_here,
             }
         )
-    return records
+    founded = run.days(rng, [_sizes("enterprises_unionised", record) for record in records])
+    for record, founded_on in zip(records, founded, strict=True):
+        record["founded_on"] = founded_on
+    return sorted(records, key=lambda record: record["founded_on"])
 
 
 def _dues_refunds(shares: Mapping[str, int | str], rng: random.Random, run: _Run) -> Records:
@@ -254,20 +371,23 @@ def _case_rows(
     claimed: Sequence[int],
     recovered: Sequence[int | None],
 ) -> Records:
-    accepted = sorted(run.day(rng) for _ in workers)
-    return [
+    cases: Records = [
         {
-            "case_no": run.case_no(channel_key),
             "channel": channel,
-            "accepted_on": accepted_on,
             "workers": workers_here,
             "amount_claimed_yuan": claimed_here,
             "outcome": outcome,
             "amount_recovered_yuan": recovered_here,
         }
-        for accepted_on, outcome, workers_here, claimed_here, recovered_here in zip(
-            accepted, outcomes, workers, claimed, recovered, strict=True
+        for outcome, workers_here, claimed_here, recovered_here in zip(
+            outcomes, workers, claimed, recovered, strict=True
         )
+    ]
+    accepted = run.days(rng, [_sizes("dispute_cases", case) for case in cases])
+    # case numbers follow the order in which cases were accepted
+    ordered_cases = sorted(zip(accepted, cases, strict=True), key=lambda pair: pair[0])
+    return [
+        {"case_no": run.case_no(channel_key), "accepted_on": accepted_on, **case} for accepted_on, case in ordered_cases
     ]
 
 
@@ -360,11 +480,14 @@ def _details(unit: Unit, shares: Mapping[str, int | str], rng: random.Random, ru
 def _indicator_values(
     unit: Unit, shares: Mapping[str, int | str], details: Mapping[str, Records], *, exact: bool
 ) -> dict[str, int | float | str]:
-    """The unit's indicator sheet: its shares, with detail-derived values taken from its own detail records."""
+    """The unit's indicator sheet: its shares, with detail-derived values taken from its own detail records.
+
+    An indicator without a share (no total for the year) is left blank."""
     values: dict[str, int | float | str] = {}
     for indicator in unit_indicators(unit):
         if not indicator.from_detail:
-            values[indicator.indicator_code] = shares[indicator.indicator_code]
+            if indicator.indicator_code in shares:
+                values[indicator.indicator_code] = shares[indicator.indicator_code]
             continue
         measured = detail_measure(indicator, details.get(indicator.detail_sheet, ()))
         if exact and measured != shares[indicator.indicator_code]:
@@ -376,10 +499,10 @@ def _indicator_values(
     return values
 
 
-def _district_shares(units: Sequence[Unit], rng: random.Random) -> dict[str, dict[str, int | str]]:
+def _district_shares(units: Sequence[Unit], year: str, rng: random.Random) -> dict[str, dict[str, int | str]]:
     """Split every indicator's district total over the units that report it; the parts sum to the total exactly."""
     shares: dict[str, dict[str, int | str]] = {unit.unit_code: {} for unit in units}
-    for code, total in _district_totals().items():
+    for code, total in _district_totals(year).items():
         indicator = _catalog()[code]
         reporters = [unit for unit in units if indicator.reported_by_kind(unit.kind)]
         if indicator.aggregation == "sum":
@@ -417,16 +540,20 @@ def _reference_weight(indicator: Indicator) -> float:
     return sum(unit.size_weight for unit in reference_units() if indicator.reported_by_kind(unit.kind))
 
 
-def _synthetic_shares(unit: Unit, rng: random.Random) -> dict[str, int | str]:
-    """Plausible values for a synthetic unit: what a real unit of its weight would report, with more noise."""
-    totals = _district_totals()
+def _synthetic_shares(unit: Unit, period: str, rng: random.Random) -> dict[str, int | str]:
+    """Plausible values for a synthetic unit: what a real unit of its weight would report, with more noise (a
+    quarter of it for a quarter)."""
+    totals = _district_totals(year_of(period))
+    part_of_year = 1 / len(quarters_of(year_of(period))) if is_quarter(period) else 1
     shares: dict[str, int | str] = {}
     for indicator in unit_indicators(unit):
         code = indicator.indicator_code
+        if code not in totals:
+            continue
         if indicator.aggregation == "count_yes":
             shares[code] = FLAG_CHOICES[0] if rng.random() < SYNTHETIC_FLAG_YES else FLAG_CHOICES[1]
             continue
-        typical = totals[code] * unit.size_weight / _reference_weight(indicator)
+        typical = totals[code] * part_of_year * unit.size_weight / _reference_weight(indicator)
         shares[code] = round(typical * rng.uniform(*SYNTHETIC_NOISE))
     # keep the record constraints satisfiable: each enterprise brings at least one member, new-form ones are a part
     if "enterprises_unionised" in shares:
@@ -452,42 +579,184 @@ def _write_units_file(path: Path, units: Sequence[Unit]) -> None:
             writer.writerow(row)
 
 
+@dataclass
+class _Submission:
+    """One unit's sample return for a period: indicator values, detail records and who filled it in."""
+
+    unit: Unit
+    values: dict[str, int | float | str]
+    details: dict[str, Records]
+    contact_name: str
+    contact_phone: str
+
+
+def _write(submission: _Submission, period: str, out_dir: Path) -> Path:
+    return write_workbook(
+        out_dir / f"{submission.unit.unit_code}_{period}.xlsx",
+        submission.unit,
+        period,
+        values=submission.values,
+        details=submission.details,
+        contact_name=submission.contact_name,
+        contact_phone=submission.contact_phone,
+        filled_on=period_bounds(period)[1],
+    )
+
+
+def _reference_year(year: str, seed: int) -> list[tuple[_Submission, dict[str, int | str]]]:
+    """The 18 real units' returns for a year, each with the unit's shares of the district totals."""
+    start, end = period_bounds(year)
+    run = _Run(period=year, start=start, end=end)
+    unit_list = list(reference_units())
+    shares = _district_shares(unit_list, year, random.Random(f"{seed}:{year}:split"))
+    returns = []
+    for unit in unit_list:
+        rng = random.Random(f"{seed}:{year}:{unit.unit_code}")
+        details = _details(unit, shares[unit.unit_code], rng, run)
+        values = _indicator_values(unit, shares[unit.unit_code], details, exact=True)
+        contact_name, contact_phone = _contact(rng)
+        returns.append((_Submission(unit, values, details, contact_name, contact_phone), shares[unit.unit_code]))
+    return returns
+
+
+def _quarter_values(
+    unit: Unit, shares: Mapping[str, int | str], year: str, rng: random.Random
+) -> list[dict[str, int | str]]:
+    """A unit's indicator-sheet values (those not taken from a detail sheet) for each quarter of the year.
+
+    Additive values are split so the quarters sum to the year exactly; a flag holds all year; an indicator with
+    a target accrues towards it. A whole is split before its parts, and each part is capped by its whole quarter
+    by quarter (the validation rule: a part never exceeds its whole).
+    """
+    quarters = quarters_of(year)
+    split: list[dict[str, int | str]] = [{} for _ in quarters]
+    season = [rng.uniform(*SEASON) for _ in quarters]
+    whole_of = {pair["part"]: pair["whole"] for pair in indicator_parts()}
+    own = [
+        indicator
+        for indicator in unit_indicators(unit)
+        if not indicator.from_detail and indicator.indicator_code in shares
+    ]
+    for indicator in sorted(own, key=lambda indicator: indicator.indicator_code in whole_of):
+        code = indicator.indicator_code
+        value = shares[code]
+        if indicator.aggregation == "count_yes":
+            parts: Sequence[int | str] = [value] * len(quarters)
+        elif indicator.aggregation != "sum":
+            raise ValueError(f"{code}：不知道如何把 {indicator.aggregation} 指标分到各季度")
+        elif code in _targets(year):
+            drawn = rng.choices(range(len(quarters)), weights=TARGET_QUARTER_WEIGHTS, k=int(value))
+            parts = [drawn.count(slot) for slot in range(len(quarters))]
+        else:
+            whole = whole_of.get(code)
+            caps = [int(split[slot][whole]) for slot in range(len(quarters))] if whole in split[0] else None
+            parts = allocate(int(value), [weight * rng.uniform(*QUARTER_NOISE) for weight in season], caps=caps)
+        for slot, part in enumerate(parts):
+            split[slot][code] = part
+    return split
+
+
+def _record_groups(kind: str, records: Records) -> list[list[int]]:
+    """Records that must share a quarter: those with the same value of a field that a distinct-count indicator
+    counts (a training topic's courses), so that distinct counts still add up over the quarters; else each alone."""
+    fields_counted = [
+        indicator.measure_field
+        for indicator in indicators()
+        if indicator.detail_sheet == kind and indicator.measure == "count_distinct"
+    ]
+    if not fields_counted:
+        return [[index] for index in range(len(records))]
+    groups: dict[object, list[int]] = {}
+    for index, record in enumerate(records):
+        groups.setdefault(record[fields_counted[0]], []).append(index)
+    return list(groups.values())
+
+
+def _group_sizes(kind: str, records: Records, group: list[int]) -> tuple[float, ...]:
+    return tuple(sum(sizes) for sizes in zip(*(_sizes(kind, records[index]) for index in group), strict=True))
+
+
+def _quarter_details(details: Mapping[str, Records], year: str, rng: random.Random) -> list[dict[str, Records]]:
+    """A unit's detail records, each in one quarter of the year: a dated record in the quarter of its date (so
+    every date lies in its quarter), an undated one dealt to a quarter with its group (see `_record_groups`)."""
+    quarters = quarters_of(year)
+    split: list[dict[str, Records]] = [{} for _ in quarters]
+    for kind, records in details.items():
+        dated = next((column.name for column in template().sheet_spec(kind).columns if column.type == "date"), None)
+        if dated is not None:
+            slots = [(record[dated].month - 1) // 3 for record in records]
+        else:
+            groups = _record_groups(kind, records)
+            dealt = deal([_group_sizes(kind, records, group) for group in groups], len(quarters), rng)
+            slots = [0] * len(records)
+            for group, slot in zip(groups, dealt, strict=True):
+                for index in group:
+                    slots[index] = slot
+        for slot in range(len(quarters)):
+            split[slot][kind] = [record for record, placed in zip(records, slots, strict=True) if placed == slot]
+    return split
+
+
+def _reference_quarters(year: str, seed: int) -> dict[str, list[_Submission]]:
+    """The 18 real units' quarterly returns for a year: the year's returns cut into quarters, so that with the same
+    seed the four quarters of each unit add up to its annual return (`write_sample(year)`) exactly."""
+    quarters = quarters_of(year)
+    returns: dict[str, list[_Submission]] = {quarter: [] for quarter in quarters}
+    for annual, shares in _reference_year(year, seed):
+        unit = annual.unit
+        rng = random.Random(f"{seed}:{year}:{unit.unit_code}:quarters")
+        values = _quarter_values(unit, shares, year, rng)
+        details = _quarter_details(annual.details, year, rng)
+        for slot, quarter in enumerate(quarters):
+            quarter_values = _indicator_values(unit, values[slot], details[slot], exact=False)
+            returns[quarter].append(
+                _Submission(unit, quarter_values, details[slot], annual.contact_name, annual.contact_phone)
+            )
+    return returns
+
+
 def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: int = 2022) -> list[Path]:
     """Write one sample workbook per unit to `out_dir/<unit_code>_<period>.xlsx` and return the paths.
 
-    With `units=None` the 18 real units split the report's district totals exactly; with `units=N`, N synthetic
-    town-like units get plausible values and `out_dir/units.csv` lists them.
+    With `units=None` the 18 real units split the report's district totals exactly (a quarter gets its part of
+    the year, see `write_year`); with `units=N`, N synthetic town-like units get plausible values and
+    `out_dir/units.csv` lists them.
     """
-    start, end = period_bounds(period)
     _check_choices()
-    run = _Run(period=period, start=start, end=end)
     out_dir.mkdir(parents=True, exist_ok=True)
     if units is None:
-        unit_list: list[Unit] = list(reference_units())
-        shares = _district_shares(unit_list, random.Random(f"{seed}:{period}:split"))
-    else:
-        unit_list = _synthetic_units(units, random.Random(f"{seed}:{period}:units"))
-        shares = {
-            unit.unit_code: _synthetic_shares(unit, random.Random(f"{seed}:{period}:{unit.unit_code}:values"))
-            for unit in unit_list
-        }
-        _write_units_file(out_dir / EXTRA_UNITS_FILE, unit_list)
+        if is_quarter(period):
+            submissions = _reference_quarters(year_of(period), seed)[period]
+        else:
+            submissions = [submission for submission, _ in _reference_year(period, seed)]
+        return [_write(submission, period, out_dir) for submission in submissions]
+    start, end = period_bounds(period)
+    run = _Run(period=period, start=start, end=end)
+    unit_list = _synthetic_units(units, random.Random(f"{seed}:{period}:units"))
+    _write_units_file(out_dir / EXTRA_UNITS_FILE, unit_list)
     paths = []
     for unit in unit_list:
+        shares = _synthetic_shares(unit, period, random.Random(f"{seed}:{period}:{unit.unit_code}:values"))
         rng = random.Random(f"{seed}:{period}:{unit.unit_code}")
-        details = _details(unit, shares[unit.unit_code], rng, run)
-        values = _indicator_values(unit, shares[unit.unit_code], details, exact=units is None)
+        details = _details(unit, shares, rng, run)
+        values = _indicator_values(unit, shares, details, exact=False)
         contact_name, contact_phone = _contact(rng)
-        paths.append(
-            write_workbook(
-                out_dir / f"{unit.unit_code}_{period}.xlsx",
-                unit,
-                period,
-                values=values,
-                details=details,
-                contact_name=contact_name,
-                contact_phone=contact_phone,
-                filled_on=end,
-            )
-        )
+        paths.append(_write(_Submission(unit, values, details, contact_name, contact_phone), period, out_dir))
+    return paths
+
+
+def write_year(year: str, out_root: Path, *, quarterly: bool = True, seed: int = 2022) -> list[Path]:
+    """Write a year of sample returns of the 18 real units under `out_root`: one folder per quarter
+    (`out_root/2023Q1` .. `out_root/2023Q4`), or with `quarterly=False` the annual folder `out_root/2023`.
+
+    The four quarters add up to the annual sample of the same seed: additive indicators sum to it exactly, a
+    flag is the same all year, and each detail record sits in one quarter.
+    """
+    if not quarterly:
+        return write_sample(year, out_root / year, seed=seed)
+    _check_choices()
+    paths = []
+    for quarter, submissions in _reference_quarters(year, seed).items():
+        (out_root / quarter).mkdir(parents=True, exist_ok=True)
+        paths += [_write(submission, quarter, out_root / quarter) for submission in submissions]
     return paths

@@ -28,6 +28,7 @@ from union_stats.reference import SheetSpec, Unit
 from union_stats.suites import COVER_SUITE, CROSS_SHEET_SUITE, HISTORY_SUITE, INDICATOR_PARTS_SUITE, read_suites
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
+ABSENT = "absent"  # the cell of a column the sheet does not have
 NUMERIC_TYPES = ("number", "integer", "money")
 REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
 log = logging.getLogger(__name__)
@@ -166,6 +167,8 @@ def _findings_from_failures(
             column = checked.split("__")[0] if checked else None  # a derived column points at its source cell
             value = row.get(column) if column else None
             cell = cell_for(submission_id, column, source_row)
+            if cell == ABSENT:
+                continue
             placeholders = _Placeholders(
                 {key: _text(item_value) for key, item_value in row.items()}
                 | extra
@@ -490,6 +493,14 @@ def validate_batch(
         ).iter_rows()
         if letter
     }
+    # columns a sheet lacks: structure.header_missing says so once, not once per row
+    absent = {
+        (submission_id, kind, field_name)
+        for submission_id, kind, field_name, letter in batch.layouts.select(
+            "submission_id", "sheet_kind", "field", "column_letter"
+        ).iter_rows()
+        if not letter
+    }
     start, end = periods.period_bounds(batch.period)
     parameters = {
         "known_unit_codes": [unit.unit_code for unit in units],
@@ -525,6 +536,8 @@ def validate_batch(
             return f"B{cover_rows[column]}" if column in cover_rows else None
 
         def sheet_cell(submission_id: str, column: str | None, source_row: int) -> str | None:
+            if (submission_id, kind, column) in absent:
+                return ABSENT
             letter = cell_of.get((submission_id, kind, column or ""))
             return f"{letter}{source_row}" if letter else None
 
