@@ -211,3 +211,19 @@ def test_value_far_outside_five_steady_periods_warns_history_outlier() -> None:
     )
     assert validated.outcomes["status"].to_list() == ["accepted_with_warnings"]
 
+
+
+def test_quarters_not_summing_to_the_year_warn() -> None:
+    row, value = _indicator_cell("employment_services")
+    quarters = [round(value * share) for share in (0.2, 0.3, 0.25)]
+    fourth = value - sum(quarters) + 40  # the quarters overshoot the annual return by 40
+    history = [(f"2022Q{n}", "employment_services", past) for n, past in enumerate([*quarters, fourth], start=1)]
+    # the same indicator's quarters summing exactly: no warning
+    steady_row, steady = _indicator_cell("volunteer_person_times")
+    history += [(f"2022Q{n}", "volunteer_person_times", steady / 4) for n in range(1, 5)]
+
+    validated = _validated_with_history(history)
+
+    sums = [finding for finding in validated.findings if finding.rule == "history.quarters_sum"]
+    assert [(finding.severity, finding.where) for finding in sums] == [(WARNING, f"{INDICATORS}!D{row}")]
+    assert f"2022年四个季度合计 {value + 40}，与年度报表的 {value} 不一致" in sums[0].message
