@@ -106,7 +106,8 @@ class _Row:
 
 
 def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out_dir: Path) -> tuple[Path, Path | None]:
-    """Write `<stem>.report.html` and, when the submitted workbook can be opened, `<stem>.annotated.xlsx`."""
+    """Write `<stem>.report.html` and, when there is something to mark and the submitted workbook can be opened,
+    `<stem>.annotated.xlsx` (a clean file needs no marked copy, and copying every workbook would double a run's I/O)."""
     if submission.status not in OUTCOME_ZH:
         raise ValueError(f"no report wording for submission status {submission.status!r}")
     for finding in findings:
@@ -118,7 +119,7 @@ def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _output_stem(submission)
     ordered = sorted(findings, key=_finding_order)
-    annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx")
+    annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx") if ordered else None
     html = out_dir / f"{stem}.report.html"
     html.write_text(render_html(submission, ordered, annotated_name=annotated.name if annotated else None), "utf-8")
     return html, annotated
