@@ -92,12 +92,12 @@ def test_cells_sort_in_natural_order(tmp_path: Path) -> None:
 
 
 def test_no_findings_says_so(submitted: Path, tmp_path: Path) -> None:
-    html_path, annotated = write_reports(submission(submitted, status="accepted"), [], tmp_path)
+    html_path, annotated = write_reports(submission(submitted, status="accepted"), [], tmp_path / "reports")
 
     html = html_path.read_text(encoding="utf-8")
     assert "未发现问题" in html and "通过" in html
     assert annotated is None  # nothing to mark: no copy of the workbook
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["shiqiao_2022.report.html"]
+    assert sorted(path.name for path in (tmp_path / "reports").iterdir()) == ["shiqiao_2022.report.html"]
 
 
 def test_annotated_workbook_marks_cells_and_lists_every_finding(submitted: Path, tmp_path: Path) -> None:
