@@ -112,3 +112,17 @@ def test_normalise_cell() -> None:
     assert parse.normalise_cell("2022-02-30", "date") == "2022-02-30"  # no such day: left for the rules
     assert parse.normalise_cell("  ", "text") is None
     assert parse.normalise_cell("91440113ma5aaaaa1x", "credit_code") == "91440113MA5AAAAA1X"
+
+
+def test_any_file_in_the_period_folder_is_received_and_answered(tmp_path: Path) -> None:
+    folder = tmp_path / "2022"
+    folder.mkdir()
+    shutil.copy(RAW_DIR / "2022" / "qu_jiaoyu_2022.xlsx", folder)
+    (folder / "qu_jiaoyu_2022.pdf").write_bytes(b"%PDF-1.4 not a workbook")
+    (folder / "~$qu_jiaoyu_2022.xlsx").write_bytes(b"lock")  # Excel's lock file while the clerk has it open
+    (folder / "units.csv").write_text("unit_code,name_zh,name_en,kind,size_weight\n", encoding="utf-8")
+
+    files = discover.discover(folder)
+    assert [item.file_name for item in files] == ["qu_jiaoyu_2022.pdf", "qu_jiaoyu_2022.xlsx"]
+    batch = parse.parse_batch(files, "2022")
+    assert [(f.file_name, f.rule) for f in batch.findings] == [("qu_jiaoyu_2022.pdf", "structure.unreadable")]

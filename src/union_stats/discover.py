@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+from union_stats.paths import EXTRA_UNITS_FILE
+
 PERIOD_PATTERN = re.compile(r"^\d{4}(Q[1-4])?$")
 
 
@@ -66,7 +67,10 @@ def receive(path: Path) -> ReceivedFile:
 
 
 def is_submission(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(("~$", ".")) and path.suffix.lower() in WORKBOOK_SUFFIXES
+    """Every file a unit put in the period folder counts as received, whatever its type: a PDF sent by mistake
+    is kept and answered (unreadable, send a workbook), never silently skipped. Office lock files, hidden
+    files and the generator's units file are not submissions."""
+    return path.is_file() and not path.name.startswith(("~$", ".")) and path.name != EXTRA_UNITS_FILE
 
 
 def discover(period_dir: Path, on_file: Callable[[ReceivedFile], None] | None = None) -> list[ReceivedFile]:

@@ -9,7 +9,6 @@ itself, its severity and its message live in the suite (`expectations/*.json`).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
 NUMERIC_TYPES = ("number", "integer", "money")
 REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
-log = logging.getLogger(__name__)
 
 
 @dataclass
