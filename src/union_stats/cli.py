@@ -51,6 +51,13 @@ def _nothing_new(args: argparse.Namespace) -> tuple[str, list] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from union_stats import discover
+
+    period = args.period or discover.latest_period(args.raw_dir)
+    if period is None or not (args.raw_dir / period).is_dir():
+        wanted = f"folder {args.raw_dir / period}" if period else f"period folder (like 2022 or 2022Q1) under {args.raw_dir}"
+        console.print(f"[red]run failed:[/] no {wanted}", soft_wrap=True)
+        return 1
     try:
         unchanged = _nothing_new(args)
         if unchanged is not None:
@@ -65,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
-        console.print(f"[red]run failed:[/] {type(error).__name__}: {error}")
+        console.print(f"[red]run failed:[/] {type(error).__name__}: {error}", soft_wrap=True)
         return 1
     console.print(_figures_table(summary.period, summary.figures))
     console.print(
