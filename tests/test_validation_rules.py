@@ -227,3 +227,17 @@ def test_quarters_not_summing_to_the_year_warn() -> None:
     sums = [finding for finding in validated.findings if finding.rule == "history.quarters_sum"]
     assert [(finding.severity, finding.where) for finding in sums] == [(WARNING, f"{INDICATORS}!D{row}")]
     assert f"2022年四个季度合计 {value + 40}，与年度报表的 {value} 不一致" in sums[0].message
+
+
+def test_a_deleted_indicator_row_is_an_error(tmp_path: Path) -> None:
+    path = copy_sample("shiqiao", tmp_path)
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        sheet.delete_rows(indicator_row(sheet, "job_fairs"))
+
+    [result] = checking.check_files([path])
+
+    missing = [finding for finding in result.findings if finding.rule == "structure.indicator_row_missing"]
+    assert [(finding.severity, finding.where, finding.cell) for finding in missing] == [(ERROR, INDICATORS, None)]
+    assert f"缺少指标“{indicator_name('job_fairs')}”（代码 job_fairs）这一行" in missing[0].message
+    assert result.status == "rejected"

@@ -34,6 +34,7 @@ VALUE_PATTERNS = {
 
 
 INDICATOR_PARTS_SUITE = "indicator_parts"
+INDICATOR_ROWS_SUITE = "indicator_rows"
 HISTORY_SUITE = "history"
 
 
@@ -272,6 +273,19 @@ def _cross_sheet_suite() -> list[dict]:
     ]
 
 
+def _indicator_rows_suite() -> list[dict]:
+    return [
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "row_present", "value_set": [True]},
+            "structure.indicator_row_missing",
+            ERROR,
+            "“{sheet}”表缺少指标“{indicator_name}”（代码 {indicator_code}）这一行：本单位须填报该指标，"
+            "请按模板恢复这一行并填写数值，本期没有发生的填 0。",
+        ),
+    ]
+
+
 def _indicator_parts_suite() -> list[dict]:
     return [
         _expectation(
@@ -324,6 +338,7 @@ def build_suites() -> dict[str, dict]:
         COVER_SUITE: (spec.cover_sheet, _cover_suite()),
         spec.indicators.kind: (spec.indicators.sheet, _indicator_suite(spec.indicators)),
         CROSS_SHEET_SUITE: (spec.indicators.sheet, _cross_sheet_suite()),
+        INDICATOR_ROWS_SUITE: (spec.indicators.sheet, _indicator_rows_suite()),
         INDICATOR_PARTS_SUITE: (spec.indicators.sheet, _indicator_parts_suite()),
         HISTORY_SUITE: (spec.indicators.sheet, _history_suite()),
     }

@@ -24,7 +24,14 @@ from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.parse import ParsedBatch, unit_code_from_file_name
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import SheetSpec, Unit
-from union_stats.suites import COVER_SUITE, CROSS_SHEET_SUITE, HISTORY_SUITE, INDICATOR_PARTS_SUITE, read_suites
+from union_stats.suites import (
+    COVER_SUITE,
+    CROSS_SHEET_SUITE,
+    HISTORY_SUITE,
+    INDICATOR_PARTS_SUITE,
+    INDICATOR_ROWS_SUITE,
+    read_suites,
+)
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
@@ -348,6 +355,30 @@ def _cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFr
     )
 
 
+def _indicator_rows_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Every indicator each submission's unit reports, and whether its indicator sheet has the row."""
+    kind = reference.template().indicators.kind
+    read = batch.layouts.filter(pl.col("sheet_kind") == kind).select("submission_id").unique()
+    submissions = batch.submissions.join(read, on="submission_id").join(_unit_kinds(units), on="unit_code")
+    groups = pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
+    expected = (
+        submissions.select("submission_id", "unit_kind")
+        .join(groups, on="unit_kind")
+        .join(_catalog_frame().select("indicator_code", "indicator_name", "reported_by"), on="reported_by")
+    )
+    present = batch.sheets[kind].select("submission_id", "indicator_code").unique().with_columns(
+        pl.lit(True).alias("row_present")
+    )
+    return (
+        expected.join(present, on=["submission_id", "indicator_code"], how="left")
+        .with_columns(pl.col("row_present").fill_null(False), pl.lit(0).alias("source_row"))
+        # one row per submission and indicator; the source row is a stand-in, as the row is what is missing
+        .with_row_index("missing_index")
+        .with_columns((pl.col("source_row") - pl.col("missing_index").cast(pl.Int64) - 1).alias("source_row"))
+        .select("submission_id", "source_row", "indicator_code", "indicator_name", "row_present")
+    )
+
+
 def _indicator_parts_frame(batch: ParsedBatch) -> pl.DataFrame:
     """For each part/whole pair of indicators a submission reports, both values, at the part's row."""
     pairs = pl.DataFrame(list(reference.indicator_parts()))
@@ -524,6 +555,7 @@ def validate_batch(
             for sheet in spec.details
         ],
         (CROSS_SHEET_SUITE, _cross_sheet_frame(batch, units), indicators),
+        (INDICATOR_ROWS_SUITE, _indicator_rows_frame(batch, units), indicators),
         (INDICATOR_PARTS_SUITE, _indicator_parts_frame(batch), indicators),
         (HISTORY_SUITE, _history_frame(batch, context), indicators),
     ]
