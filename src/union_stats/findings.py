@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import polars as pl
 
@@ -43,21 +44,48 @@ class Finding:
         return self.sheet or ""
 
 
-def cell_position(cell: str | None) -> tuple[int, int]:
-    """(row, column) of an A1 reference, for ordering findings the way a sheet reads: D2 before D10."""
-    matched = re.fullmatch(r"([A-Z]+)(\d+)", cell or "")
+# Excel's grid: a reference beyond it is no cell of a sheet
+MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
+CELL_REFERENCE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
+
+
+def cell_position(cell: str | None) -> tuple[int, int] | None:
+    """(column, row), both 1-based, of an A1 reference inside Excel's grid; None for anything else."""
+    matched = CELL_REFERENCE.match(cell or "")
     if not matched:
-        return (0, 0)
+        return None
     column = 0
-    for letter in matched.group(1):
+    for letter in matched.group(1).upper():
         column = column * 26 + ord(letter) - 64
-    return (int(matched.group(2)), column)
+    row = int(matched.group(2))
+    if not (1 <= column <= MAX_COLUMN and 1 <= row <= MAX_ROW):
+        return None
+    return column, row
+
+
+@cache
+def _sheet_ranks() -> dict[str, int]:
+    """Sheets in template order, so findings walk the file the way the clerk fills it in."""
+    from union_stats import reference  # findings are a leaf module; the template is only needed to order them
+
+    spec = reference.template(reference.CURRENT_TEMPLATE)
+    names = [spec.cover_sheet, *(sheet.sheet for sheet in spec.sheets)]
+    return {name: position for position, name in enumerate(names)}
 
 
 def sort_key(finding: Finding) -> tuple:
-    """Errors first, then warnings and notes; within those by sheet, then row and column."""
-    return (SEVERITIES.index(finding.severity) if finding.severity in SEVERITIES else 9, finding.sheet or "",
-            cell_position(finding.cell))
+    """Severity, then sheet (file-level first, then template order), then cell in natural order (D2 < D10)."""
+    ranks = _sheet_ranks()
+    sheet_key = (-1, "") if not finding.sheet else (ranks.get(finding.sheet, len(ranks)), finding.sheet)
+    position = cell_position(finding.cell)
+    if finding.cell is None:
+        cell_key: tuple = (0, 0, 0, "")
+    elif position is None:
+        cell_key = (2, 0, 0, finding.cell)
+    else:
+        cell_key = (1, *position, "")
+    severity = SEVERITIES.index(finding.severity) if finding.severity in SEVERITIES else len(SEVERITIES)
+    return severity, sheet_key, cell_key
 
 
 def findings_frame(findings: list[Finding]) -> pl.DataFrame:

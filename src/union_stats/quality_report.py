@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -24,13 +23,11 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils.cell import column_index_from_string
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
-from union_stats import reference
-from union_stats.findings import ERROR, INFO, SEVERITIES, WARNING, Finding
+from union_stats.findings import ERROR, INFO, SEVERITIES, WARNING, Finding, cell_position, sort_key
 from union_stats.template import display_width
 
 log = logging.getLogger(__name__)
@@ -66,8 +63,6 @@ ANNOTATABLE_SUFFIXES = (".xlsx", ".xlsm")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_MAX_TEXT = 32767  # characters in one cell or comment
 VALUE_SHOWN = 200  # characters of a submitted value quoted in the report; the clerk has the rest in the file
-MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
-CELL_REFERENCE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 BEIJING = timezone(timedelta(hours=8))
 
 COMMENT_WIDTH_PX = 360
@@ -118,7 +113,7 @@ def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _output_stem(submission)
-    ordered = sorted(findings, key=_finding_order)
+    ordered = sorted(findings, key=sort_key)
     annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx") if ordered else None
     html = out_dir / f"{stem}.report.html"
     html.write_text(render_html(submission, ordered, annotated_name=annotated.name if annotated else None), "utf-8")
@@ -168,42 +163,6 @@ def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: st
             "第一张表“审核结果”列出全部问题，可对照修改。"
         )
     return steps
-
-
-# ---------------------------------------------------------------------------------------------------- ordering
-
-
-@cache
-def _sheet_ranks() -> dict[str, int]:
-    """Sheets in template order, so the report walks the file the way the clerk fills it in."""
-    spec = reference.template(reference.CURRENT_TEMPLATE)
-    names = [spec.cover_sheet, *(sheet.sheet for sheet in spec.sheets)]
-    return {name: position for position, name in enumerate(names)}
-
-
-def _cell_position(cell: str | None) -> tuple[int, int] | None:
-    """(column, row), both 1-based, of an A1 reference inside the sheet's bounds; None for anything else."""
-    match = CELL_REFERENCE.match(cell or "")
-    if not match:
-        return None
-    column, row = column_index_from_string(match.group(1).upper()), int(match.group(2))
-    if not (1 <= column <= MAX_COLUMN and 1 <= row <= MAX_ROW):
-        return None
-    return column, row
-
-
-def _finding_order(finding: Finding) -> tuple:
-    """Severity, then sheet (file-level first, then template order), then cell in natural order (D2 < D10)."""
-    ranks = _sheet_ranks()
-    sheet_key = (-1, "") if not finding.sheet else (ranks.get(finding.sheet, len(ranks)), finding.sheet)
-    position = _cell_position(finding.cell)
-    if finding.cell is None:
-        cell_key: tuple = (0, 0, 0, "")
-    elif position is None:
-        cell_key = (2, 0, 0, finding.cell)
-    else:
-        cell_key = (1, *position, "")
-    return SEVERITIES.index(finding.severity), sheet_key, cell_key
 
 
 # ---------------------------------------------------------------------------------------------------- text
@@ -329,7 +288,7 @@ def _drop_previous_review(workbook: Workbook) -> None:
 
 def _anchor(sheet: Worksheet, cell: str | None) -> str:
     """The cell a finding is shown on: its own (the top-left one if merged), or A1 for a sheet-level finding."""
-    position = _cell_position(cell)
+    position = cell_position(cell)
     if position is None:
         return "A1"
     column, row = position
