@@ -103,6 +103,12 @@ def indicator_row(sheet: Worksheet, code: str) -> int:
     raise LookupError(f"indicator {code!r} is not in {sheet.title}")
 
 
+def indicator_value(path: Path, code: str):
+    """The 数值 a workbook gives for an indicator."""
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    return next(row[3].value for row in workbook[INDICATORS].iter_rows(min_row=2) if row[0].value == code)
+
+
 def cover_row(sheet: Worksheet, label: str) -> int:
     """The sheet row of a cover label in column A of 封面."""
     for (cell,) in sheet.iter_rows(min_col=1, max_col=1):
@@ -221,7 +227,7 @@ def header_blank_inserted_column(path: Path) -> Expected:
 def cover_field_missing(path: Path) -> Expected:
     """The cover's 填报人 left blank."""
     row = set_cover(path, "填报人", None)
-    return Expected("structure.cover_field_missing", ERROR, f"{COVER}!B{row}", (f"封面缺少“填报人”", f"B{row}"))
+    return Expected("structure.cover_field_missing", ERROR, f"{COVER}!B{row}", ("封面缺少“填报人”", f"B{row}"))
 
 
 @defect("shiqiao")

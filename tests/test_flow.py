@@ -5,20 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-import openpyxl
 import pytest
+from defects import set_indicator
+from warehouse import query
 
 from flows.ingest import ingest_period
 from union_stats.paths import RAW_DIR
 from union_stats.reference import figures
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-def _query(warehouse: Path, sql: str, *params) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
 
 
 def _numeric(text: str) -> Decimal:
@@ -44,12 +39,7 @@ def _published_holds(comparator: str, unit_zh: str, published: str, value: Decim
 
 
 def _bump_job_fairs(path: Path, by: int) -> None:
-    """Change one indicator value in a workbook, as a clerk would in Excel."""
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["指标"]
-    row = next(row for row in sheet.iter_rows(min_row=2) if row[0].value == "job_fairs")
-    row[3].value = row[3].value + by
-    workbook.save(path)
+    set_indicator(path, "job_fairs", lambda value: value + by)
 
 
 def test_shipped_2022_reproduces_all_66_figures(tmp_path: Path) -> None:
@@ -57,7 +47,7 @@ def test_shipped_2022_reproduces_all_66_figures(tmp_path: Path) -> None:
     summary = ingest_period(period="2022", raw_dir=RAW_DIR, warehouse=warehouse)
 
     assert (summary.files, summary.accepted, summary.rejected) == (18, 18, 0)
-    rows = _query(
+    rows = query(
         warehouse,
         "select figure_id, value, published, reproduced, matches from report.district_figures "
         "where period = '2022' order by figure_id",
@@ -83,13 +73,13 @@ def test_rerun_gives_the_same_warehouse(tmp_path: Path) -> None:
         "raw": "select count(*), count(distinct submission_id) from raw.indicator_values",
     }
     ingest_period(period="2022", raw_dir=RAW_DIR, warehouse=warehouse)
-    first = {name: _query(warehouse, sql) for name, sql in snapshot_sql.items()}
+    first = {name: query(warehouse, sql) for name, sql in snapshot_sql.items()}
     ingest_period(period="2022", raw_dir=RAW_DIR, warehouse=warehouse)
-    second = {name: _query(warehouse, sql) for name, sql in snapshot_sql.items()}
+    second = {name: query(warehouse, sql) for name, sql in snapshot_sql.items()}
 
     assert first == second
     assert first["raw"] == [(first["raw"][0][0], 18)]
-    assert _query(warehouse, "select status from ops.runs order by started_at") == [("succeeded",), ("nothing_new",)]
+    assert query(warehouse, "select status from ops.runs order by started_at") == [("succeeded",), ("nothing_new",)]
 
 
 def test_a_changed_workbook_value_changes_the_district_figure(raw_copy: Path, tmp_path: Path) -> None:
@@ -98,7 +88,7 @@ def test_a_changed_workbook_value_changes_the_district_figure(raw_copy: Path, tm
 
     warehouse = tmp_path / "changed.duckdb"
     ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
-    [(value, matches, reproduced)] = _query(
+    [(value, matches, reproduced)] = query(
         warehouse, "select value, matches, reproduced from report.district_figures where figure_id = 'F03'"
     )
     published = next(figure for figure in figures() if figure.figure_id == "F03").published
@@ -113,7 +103,7 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(
     warehouse = tmp_path / "union_stats.duckdb"
     ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
     before = {
-        table: _query(warehouse, f"select * from {table} order by all")
+        table: query(warehouse, f"select * from {table} order by all")
         for table in ("report.district_figures", "ops.submissions", "ops.ledger", "raw.indicator_values")
     }
     _bump_job_fairs(raw_copy / "2022" / "shiqiao_2022.xlsx", 5)  # a resubmission for the run to load
@@ -132,8 +122,8 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(
     with pytest.raises(RuntimeError, match="simulated failure"):
         ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
 
-    assert {table: _query(warehouse, f"select * from {table} order by all") for table in before} == before
-    assert _query(warehouse, "select status from ops.runs order by started_at") == [("succeeded",), ("failed",)]
+    assert {table: query(warehouse, f"select * from {table} order by all") for table in before} == before
+    assert query(warehouse, "select status from ops.runs order by started_at") == [("succeeded",), ("failed",)]
 
 
 def test_synthetic_units_load_with_their_units_file(tmp_path: Path) -> None:
@@ -145,5 +135,5 @@ def test_synthetic_units_load_with_their_units_file(tmp_path: Path) -> None:
     summary = ingest_period(period="2031", raw_dir=raw_dir, warehouse=warehouse)
 
     assert (summary.files, summary.accepted) == (5, 5)
-    assert _query(warehouse, "select count(distinct unit_code) from marts.fct_indicator_value") == [(5,)]
-    assert _query(warehouse, "select count(*) from marts.dim_unit where origin = 'period_units_file'") == [(5,)]
+    assert query(warehouse, "select count(distinct unit_code) from marts.fct_indicator_value") == [(5,)]
+    assert query(warehouse, "select count(*) from marts.dim_unit where origin = 'period_units_file'") == [(5,)]

@@ -6,9 +6,10 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import pytest
+from defects import indicator_value, set_indicator
+from warehouse import query
 
 from flows.ingest import ingest_period
 from union_stats import cli, parse
@@ -17,25 +18,8 @@ from union_stats.paths import archive_dir_for
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def _query(warehouse: Path, sql: str, *params) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
-
-
-def _set_indicator(path: Path, code: str, value) -> None:
-    workbook = openpyxl.load_workbook(path)
-    row = next(row for row in workbook["指标"].iter_rows(min_row=2) if row[0].value == code)
-    row[3].value = value
-    workbook.save(path)
-
-
-def _indicator(path: Path, code: str):
-    workbook = openpyxl.load_workbook(path, read_only=True)
-    return next(row[3].value for row in workbook["指标"].iter_rows(min_row=2) if row[0].value == code)
-
-
 def _figure(warehouse: Path, figure_id: str) -> tuple:
-    return _query(warehouse, "select value, matches from report.district_figures where figure_id = ?", figure_id)[0]
+    return query(warehouse, "select value, matches from report.district_figures where figure_id = ?", figure_id)[0]
 
 
 def test_a_rerun_with_nothing_new_does_no_parsing(raw_copy: Path, tmp_path: Path, monkeypatch) -> None:
@@ -57,15 +41,15 @@ def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_
     warehouse = tmp_path / "w.duckdb"
     path = raw_copy / "2022" / "shiqiao_2022.xlsx"
     ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
-    [(first_id,)] = _query(warehouse, "select submission_id from ops.submissions where unit_code = 'shiqiao'")
-    fairs_before = _indicator(path, "job_fairs")
+    [(first_id,)] = query(warehouse, "select submission_id from ops.submissions where unit_code = 'shiqiao'")
+    fairs_before = indicator_value(path, "job_fairs")
     f03_before = _figure(warehouse, "F03")[0]
 
-    _set_indicator(path, "job_fairs", fairs_before + 3)  # the town corrects its file and sends it again
+    set_indicator(path, "job_fairs", fairs_before + 3)  # the town corrects its file and sends it again
     summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
 
     assert (summary.processed, summary.accepted) == (1, 1)
-    rows = _query(
+    rows = query(
         warehouse,
         "select submission_id, status, superseded_by from ops.submissions where unit_code = 'shiqiao' order by received_at",
     )
@@ -74,7 +58,7 @@ def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_
     assert new_status == "accepted"
     assert _figure(warehouse, "F03")[0] == f03_before + 3
 
-    changes = _query(
+    changes = query(
         warehouse,
         "select indicator_code, old_value, new_value, old_submission_id, new_submission_id "
         "from marts.fct_indicator_value_change where unit_code = 'shiqiao'",
@@ -83,7 +67,7 @@ def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_
     # both versions of the file are archived by content, neither overwritten
     archived = sorted(p.name.split(".")[0] for p in archive_dir_for(warehouse).rglob("*.xlsx"))
     assert len(archived) == 19
-    assert _query(warehouse, "select count(*) from ops.ledger") == [(19,)]
+    assert query(warehouse, "select count(*) from ops.ledger") == [(19,)]
 
 
 def test_a_broken_file_is_rejected_and_the_good_ones_load(raw_copy: Path, tmp_path: Path) -> None:
@@ -91,16 +75,16 @@ def test_a_broken_file_is_rejected_and_the_good_ones_load(raw_copy: Path, tmp_pa
     warehouse = tmp_path / "w.duckdb"
     broken = raw_copy / "2022" / "shiqiao_2022(更正).xlsx"
     shutil.copy(raw_copy / "2022" / "shiqiao_2022.xlsx", broken)
-    _set_indicator(broken, "job_fairs", "约100")
+    set_indicator(broken, "job_fairs", "约100")
 
     summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
 
     assert (summary.files, summary.accepted, summary.rejected, summary.matched) == (19, 18, 1, 66)
-    [(status, errors)] = _query(
+    [(status, errors)] = query(
         warehouse, "select status, errors from ops.submissions where file_name = ?", broken.name
     )
     assert (status, errors) == ("rejected", 1)
-    [(cell, message)] = _query(
+    [(cell, message)] = query(
         warehouse, "select sheet || '!' || cell, message from ops.findings where file_name = ? and severity = 'error'",
         broken.name,
     )
@@ -110,7 +94,7 @@ def test_a_broken_file_is_rejected_and_the_good_ones_load(raw_copy: Path, tmp_pa
     assert cell in html.read_text(encoding="utf-8")
     sheet = openpyxl.load_workbook(annotated)["指标"]
     assert "约100" in sheet[cell.split("!")[1]].comment.text
-    assert _query(warehouse, "select count(*) from raw.indicator_values where file_name = ?", broken.name) == [(0,)]
+    assert query(warehouse, "select count(*) from raw.indicator_values where file_name = ?", broken.name) == [(0,)]
 
 
 def test_completeness_lists_a_missing_unit(raw_copy: Path, tmp_path: Path, capsys) -> None:
@@ -118,7 +102,7 @@ def test_completeness_lists_a_missing_unit(raw_copy: Path, tmp_path: Path, capsy
     (raw_copy / "2022" / "xinzao_2022.xlsx").unlink()
     ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
 
-    rows = dict(_query(warehouse, "select unit_code, status from report.submission_completeness where period = '2022'"))
+    rows = dict(query(warehouse, "select unit_code, status from report.submission_completeness where period = '2022'"))
     assert len(rows) == 18
     assert rows.pop("xinzao") == "missing"
     assert set(rows.values()) == {"accepted"}
@@ -135,12 +119,12 @@ def test_a_closed_period_keeps_new_files_but_does_not_load_them(raw_copy: Path, 
     f03 = _figure(warehouse, "F03")
     assert cli.main(["close", "--period", "2022", "--warehouse", str(warehouse)]) == 0
 
-    _set_indicator(path, "job_fairs", _indicator(path, "job_fairs") + 7)
+    set_indicator(path, "job_fairs", lambda value: value + 7)
     summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
     assert (summary.processed, summary.held, summary.accepted) == (1, 1, 0)
     assert _figure(warehouse, "F03") == f03
-    assert _query(warehouse, "select count(*) from ops.submissions where status = 'held'") == [(1,)]
-    assert _query(warehouse, "select is_closed from marts.dim_period where period = '2022'") == [(True,)]
+    assert query(warehouse, "select count(*) from ops.submissions where status = 'held'") == [(1,)]
+    assert query(warehouse, "select is_closed from marts.dim_period where period = '2022'") == [(True,)]
 
     assert cli.main(["reopen", "--period", "2022", "--warehouse", str(warehouse)]) == 0
     summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)

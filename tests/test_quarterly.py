@@ -9,10 +9,10 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
-
 from test_sample import district_totals_from_files, number, read_unit
+from warehouse import query
+
 from union_stats.periods import period_bounds, quarters_of
 from union_stats.reference import indicators, reference_units, targets
 from union_stats.sample import write_sample, write_year
@@ -120,11 +120,6 @@ def test_one_quarter_alone_is_the_same_as_in_its_year(year_files: dict[str, dict
 # --- the warehouse: the quarters loaded one by one, then the annual returns
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 PROGRESS_SQL = (
     "select indicator_code, target, achieved, basis, quarters_loaded, met from report.target_progress "
     f"where year = '{YEAR}' order by indicator_code"
@@ -146,8 +141,8 @@ def loaded(prefect_harness, raw_dir: Path, tmp_path_factory: pytest.TempPathFact
         summary = ingest_period(period=period, raw_dir=raw_dir, warehouse=warehouse)
         seen["statuses"].append((period, summary.files, summary.accepted))
         if period in (f"{YEAR}Q1", f"{YEAR}Q4", YEAR):
-            seen[period] = {"progress": _query(warehouse, PROGRESS_SQL), "annual": _query(warehouse, ANNUAL_SQL)}
-    seen["warnings"] = _query(warehouse, "select count(*) from ops.findings where severity <> 'info'")[0][0]
+            seen[period] = {"progress": query(warehouse, PROGRESS_SQL), "annual": query(warehouse, ANNUAL_SQL)}
+    seen["warnings"] = query(warehouse, "select count(*) from ops.findings where severity <> 'info'")[0][0]
     return seen
 
 

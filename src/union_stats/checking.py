@@ -7,8 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastexcel
-
 from union_stats import discover, parse, periods, reference, validate
 from union_stats.findings import ERROR, Finding, sort_key
 
@@ -23,26 +21,11 @@ class FileCheck:
     reports: list[Path] = field(default_factory=list)
 
 
-def _cover_period(path: Path) -> str | None:
-    """The period written on the cover, if the file can be read at all."""
-    try:
-        reader = fastexcel.read_excel(path)
-        sheet = reference.template().cover_sheet
-        rows = reader.load_sheet(sheet, header_row=None, dtypes="string", skip_rows=0).to_polars().rows()
-    except Exception:  # an unreadable file is reported by the parse stage itself
-        return None
-    label = parse.normalise_label(next(f.label for f in reference.template().cover_fields if f.name == "period"))
-    for row in rows:
-        if row and parse.normalise_label(row[0]) == label and len(row) > 1 and row[1]:
-            return str(row[1]).strip()
-    return None
-
-
 def period_of(path: Path) -> str | None:
     """The period a file is checked against: its period folder, else its cover, else its name (`x_2022.xlsx`)."""
     if periods.is_period(path.parent.name):
         return path.parent.name
-    cover = _cover_period(path)
+    cover = (parse.read_cover(path) or {}).get("period")
     if cover and periods.is_period(cover):
         return cover
     matched = re.search(r"_(\d{4}(?:Q[1-4])?)$", path.stem)

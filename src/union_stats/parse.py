@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import fastexcel
 import polars as pl
@@ -112,9 +113,8 @@ def _load(reader: fastexcel.ExcelReader, sheet_name: str) -> tuple[list[list[str
     return [list(row) for row in frame.iter_rows()], columns
 
 
-def _parse_cover(
-    reader: fastexcel.ExcelReader, spec: Template, received: ReceivedFile, findings: list[Finding]
-) -> dict[str, str | None]:
+def _cover_values(reader: fastexcel.ExcelReader, spec: Template) -> dict[str, str | None]:
+    """The cover's fields by name: labels in column A, values in column B, wherever the rows are."""
     rows, _ = _load(reader, spec.cover_sheet)
     wanted = {normalise_label(item.label): item.name for item in spec.cover_fields}
     cover: dict[str, str | None] = {item.name: None for item in spec.cover_fields}
@@ -128,6 +128,25 @@ def _parse_cover(
             if value is not None and name in COVER_CODE_CASE:
                 value = COVER_CODE_CASE[name](unicodedata.normalize("NFKC", value).strip())
             cover[name] = value
+    return cover
+
+
+def read_cover(path: Path) -> dict[str, str | None] | None:
+    """A workbook's cover fields, or None when the file or its cover cannot be read (parse says why)."""
+    spec = template(CURRENT_TEMPLATE)
+    try:
+        reader = fastexcel.read_excel(path)
+        if spec.cover_sheet not in reader.sheet_names:
+            return None
+        return _cover_values(reader, spec)
+    except Exception:  # calamine raises several kinds; the parse stage turns them into a finding
+        return None
+
+
+def _parse_cover(
+    reader: fastexcel.ExcelReader, spec: Template, received: ReceivedFile, findings: list[Finding]
+) -> dict[str, str | None]:
+    cover = _cover_values(reader, spec)
     for item in spec.cover_fields:
         if item.required and not cover[item.name]:
             findings.append(

@@ -235,10 +235,14 @@ def _unit_kinds(units: tuple[Unit, ...]) -> pl.DataFrame:
     )
 
 
+def _reporting_groups() -> pl.DataFrame:
+    """(reported_by, unit_kind): which kinds of unit each `reported_by` group of the catalog stands for."""
+    return pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
+
+
 def _indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Indicator rows with the catalog's facts about each, and whether the unit's kind reports it."""
-    groups = pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
-    allowed = groups.with_columns(pl.lit(True).alias("allowed"))
+    allowed = _reporting_groups().with_columns(pl.lit(True).alias("allowed"))
     return (
         frame.join(_catalog_frame(), on="indicator_code", how="left")
         .join(_unit_kinds(units), on="unit_code", how="left")
@@ -360,10 +364,9 @@ def _indicator_rows_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.Dat
     kind = reference.template().indicators.kind
     read = batch.layouts.filter(pl.col("sheet_kind") == kind).select("submission_id").unique()
     submissions = batch.submissions.join(read, on="submission_id").join(_unit_kinds(units), on="unit_code")
-    groups = pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
     expected = (
         submissions.select("submission_id", "unit_kind")
-        .join(groups, on="unit_kind")
+        .join(_reporting_groups(), on="unit_kind")
         .join(_catalog_frame().select("indicator_code", "indicator_name", "reported_by"), on="reported_by")
     )
     present = batch.sheets[kind].select("submission_id", "indicator_code").unique().with_columns(
