@@ -11,7 +11,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import fastexcel
@@ -19,7 +20,15 @@ import polars as pl
 
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, INFO, Finding
-from union_stats.reference import CURRENT_TEMPLATE, SheetSpec, Template, column_letter, template, template_versions
+from union_stats.reference import (
+    CURRENT_TEMPLATE,
+    SheetSpec,
+    Template,
+    Unit,
+    column_letter,
+    template,
+    template_versions,
+)
 
 LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
 SUBMISSION_SCHEMA = {
@@ -50,6 +59,12 @@ COVER_CODE_CASE = {"unit_code": str.lower, "period": str.upper, "template_versio
 HEADER_SEARCH_ROWS = 10
 NUMERIC_TYPES = ("number", "integer", "money")
 THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+# fastexcel prints a number cell with at most nine decimals; text of that shape may come from a number cell
+READER_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+READER_DECIMALS = 9
+SERIAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel counts a 29 February 1900 that never was)
+PLAUSIBLE_SERIALS = (32874, 73051)  # 1990-01-01 up to 2100-01-01: a count or a year typed in a date cell is no date
 DATE_SPELLINGS = (
     re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T]00:00:00$"),  # how calamine prints a date cell
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
@@ -70,12 +85,53 @@ class ParsedBatch:
     def sheet(self, kind: str) -> pl.DataFrame:
         return self.sheets[kind]
 
+    def only(self, submission_id: str) -> ParsedBatch:
+        """The part of the batch that is one submission's."""
+        mine = pl.col("submission_id") == submission_id
+        return ParsedBatch(
+            period=self.period,
+            submissions=self.submissions.filter(mine),
+            sheets={kind: frame.filter(mine) for kind, frame in self.sheets.items()},
+            layouts=self.layouts.filter(mine),
+            findings=[finding for finding in self.findings if finding.submission_id == submission_id],
+        )
+
 
 def normalise_label(text: str | None) -> str:
     """Header and label text as compared: NFKC (full-width to half-width) with all whitespace removed."""
     if text is None:
         return ""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+
+
+def reader_number_text(text: str) -> str:
+    """The number a numeric cell holds, as its shortest exact decimal text.
+
+    fastexcel prints a number cell rounded to nine decimals (53660220.13 -> `53660220.130000003`) or as the
+    binary value in full (`99999999999999.984375`); either way the double it read is `float(text)`, and the
+    shortest text that gives back that double is what the clerk typed. Text that cannot come from the
+    reader (a text cell such as `1,234` or `12.5000000001`) is returned unchanged.
+    """
+    if not READER_NUMBER.match(text):
+        return text
+    number = float(text)
+    fraction = text.partition(".")[2]
+    if len(fraction) != READER_DECIMALS and Decimal(text) != Decimal(number):
+        return text
+    if number == 0:
+        return "0"
+    return format(Decimal(repr(number)).normalize(), "f")
+
+
+def excel_serial_date(text: str) -> str | None:
+    """A date column's cell the reader handed over as a serial number (a date format it does not recognise),
+    as an ISO date; None when the number is no plausible date."""
+    if not SERIAL.match(text):
+        return None
+    serial = float(text)
+    if not PLAUSIBLE_SERIALS[0] <= serial < PLAUSIBLE_SERIALS[1]:
+        return None
+    return (EXCEL_EPOCH + timedelta(days=int(serial))).isoformat()
 
 
 def normalise_cell(text: str | None, column_type: str) -> str | None:
@@ -89,6 +145,7 @@ def normalise_cell(text: str | None, column_type: str) -> str | None:
         value = unicodedata.normalize("NFKC", value).strip()
         if THOUSANDS.match(value):
             value = value.replace(",", "")
+        value = reader_number_text(value)
     elif column_type == "date":
         value = unicodedata.normalize("NFKC", value).strip()
         for pattern in DATE_SPELLINGS:
@@ -100,8 +157,25 @@ def normalise_cell(text: str | None, column_type: str) -> str | None:
                 except ValueError:
                     pass  # not a real date: left as typed for the validate stage to reject
                 break
+        else:
+            value = excel_serial_date(value) or value
     elif column_type == "credit_code":
         value = unicodedata.normalize("NFKC", value).strip().upper()
+    return value
+
+
+def as_read(text: str | None, column_type: str) -> str | None:
+    """The cell as the clerk sees it in Excel: stripped, numbers and dates as the reader's artefacts undone.
+    A value that differs from this after `normalise_cell` was changed by us, and the clerk is told so."""
+    if text is None:
+        return None
+    value = str(text).strip()
+    if column_type in NUMERIC_TYPES:
+        return reader_number_text(value)
+    if column_type == "date":
+        if value.endswith(" 00:00:00"):  # how calamine prints a date cell
+            return value.removesuffix(" 00:00:00")
+        return excel_serial_date(value) or value
     return value
 
 
@@ -241,7 +315,7 @@ def _parse_sheet(
             position = positions.get(column.name)
             typed = row[position] if position is not None and position < len(row) else None
             value = normalise_cell(typed, column.type)
-            if value is not None and typed is not None and value != str(typed).strip():
+            if value is not None and value != as_read(typed, column.type):
                 if not (column.type == "date" and str(typed).startswith(value)):  # a date cell printed with its time
                     findings.append(
                         Finding(
@@ -264,11 +338,23 @@ def unit_code_from_file_name(file_name: str) -> str:
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
 
-def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
-    """One workbook: its submission record, its sheets as frames, its column layout and its findings."""
-    findings: list[Finding] = []
-    layouts: list[dict] = []
-    submission = {
+def units_named_in(file_name: str, units: tuple[Unit, ...]) -> list[str]:
+    """The units a file name names, by code (`dashi_2022_更正.xlsx`) or Chinese name (`大石街2022年报.xlsx`).
+
+    The unit of a file is what its cover says; the name only must not point at another unit.
+    """
+    stem = unicodedata.normalize("NFKC", file_name.rsplit(".", 1)[0]).lower()
+    named = []
+    for unit in units:
+        code, *names_zh = unit.names
+        by_code = re.search(rf"(?<![a-z]){re.escape(code.lower())}(?![a-z])", stem)
+        if by_code or any(name in stem for name in names_zh):
+            named.append(unit.unit_code)
+    return named
+
+
+def _submission_record(received: ReceivedFile) -> dict:
+    return {
         "submission_id": received.submission_id,
         "file_name": received.file_name,
         "sha256": received.sha256,
@@ -276,16 +362,17 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
         "received_at": received.received_at,
         "readable": False,
     }
+
+
+def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
+    """One workbook: its submission record, its sheets as frames, its column layout and its findings."""
+    findings: list[Finding] = []
+    layouts: list[dict] = []
+    submission = _submission_record(received)
     try:
         reader = fastexcel.read_excel(received.path)
     except Exception as error:  # calamine raises several kinds; all mean the same to a clerk
-        findings.append(
-            Finding(
-                received.submission_id, received.file_name, ERROR, "structure.unreadable", None, None, None,
-                f"无法读取该文件（{type(error).__name__}）：请用 Excel 或 WPS 另存为 .xlsx 格式后重新提交。",
-            )
-        )
-        return submission, {}, layouts, findings
+        return submission, {}, layouts, [unreadable(received, error)]
 
     version_spec = template(CURRENT_TEMPLATE)
     if version_spec.cover_sheet not in reader.sheet_names:
@@ -315,6 +402,27 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     return submission, sheets, layouts, findings
 
 
+def parse_isolated(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
+    """`parse_workbook`, where any failure of the file (a reader error, a panic of the native reader) becomes
+    the file's own finding and never stops the other files of the run."""
+    try:
+        return parse_workbook(received, period)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # calamine's PanicException derives from BaseException
+        submission = _submission_record(received)
+        return submission, {}, [], [unreadable(received, error)]
+
+
+def unreadable(received: ReceivedFile, error: BaseException | None = None) -> Finding:
+    reason = f"（读取时出错：{type(error).__name__}）" if error is not None else ""
+    return Finding(
+        received.submission_id, received.file_name, ERROR, "structure.unreadable", None, None, None,
+        f"无法读取该文件{reason}：请用 Excel 或 WPS 打开后另存为 .xlsx（Excel 工作簿）格式再提交；"
+        "如文件打不开，说明已损坏，请从原稿重新制作。",
+    )
+
+
 def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:
     schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
     return pl.DataFrame(schema=schema | {column.name: pl.String for column in sheet.columns})
@@ -331,7 +439,7 @@ def parse_batch(
     submissions, layouts, findings = [], [], []
     frames: dict[str, list[pl.DataFrame]] = {sheet.kind: [] for sheet in spec.sheets}
     for received in received_files:
-        submission, sheets, layout, found = parse_workbook(received, period)
+        submission, sheets, layout, found = parse_isolated(received, period)
         submissions.append(submission)
         layouts.extend(layout)
         findings.extend(found)

@@ -24,6 +24,17 @@ class Unit:
     kind: str
     size_weight: float
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """How a clerk may name the unit in a file name: the code, the Chinese name and its shorter forms
+        (市桥街总工会, 市桥街, 市桥), longest first; a form of one character says too little to count."""
+        forms = [self.name_zh]
+        for suffix in ("本级", "总工会", "工会", "街道", "街", "镇"):
+            shorter = forms[-1].removesuffix(suffix)
+            if shorter != forms[-1] and len(shorter) >= 2:
+                forms.append(shorter)
+        return (self.unit_code, *dict.fromkeys(form for form in forms if form))
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -76,6 +87,7 @@ class Column:
     required: bool
     letter: str
     choices: tuple[str, ...] = ()
+    free_text: bool = False  # a remark: anything goes, kept as text (even what looks like a formula)
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,7 @@ def _sheet_spec(raw: dict) -> SheetSpec:
             required=bool(column.get("required", False)),
             letter=column_letter(position),
             choices=tuple(column.get("choices", ())),
+            free_text=bool(column.get("free_text", False)),
         )
         for position, column in enumerate(raw["columns"])
     )

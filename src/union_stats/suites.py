@@ -17,12 +17,13 @@ from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import Column, SheetSpec
 
 COVER_SUITE = "cover"
+COVER_TEXT_FIELDS = ("unit_name", "contact_name")  # free text on the cover (a phone number may start with +)
 CROSS_SHEET_SUITE = "cross_sheet"
 
 # the text a column of each type must match, with what to tell the clerk when it does not
 VALUE_PATTERNS = {
     "integer": (r"^\d+$", "values.integer", "应填写非负整数（如 12），不要带小数、单位、“约”“余”等文字"),
-    "number": (r"^\d+(?:\.\d+)?$", "values.number", "应填写非负数字（如 12 或 3.5），不要带单位或文字"),
+    "number": (r"^\d+(?:\.\d{1,2})?$", "values.number", "应填写非负数字，最多两位小数（如 12 或 3.5），不要带单位或文字"),
     "money": (r"^\d+(?:\.\d{1,2})?$", "values.money", "应填写以“元”为单位的金额，最多两位小数（如 5329000 或 1234.50），不要填万元"),
     "date": (r"^\d{4}-\d{2}-\d{2}$", "values.date", "应填写日期（如 2022-03-15），请设置为日期格式"),
     "credit_code": (
@@ -32,6 +33,12 @@ VALUE_PATTERNS = {
     ),
 }
 
+
+# the largest value each numeric type can be stored as (DuckDB integer; decimal(18, 2) yuan): a larger one is a
+# finding, never a silent NULL in the warehouse
+STORAGE_MAX = {"integer": 2_147_483_647, "number": 9_999_999_999_999_999.99, "money": 9_999_999_999_999_999.99}
+# text that Excel or WPS would run as a formula when the cell is edited or the file is exported to CSV
+FORMULA_START = r"^[=+\-@]"
 
 INDICATOR_PARTS_SUITE = "indicator_parts"
 INDICATOR_ROWS_SUITE = "indicator_rows"
@@ -43,6 +50,29 @@ def _expectation(kind: str, kwargs: dict, rule: str, severity: str, message_zh: 
     if cell_column:
         meta["cell_column"] = cell_column  # the cell a finding points at, when not the first column checked
     return {"type": kind, "kwargs": kwargs, "meta": meta}
+
+
+def _too_large(column: str, maximum: float, header: str) -> dict:
+    return _expectation(
+        "expect_column_values_to_be_between",
+        {"column": column, "max_value": maximum},
+        "values.too_large",
+        ERROR,
+        f"“{{sheet}}”表 {{cell}} 的“{{value}}”太大，超出“{header}”能保存的范围（最大 {maximum:,.0f}）："
+        "请核对数值（金额以元为单位），是否多打了数字。",
+        cell_column=column.split("__")[0],
+    )
+
+
+def _formula_text(column: str, header: str) -> dict:
+    return _expectation(
+        "expect_column_values_to_not_match_regex",
+        {"column": column, "regex": FORMULA_START},
+        "values.formula_text",
+        ERROR,
+        f"“{{sheet}}”表 {{cell}} 的“{{value}}”以 =、+、-、@ 开头，会被 Excel 当作公式执行：“{header}”请直接填写文字，"
+        "去掉开头的符号。",
+    )
 
 
 def _column_expectations(column: Column) -> list[dict]:
@@ -68,6 +98,10 @@ def _column_expectations(column: Column) -> list[dict]:
                 f"“{{sheet}}”表 {{cell}} 的“{{value}}”不符合要求：“{column.header}”{advice}。",
             )
         )
+    if column.type in STORAGE_MAX:
+        expectations.append(_too_large(f"{column.name}__n", STORAGE_MAX[column.type], column.header))
+    if column.type == "text" and not column.free_text:
+        expectations.append(_formula_text(column.name, column.header))
     if column.type == "date":
         expectations.append(
             _expectation(
@@ -202,6 +236,7 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             f"“{{sheet}}”表 {{cell}} 的“{{value}}”不是有效数值：“{value_header}”应填写非负数字（金额以元为单位，最多两位小数），"
             "不要带单位或“约”“余”等文字。",
         ),
+        _too_large("value__n", STORAGE_MAX["money"], value_header),
         _expectation(
             # a count with a fractional part; text that is no number at all is values.number's finding
             "expect_column_values_to_be_in_set",
@@ -239,8 +274,8 @@ def _cover_suite() -> list[dict]:
             {"column_A": "unit_code", "column_B": "file_unit_code"},
             "structure.unit_mismatch",
             ERROR,
-            "“{sheet}”表 {cell} 的单位代码“{value}”与文件名“{file_name}”不一致："
-            "文件应命名为“单位代码_统计期.xlsx”，请核对是否用了其他单位的模板。",
+            "“{sheet}”表 {cell} 的单位代码“{value}”与文件名“{file_name}”不一致：文件名指的是“{file_unit_name}”。"
+            "请核对是否用了其他单位的模板；如文件没错，请把文件名改为本单位名称或代码（如“单位代码_统计期.xlsx”）。",
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
@@ -255,6 +290,11 @@ def _cover_suite() -> list[dict]:
             "structure.template_version",
             ERROR,
             "“{sheet}”表 {cell} 的模板版本“{value}”无法识别：请下载最新模板重新填报。",
+        ),
+        *(
+            _formula_text(item.name, item.label)
+            for item in reference.template().cover_fields
+            if item.name in COVER_TEXT_FIELDS
         ),
     ]
 

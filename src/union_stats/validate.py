@@ -9,6 +9,7 @@ itself, its severity and its message live in the suite (`expectations/*.json`).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,17 +22,20 @@ import polars as pl
 
 from union_stats import credit_code, periods, reference
 from union_stats.findings import ERROR, INFO, WARNING, Finding
-from union_stats.parse import ParsedBatch, unit_code_from_file_name
+from union_stats.parse import ParsedBatch, units_named_in
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import SheetSpec, Unit
 from union_stats.suites import (
     COVER_SUITE,
+    COVER_TEXT_FIELDS,
     CROSS_SHEET_SUITE,
     HISTORY_SUITE,
     INDICATOR_PARTS_SUITE,
     INDICATOR_ROWS_SUITE,
     read_suites,
 )
+
+log = logging.getLogger(__name__)
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
@@ -200,16 +204,25 @@ def _findings_from_failures(
     return findings
 
 
-def _cover_frame(batch: ParsedBatch) -> pl.DataFrame:
-    return batch.submissions.filter(pl.col("readable")).select(
+def _cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    names = {unit.unit_code: unit.name_zh for unit in units}
+
+    def named_by_file(row: dict) -> str | None:
+        # the cover says whose file it is; the file name only must not name another unit instead
+        named = units_named_in(row["file_name"], units)
+        return row["unit_code"] if not named or row["unit_code"] in named else named[0]
+
+    covers = batch.submissions.filter(pl.col("readable"))
+    return covers.select(
         "submission_id",
         pl.lit(1).alias("source_row"),
         "file_name",
         "unit_code",
-        pl.col("file_name").map_elements(unit_code_from_file_name, return_dtype=pl.String).alias("file_unit_code"),
+        pl.struct("file_name", "unit_code").map_elements(named_by_file, return_dtype=pl.String).alias("file_unit_code"),
         "period",
         "template_version",
-    )
+        *COVER_TEXT_FIELDS,
+    ).with_columns(pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name"))
 
 
 def _catalog_frame() -> pl.DataFrame:
@@ -253,10 +266,10 @@ def _indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFra
             .then(None)
             .otherwise(pl.col("allowed").fill_null(False))
             .alias("indicator_code__reported_by_unit"),
-            pl.col("value").cast(pl.Float64, strict=False).alias("value__number"),
+            pl.col("value").cast(pl.Float64, strict=False).alias("value__n"),
         )
-        .with_columns((pl.col("value__number") != pl.col("value__number").floor()).alias("value__fraction"))
-        .drop("allowed", "value__number")
+        .with_columns((pl.col("value__n") != pl.col("value__n").floor()).alias("value__fraction"))
+        .drop("allowed")
     )
 
 
@@ -511,8 +524,59 @@ def validate_batch(
     expectations_dir: Path = EXPECTATIONS_DIR,
     docs_dir: Path | None = None,
 ) -> ValidatedBatch:
-    """Every finding of the batch (parse findings included) and each submission's outcome."""
+    """Every finding of the batch (parse findings included) and each submission's outcome.
+
+    The batch is checked as a whole; should that fail, each submission is checked alone, so that whatever in
+    one file breaks a check becomes that file's outcome and the others are decided as usual.
+    """
     context = context or ValidationContext()
+    validator = _Validator(docs_dir)
+    try:
+        findings = _check(batch, units, context, expectations_dir, validator)
+    except Exception:
+        log.exception("event=batch_validation_failed period=%s: checking each submission alone", batch.period)
+        findings = []
+        for submission_id in batch.submissions["submission_id"].to_list():
+            alone = batch.only(submission_id)
+            try:
+                findings += _check(alone, units, context, expectations_dir, validator)
+            except Exception as error:
+                log.exception("event=submission_validation_failed submission_id=%s", submission_id)
+                findings += [*alone.findings, _check_failed(alone, submission_id, error)]
+    findings = _without_consequences(findings)
+    return ValidatedBatch(findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish())
+
+
+def _check_failed(batch: ParsedBatch, submission_id: str, error: Exception) -> Finding:
+    file_name = batch.submissions.filter(pl.col("submission_id") == submission_id)["file_name"].first() or ""
+    return Finding(
+        submission_id, file_name, ERROR, "structure.check_failed", None, None, None,
+        f"本文件的内容无法完成审核（{type(error).__name__}），已退回：请检查是否有异常内容（如超长文字、特殊符号、"
+        "合并单元格），用 Excel 或 WPS 按模板重新整理、另存为 .xlsx 后再提交。",
+    )
+
+
+# a finding that follows from another one of the same file says nothing new: every date is outside the
+# period when the cover names the wrong period, so the clerk gets that one finding instead
+CONSEQUENCES = {"values.date_in_period": "structure.period_mismatch"}
+
+
+def _without_consequences(findings: list[Finding]) -> list[Finding]:
+    causes = {(finding.submission_id, finding.rule) for finding in findings}
+    return [
+        finding
+        for finding in findings
+        if (finding.submission_id, CONSEQUENCES.get(finding.rule)) not in causes
+    ]
+
+
+def _check(
+    batch: ParsedBatch,
+    units: tuple[Unit, ...],
+    context: ValidationContext,
+    expectations_dir: Path,
+    validator: _Validator,
+) -> list[Finding]:
     spec = reference.template()
     settings = reference.validation_settings()["history"]
     suites = read_suites(expectations_dir)
@@ -551,7 +615,7 @@ def validate_batch(
     indicators = spec.indicators.kind
     # (suite, the frame it checks, the sheet kind its findings point into; None for the cover)
     checks: list[tuple[str, pl.DataFrame, str | None]] = [
-        (COVER_SUITE, _cover_frame(batch), None),
+        (COVER_SUITE, _cover_frame(batch, units), None),
         (indicators, _indicator_frame(batch.sheets[indicators], units), indicators),
         *[
             (sheet.kind, _detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units), sheet.kind)
@@ -577,11 +641,8 @@ def validate_batch(
         return cover_cell if kind is None else sheet_cell
 
     findings = list(batch.findings)
-    validator = _Validator(docs_dir)
     for suite_name, frame, kind in checks:
         failures = validator.run(suites[suite_name], frame, parameters)
         sheet_name = spec.cover_sheet if kind is None else spec.sheet_spec(kind).sheet
         findings += _findings_from_failures(failures, frame, sheet_name, cell_finder(kind), files, extra)
-    return ValidatedBatch(
-        findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish()
-    )
+    return findings
