@@ -29,6 +29,7 @@ class RunSummary:
     held: int
     figures: list[publish.FigureRow]
     report_dir: Path | None = None
+    rejected_files: tuple[tuple[str, str], ...] = ()  # (file name, the first error's message) of each rejected file
 
     @property
     def matched(self) -> int:
@@ -82,15 +83,10 @@ def load_warehouse(
     rejected = outcomes.filter(pl.col("status") == "rejected").height
     with load.connect(warehouse) as con:
         load.ensure_warehouse(con)
-        try:
-            with load.transaction(con):
-                load.load_batch(con, batch, outcomes, findings, units, run_id, expected_units, archived)
-                transform.build(con)
-                load.record_run(con, run_id, batch.period, raw_dir, started_at, "succeeded", outcomes.height, accepted, rejected)
-        except Exception as error:
-            with load.transaction(con):
-                load.record_run(con, run_id, batch.period, raw_dir, started_at, "failed", outcomes.height, 0, 0, str(error))
-            raise
+        with load.transaction(con):  # a failure rolls back; the flow records the failed run
+            load.load_batch(con, batch, outcomes, findings, units, run_id, expected_units, archived)
+            transform.build(con)
+            load.record_run(con, run_id, batch.period, raw_dir, started_at, "succeeded", outcomes.height, accepted, rejected)
         return publish.district_figures(con, batch.period)
 
 
@@ -119,6 +115,25 @@ def ingest_period(
         raise FileNotFoundError(f"no folder for period {period}: {period_dir}")
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     started_at = datetime.now(UTC)
+    try:
+        return _ingest(period, period_dir, raw_dir, warehouse, run_id, started_at)
+    except BaseException as error:
+        # a run that fails as a whole is recorded too (the load rolled back, so nothing else changed)
+        _record_failed_run(warehouse, run_id, period, raw_dir, started_at, error)
+        raise
+
+
+def _record_failed_run(warehouse: Path, run_id: str, period: str, raw_dir: Path, started_at: datetime, error: BaseException) -> None:
+    try:
+        with load.connect(warehouse) as con:
+            load.ensure_warehouse(con)
+            load.record_run(con, run_id, period, raw_dir, started_at, "failed", 0, 0, 0, f"{type(error).__name__}: {error}")
+    except Exception as problem:  # the warehouse itself is what failed (locked, disk full): the log keeps it
+        get_run_logger().error("event=run_not_recorded run_id=%s reason=%s", run_id, problem)
+
+
+def _ingest(period: str, period_dir: Path, raw_dir: Path, warehouse: Path, run_id: str, started_at: datetime) -> RunSummary:
+    logger = get_run_logger()
     units = reference.units_for(period_dir)
     expected_units = [unit.unit_code for unit in reference.expected_units(period_dir)]
 
@@ -150,7 +165,8 @@ def ingest_period(
     counts = {status: outcomes.filter(pl.col("status").is_in(statuses)).height
               for status, statuses in (("accepted", load.ACCEPTED), ("rejected", ["rejected"]), ("held", [load.HELD]))}
     summary = RunSummary(
-        run_id, period, len(files), len(pending), counts["accepted"], counts["rejected"], counts["held"], figures, report_dir
+        run_id, period, len(files), len(pending), counts["accepted"], counts["rejected"], counts["held"], figures, report_dir,
+        rejected_files=publish.rejected_files(batch.submissions, outcomes, validated.findings),
     )
     outcome_rows = outcomes.join(batch.submissions, on="submission_id").select(
         "unit_code", "file_name", "status", "errors", "warnings"

@@ -262,12 +262,47 @@ def period_mismatch(path: Path) -> Expected:
 
 @defect("shiqiao")
 def period_unknown(path: Path) -> Expected:
-    """Not a workbook, not in a period folder, no period in its name: nothing says which period it is for."""
+    """A readable workbook with a blank cover period, not in a period folder, no period in its name: nothing
+    says which period it is for."""
+    set_cover(path, "统计期", None)
     inbox = path.parent.parent / "inbox"
     inbox.mkdir()
     moved = path.rename(inbox / "shiqiao.xlsx")
-    moved.write_bytes("市桥街 统计表".encode())
     return Expected("structure.period_unknown", ERROR, None, ("无法确定统计期",), moved)
+
+
+@defect("shiqiao")
+def unreadable_correction_outside_a_period_folder(path: Path) -> Expected:
+    """A broken file named as a correction (`shiqiao_2022(更正).xlsx`) outside any period folder: it is told it
+    cannot be read, not to fill in its cover."""
+    inbox = path.parent.parent / "inbox"
+    inbox.mkdir()
+    moved = path.rename(inbox / "shiqiao_2022(更正).xlsx")
+    moved.write_bytes(moved.read_bytes()[:4000])
+    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件",), moved)
+
+
+@defect("dashi")
+def correction_named_after_the_unit(path: Path) -> Expected:
+    """`dashi_2022_更正.xlsx`, a natural name for a correction: the cover says dashi, the name does not
+    contradict it."""
+    return Expected(None, None, None, path=path.rename(path.with_name("dashi_2022_更正.xlsx")))
+
+
+@defect("dashi")
+def file_named_in_chinese(path: Path) -> Expected:
+    """`大石街2022年报（终稿）.xlsx`: the unit's Chinese name in the file name is as good as its code."""
+    return Expected(None, None, None, path=path.rename(path.with_name("大石街2022年报（终稿）.xlsx")))
+
+
+@defect("dashi")
+def file_named_for_another_unit(path: Path) -> Expected:
+    """dashi's workbook named `市桥街2022年报.xlsx`: the name points at another unit."""
+    row = cover_row(openpyxl.load_workbook(path, read_only=True)[COVER], "单位代码")
+    renamed = path.rename(path.with_name("市桥街2022年报.xlsx"))
+    return Expected(
+        "structure.unit_mismatch", ERROR, f"{COVER}!B{row}", ("与文件名“市桥街2022年报.xlsx”不一致", "市桥街总工会"), renamed
+    )
 
 
 @defect("shiqiao")

@@ -126,3 +126,29 @@ def test_any_file_in_the_period_folder_is_received_and_answered(tmp_path: Path) 
     assert [item.file_name for item in files] == ["qu_jiaoyu_2022.pdf", "qu_jiaoyu_2022.xlsx"]
     batch = parse.parse_batch(files, "2022")
     assert [(f.file_name, f.rule) for f in batch.findings] == [("qu_jiaoyu_2022.pdf", "structure.unreadable")]
+
+
+def test_a_panic_of_the_reader_is_that_file_s_outcome_and_the_others_parse(tmp_path: Path, monkeypatch) -> None:
+    """calamine's PanicException derives from BaseException: one file's panic must not stop the batch."""
+    import fastexcel
+
+    class Panic(BaseException):  # what pyo3 raises for a Rust panic
+        pass
+
+    good = [discover.receive(path) for path in sorted((RAW_DIR / "2022").glob("*.xlsx"))[:2]]
+    broken = tmp_path / "shiqiao_2022.xlsx"
+    broken.write_bytes((RAW_DIR / "2022" / "shiqiao_2022.xlsx").read_bytes() + b"\0")
+    real = fastexcel.read_excel
+
+    def panicking(source, *args, **kwargs):
+        if str(source) == str(broken):
+            raise Panic("index out of bounds")
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(fastexcel, "read_excel", panicking)
+    batch = parse.parse_batch([*good, discover.receive(broken)], "2022")
+
+    assert batch.submissions["readable"].to_list() == [True, True, False]
+    [finding] = batch.findings
+    assert (finding.file_name, finding.rule) == ("shiqiao_2022.xlsx", "structure.unreadable")
+    assert "Panic" in finding.message and "另存为" in finding.message

@@ -241,3 +241,22 @@ def test_a_deleted_indicator_row_is_an_error(tmp_path: Path) -> None:
     assert [(finding.severity, finding.where, finding.cell) for finding in missing] == [(ERROR, INDICATORS, None)]
     assert f"缺少指标“{indicator_name('job_fairs')}”（代码 job_fairs）这一行" in missing[0].message
     assert result.status == "rejected"
+
+
+def test_last_year_s_file_is_one_wrong_period_finding_not_one_per_date(tmp_path: Path) -> None:
+    """A clerk sends last year's workbook: the cover says 2021 and every date is in 2021. One finding says so."""
+    path = copy_sample("shiqiao", tmp_path)
+    with editing(path) as workbook:
+        for sheet in workbook.worksheets:
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if hasattr(cell.value, "year"):
+                        cell.value = cell.value.replace(year=2021)
+        cover = workbook["封面"]
+        for (label, value) in cover.iter_rows(min_col=1, max_col=2):
+            if label.value == "统计期":
+                value.value = "2021"
+    [result] = checking.check_files([path])
+    errors = [finding for finding in result.findings if finding.severity == ERROR]
+    assert [finding.rule for finding in errors] == ["structure.period_mismatch"], _listing(errors)
+    assert "2022" in errors[0].message

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
@@ -80,6 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{summary.rejected} rejected, {summary.held} held; "
         f"[bold]{summary.matched} of {len(summary.figures)} figures match[/]; warehouse {args.warehouse}"
     )
+    for file_name, reason in summary.rejected_files:
+        console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}", soft_wrap=True)
     if summary.report_dir is not None:
         console.print(f"data-quality reports: {summary.report_dir}")
     return 0

@@ -107,16 +107,15 @@ def normalise_label(text: str | None) -> str:
 def reader_number_text(text: str) -> str:
     """The number a numeric cell holds, as its shortest exact decimal text.
 
-    fastexcel prints a number cell rounded to nine decimals (53660220.13 -> `53660220.130000003`) or as the
-    binary value in full (`99999999999999.984375`); either way the double it read is `float(text)`, and the
-    shortest text that gives back that double is what the clerk typed. Text that cannot come from the
-    reader (a text cell such as `1,234` or `12.5000000001`) is returned unchanged.
+    fastexcel prints a number cell rounded to nine decimals, trailing zeros dropped (53660220.13 ->
+    `53660220.130000003`, 249999999.99 -> `249999999.99000001`); the double it read is `float(text)`, and the
+    shortest text that gives back that double is what the clerk typed. Text the reader cannot have printed
+    (a text cell such as `1,234`, `007` or `12.5000000001`) is returned unchanged.
     """
     if not READER_NUMBER.match(text):
         return text
     number = float(text)
-    fraction = text.partition(".")[2]
-    if len(fraction) != READER_DECIMALS and Decimal(text) != Decimal(number):
+    if text != f"{number:.{READER_DECIMALS}f}".rstrip("0").rstrip("."):
         return text
     if number == 0:
         return "0"

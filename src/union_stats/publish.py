@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from union_stats.discover import ReceivedFile
-from union_stats.findings import Finding
+from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.load import connect
 from union_stats.parse import ParsedBatch
 
@@ -124,3 +124,16 @@ def completeness_markdown(rows: list[dict]) -> str:
         received = row["first_received_at"].strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
         lines.append(f"| {row['unit_name_zh'] or row['unit_code']} | {row['status']} | {received} | {row['due_on']} | {timely} |")
     return "\n".join(lines)
+
+
+def rejected_files(submissions: pl.DataFrame, outcomes: pl.DataFrame, findings: list[Finding]) -> tuple[tuple[str, str], ...]:
+    """Each rejected file of a run with the first of its errors, as the clerk's report lists them."""
+    rejected = outcomes.filter(pl.col("status") == "rejected").join(submissions, on="submission_id")
+    first_error: dict[str, Finding] = {}
+    for finding in sorted(findings, key=sort_key):
+        if finding.severity == ERROR:
+            first_error.setdefault(finding.submission_id, finding)
+    return tuple(
+        (file_name, first_error[submission_id].message if submission_id in first_error else "")
+        for submission_id, file_name in sorted(rejected.select("submission_id", "file_name").iter_rows(), key=lambda row: row[1])
+    )
