@@ -44,6 +44,12 @@ class Finding:
         return self.sheet or ""
 
 
+def stopped_before_reading(finding: Finding) -> bool:
+    """A finding of the inspect stage (a limit, the content policy) or an unreadable file: the file was not
+    read, and nothing may open it again (to annotate it, say)."""
+    return finding.rule == "structure.unreadable" or finding.rule.startswith(("file.", "limits."))
+
+
 # Excel's grid: a reference beyond it is no cell of a sheet
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
 CELL_REFERENCE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")

@@ -27,7 +27,16 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
-from union_stats.findings import ERROR, INFO, SEVERITIES, WARNING, Finding, cell_position, sort_key
+from union_stats.findings import (
+    ERROR,
+    INFO,
+    SEVERITIES,
+    WARNING,
+    Finding,
+    cell_position,
+    sort_key,
+    stopped_before_reading,
+)
 from union_stats.template import display_width
 
 log = logging.getLogger(__name__)
@@ -256,6 +265,8 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
     source = submission.source_path
     if source is None or source.suffix.lower() not in ANNOTATABLE_SUFFIXES or not source.is_file():
         return None
+    if any(stopped_before_reading(finding) for finding in findings):
+        return None  # a file stopped by a limit or the content policy is never opened, not even to mark it
     try:
         with warnings.catch_warnings():
             # openpyxl warns about every extension it drops; the copy is for reading, the clerk keeps the original
