@@ -7,6 +7,7 @@ memory, whatever it holds (zip bombs, a stray cell at XFD1048576, a million rows
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
 import struct
@@ -402,10 +403,10 @@ def _sniff_other(head: bytes) -> Issue:
 
 
 def _is_text(data: bytes) -> bool:
-    # a chunk may end inside a multi-byte character: allow a few trailing bytes to fail
+    # the head may end inside a multi-byte character: an incremental decoder leaves that tail alone
     for encoding in ("utf-8", "gb18030"):
         try:
-            data[: max(0, len(data) - 4)].decode(encoding)
+            codecs.getincrementaldecoder(encoding)().decode(data, final=False)
             return True
         except UnicodeDecodeError:
             continue
@@ -563,13 +564,14 @@ def _zip_kind(archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> 
             return _not_spreadsheet("一本电子书（EPUB）", "an e-book (EPUB)")
     if "xl/workbook.bin" in by_name:
         return _format_unsupported("Excel 二进制工作簿（.xlsb）", "an Excel binary workbook (.xlsb)")
-    if _main_part(archive, by_name) in by_name:
-        return None
     names = list(by_name)
     if any(name.startswith("word/") for name in names):
         return _not_spreadsheet("一个 Word 文档", "a Word document")
     if any(name.startswith("ppt/") for name in names):
         return _not_spreadsheet("一个 PowerPoint 演示文稿", "a PowerPoint presentation")
+    main = _main_part(archive, by_name)
+    if main in by_name and main.rsplit("/", 1)[-1].startswith("workbook"):
+        return None
     if "[content_types].xml" in by_name or any(name.startswith("xl/") for name in names):
         return _unreadable("an Office package without a workbook part")
     return _not_spreadsheet("一个压缩包（zip），里面不是 Excel 工作簿", "a zip archive holding something else")
@@ -642,6 +644,8 @@ class _Workbook:
         content_types = b""
         if "[content_types].xml" in by_name:
             content_types = _read_bounded(archive, by_name["[content_types].xml"])
+        if not sheets:
+            raise ValueError(f"{main} lists no sheets")
         return cls(main, sheets, content_types, list(by_name))
 
     def policy_issues(self, path: Path, limits: Limits) -> list[Issue]:
