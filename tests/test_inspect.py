@@ -159,7 +159,11 @@ PROBE = textwrap.dedent(
         inspection = inspect_file(Path(name))
         timings[name] = [time.perf_counter() - started, [issue.rule for issue in inspection.issues]]
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mb": peak_kb / 1024, "files": timings}))
+    # Linux carries the forking parent's high-water mark into ru_maxrss across exec; VmHWM is this image's own
+    status = Path("/proc/self/status")
+    own_kb = next((int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:")),
+                  peak_kb) if status.exists() else peak_kb
+    print(json.dumps({"ru_maxrss_mb": peak_kb / 1024, "peak_mb": own_kb / 1024, "files": timings}))
     """
 )
 
@@ -172,7 +176,7 @@ def test_stopped_files_cost_little_time_and_memory(corpus) -> None:
     )
     report = json.loads(result.stdout)
     slowest = sorted(report["files"].items(), key=lambda item: -item[1][0])[:5]
-    print(f"peak RSS {report['peak_mb']:.0f} MB; slowest: " + ", ".join(f"{Path(p).stem} {t:.2f}s" for p, (t, _) in slowest))
+    print(f"peak RSS {report['peak_mb']:.0f} MB (ru_maxrss {report['ru_maxrss_mb']:.0f} MB); slowest: " + ", ".join(f"{Path(p).stem} {t:.2f}s" for p, (t, _) in slowest))
     assert report["peak_mb"] < MAX_PEAK_RSS_MB
     for path, (seconds, rules) in report["files"].items():
         assert seconds < MAX_SECONDS_PER_FILE, f"{path}: {seconds:.1f} s"
