@@ -724,6 +724,9 @@ def _sweep(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], workbook: _Wo
 # --- streaming a worksheet part ---------------------------------------------------------------------------------
 
 _TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|f|v|is|dimension)(?=[\s/>])([^>]*)>")
+_FORMULA_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
+_CELL_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
+_CELL_POSITION = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*["']\$?([A-Za-z]{1,3})\$?([0-9]{1,7})["']""")
 _R_ATTRIBUTE = re.compile(rb"""\br\s*=\s*["']([^"']*)["']""")
 _DDE = re.compile(r"(?:^|[^\w\"'.])[A-Za-z][\w.]*\|['\"]?[^!]*!|\bDDE(?:AUTO)?\s*\(", re.IGNORECASE)
 _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]", re.IGNORECASE)
@@ -788,6 +791,34 @@ class _SheetScanner:
             raise _Stop
 
     def _scan(self, segment: bytes) -> None:
+        if not self._scan_positions(segment):
+            self._scan_tokens(segment)
+
+    def _scan_positions(self, segment: bytes) -> bool:
+        """The common case in C-speed regexes: no formulas, every cell with its position and within limits.
+        False when the segment needs the token walk (formulas, cells without `r`, a limit broken)."""
+        if self.formula is not None or _FORMULA_OPEN.search(segment):
+            return False
+        openings = _CELL_OPEN.findall(segment)
+        positions = _CELL_POSITION.findall(segment)
+        if len(openings) != len(positions):
+            return False
+        if not positions:
+            return True
+        last_row = max(int(row) for _, row in positions)
+        widest = max((letters.upper() for letters, _ in positions), key=lambda letters: (len(letters), letters))
+        if (
+            last_row > self.limits.max_rows
+            or _column_number(widest) > self.limits.max_columns
+            or self.cells + len(positions) > self.limits.max_cells
+        ):
+            return False
+        self.cells += len(positions)
+        letters, row = positions[-1]
+        self.row, self.column = int(row), _column_number(letters)
+        return True
+
+    def _scan_tokens(self, segment: bytes) -> None:
         for match in _TOKEN.finditer(segment):
             closing, name, attributes = match.group(1), match.group(2), match.group(3)
             self_closing = attributes.endswith(b"/")
