@@ -725,3 +725,26 @@ def xls_stray_cell(path: Path) -> Expected:
     write_cfb(path, {"Workbook": biff8_workbook(shapes)})
     return Expected("limits.rows", INDICATORS, ("65536", "50000"))
 
+
+
+@hostile("dashi")
+def formula_flood(path: Path) -> Expected:
+    """新建工会企业 with 50,000 rows of 20 formula cells without positions: the slowest sheet to follow,
+    stopped by the cell count."""
+    sample_copy("dashi", path)
+    part = sheet_parts(path)[ENTERPRISES]
+    rewrite(path, path, {part: None})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open(part, "w") as stream:
+            stream.write(b"<worksheet><sheetData>")
+            # varied values, so the part compresses like real data and only the cell count can stop it
+            for start in range(1, 50_001, 1000):
+                stream.write(
+                    "".join(
+                        "<row>" + "".join(f"<c><f>A{row}+{column}</f><v>{row * column}</v></c>" for column in range(20))
+                        + "</row>"
+                        for row in range(start, start + 1000)
+                    ).encode()
+                )
+            stream.write(b"</sheetData></worksheet>")
+    return Expected("limits.rows", ENTERPRISES, ("单元格超过",))

@@ -15,7 +15,7 @@ import tomllib
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
 
 import olefile
@@ -733,6 +733,18 @@ _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]",
 _STRING_LITERAL = re.compile(r'"[^"]*"')
 
 
+@lru_cache(maxsize=4096)
+def _reaches_out(formula: str) -> str | None:
+    """"dde" or "external" when a formula calls another program or reads another workbook; filled columns
+    repeat the same formula text, hence the cache."""
+    bare = _STRING_LITERAL.sub('""', formula)
+    if _DDE.search(bare):
+        return "dde"
+    if _EXTERNAL.search(bare):
+        return "external"
+    return None
+
+
 class _SheetScanner:
     """Follows one worksheet's XML chunk by chunk: where its cells reach, and what its formulas do."""
 
@@ -745,7 +757,6 @@ class _SheetScanner:
         self.row = 0
         self.column = 0
         self.cells = 0
-        self.cell_ref: str | None = None
         self.in_formula = False
         self.formula: str | None = None
         self.has_value = False
@@ -820,7 +831,7 @@ class _SheetScanner:
 
     def _scan_tokens(self, segment: bytes) -> None:
         for match in _TOKEN.finditer(segment):
-            closing, name, attributes = match.group(1), match.group(2), match.group(3)
+            closing, name, attributes = match.groups()
             self_closing = attributes.endswith(b"/")
             if name == b"c":
                 if closing:
@@ -841,7 +852,9 @@ class _SheetScanner:
                 if not self_closing:
                     end = segment.find(b"<", match.end())
                     text = segment[match.end() : end if end >= 0 else len(segment)]
-                    self.formula = html.unescape(text[:10000].decode("utf-8", "replace"))
+                    self.formula = text[:10000].decode("utf-8", "replace")
+                    if "&" in self.formula:
+                        self.formula = html.unescape(self.formula)
             elif name in (b"v", b"is") and not closing and not self_closing:
                 if name == b"is":
                     self.has_value = True
@@ -849,6 +862,10 @@ class _SheetScanner:
                     end = segment.find(b"<", match.end())
                     text = segment[match.end() : end if end >= 0 else len(segment)]
                     self.has_value = self.has_value or bool(text.strip())
+
+    @property
+    def cell_ref(self) -> str:
+        return f"{_column_letter(self.column)}{self.row}"
 
     def _start_cell(self, attributes: bytes) -> None:
         found = _R_ATTRIBUTE.search(attributes)
@@ -859,9 +876,10 @@ class _SheetScanner:
             row, column = position
         self.row, self.column = row, column
         self.cells += 1
-        self.cell_ref = f"{_column_letter(column)}{row}"
         self.formula = None
         self.has_value = False
+        if row <= self.limits.max_rows and column <= self.limits.max_columns and self.cells <= self.limits.max_cells:
+            return
         stop = False
         if row > self.limits.max_rows:
             self.issues.append(_rows(self.sheet, row, self.cell_ref, self.limits, declared=False))
@@ -880,14 +898,14 @@ class _SheetScanner:
         if formula is None:
             return
         self.formula = None
-        bare = _STRING_LITERAL.sub('""', formula)
-        if "dde" not in self.policy_flagged and _DDE.search(bare):
+        reaches = _reaches_out(formula)
+        if reaches == "dde" and "dde" not in self.policy_flagged:
             self.policy_flagged.add("dde")
             self.issues.append(_dde(self.sheet, self.cell_ref, formula[:200]))
-        elif "external" not in self.policy_flagged and _EXTERNAL.search(bare):
+        elif reaches == "external" and "external" not in self.policy_flagged:
             self.policy_flagged.add("external")
             self.issues.append(_external_link(self.sheet, self.cell_ref, formula[:200]))
-        if not self.has_value and not self.formula_flagged and self.cell_ref:
+        if not self.has_value and not self.formula_flagged:
             self.formula_flagged = True
             self.issues.append(_formula_uncached(self.sheet, self.cell_ref, formula))
 
