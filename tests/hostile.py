@@ -1,0 +1,750 @@
+"""Hostile and unacceptable files, each with the issue the inspect stage must stop it with.
+
+A hostile kind is a function that writes one file (mostly a rewritten private copy of a shipped 2022 sample
+workbook, sometimes raw bytes or a hand-built OLE2 container) and returns the `Expected` issue: rule, sheet
+(or None for the whole file) and words its Chinese message must contain. Files are named
+`<unit>_2022_<kind>.<ext>` so the whole corpus can sit beside the 18 samples in one period folder. Big files
+(a million rows, a zip bomb) are streamed into the zip, never built in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import re
+import struct
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+
+from defects import COVER, ENTERPRISES, INDICATORS, PERIOD
+from union_stats.paths import RAW_DIR
+from union_stats.reference import template
+
+PARTS_MAX = 1000
+EXTRA_SHEETS = 40
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The issue a hostile file must produce."""
+
+    rule: str
+    sheet: str | None = None
+    message: tuple[str, ...] = ()
+    cell: str | None = None
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    unit: str
+    extension: str  # as the clerk would have sent it
+    build: Callable[[Path], Expected]
+
+    def path_in(self, folder: Path, period: str = PERIOD) -> Path:
+        return folder / period / f"{self.unit}_{period}_{self.name}.{self.extension}"
+
+    @property
+    def doc(self) -> str:
+        return (self.build.__doc__ or "").strip()
+
+
+HOSTILE: dict[str, Hostile] = {}
+
+
+def hostile(unit: str, extension: str = "xlsx") -> Callable[[Callable[[Path], Expected]], Callable[[Path], Expected]]:
+    """Register a hostile file builder under its function name."""
+
+    def register(function: Callable[[Path], Expected]) -> Callable[[Path], Expected]:
+        HOSTILE[function.__name__] = Hostile(function.__name__, unit, extension, function)
+        return function
+
+    return register
+
+
+def build(name: str, folder: Path) -> tuple[Path, Expected]:
+    """Write the hostile file `name` into `folder`/2022 and say what the inspect stage must find."""
+    chosen = HOSTILE[name]
+    path = chosen.path_in(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, chosen.build(path)
+
+
+# --- helpers: zips rewritten entry by entry -----------------------------------------------------------------------
+
+
+def sample_copy(unit: str, path: Path) -> Path:
+    """The shipped workbook of `unit` copied to `path` (any name, any extension)."""
+    shutil.copyfile(RAW_DIR / PERIOD / f"{unit}_{PERIOD}.xlsx", path)
+    return path
+
+
+def rewrite(
+    source: Path,
+    target: Path,
+    replace: dict[str, bytes | None] | None = None,
+    add: Iterable[tuple[str, bytes]] = (),
+) -> None:
+    """Copy a zip part by part, replacing (None: dropping) some parts and appending others."""
+    replace = replace or {}
+    with zipfile.ZipFile(source) as old:
+        parts = [(info, old.read(info)) for info in old.infolist()]
+    temporary = target.with_suffix(target.suffix + ".tmp")
+    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as new:
+        for info, content in parts:
+            if info.filename in replace:
+                content = replace[info.filename]
+                if content is None:
+                    continue
+            new.writestr(info.filename, content)
+        for name, content in add:
+            new.writestr(name, content)
+    temporary.replace(target)
+
+
+def sheet_parts(path: Path) -> dict[str, str]:
+    """Sheet name -> zip part of a workbook, read from workbook.xml and its relationships."""
+    with zipfile.ZipFile(path) as archive:
+        workbook = archive.read("xl/workbook.xml").decode()
+        rels = archive.read("xl/_rels/workbook.xml.rels").decode()
+    targets = dict(re.findall(r'Id="([^"]+)"[^>]*Target="([^"]+)"', rels))
+    targets |= {rid: target for target, rid in re.findall(r'Target="([^"]+)"[^>]*Id="([^"]+)"', rels)}
+    return {
+        name: "xl/" + targets[rid].lstrip("/").removeprefix("xl/")
+        for name, rid in re.findall(r'<sheet [^>]*name="([^"]+)"[^>]*r:id="([^"]+)"', workbook)
+    }
+
+
+def edit_sheet_xml(path: Path, sheet: str, edit: Callable[[str], str]) -> None:
+    part = sheet_parts(path)[sheet]
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read(part).decode()
+    rewrite(path, path, {part: edit(xml).encode()})
+
+
+def add_cell_to_row(xml: str, row: int, cell: str) -> str:
+    """Append a cell element at the end of sheet row `row`."""
+    pattern = re.compile(rf'(<row r="{row}"[^>]*>.*?)(</row>)', re.DOTALL)
+    edited, count = pattern.subn(lambda match: match.group(1) + cell + match.group(2), xml, count=1)
+    assert count == 1, f"row {row} not found"
+    return edited
+
+
+def set_dimension(xml: str, ref: str) -> str:
+    return re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="{ref}"/>', xml, count=1)
+
+
+def bare_zip(path: Path, parts: Iterable[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLATED) -> None:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, content in parts:
+            archive.writestr(name, content)
+
+
+# --- helpers: a minimal OLE2 / CFB writer (olefile only reads) ---------------------------------------------------
+
+SECTOR = 512
+FREE, END, FAT_SECTOR, NO_STREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+MINI_CUTOFF = 4096
+
+
+def _directory_entry(name: str, kind: int, child: int, right: int, start: int, size: int) -> bytes:
+    encoded = (name + "\0").encode("utf-16-le") if name else b""
+    return struct.pack(
+        "<64sHBBIII16sIQQIQ",
+        encoded,
+        len(encoded),
+        kind,
+        1,  # black: a chain of right siblings is a valid (degenerate) red-black tree
+        NO_STREAM,
+        right,
+        child,
+        b"\0" * 16,
+        0,
+        0,
+        0,
+        start,
+        size,
+    )
+
+
+def write_cfb(path: Path, streams: dict[str, bytes], storages: Iterable[str] = ()) -> None:
+    """A version 3 compound file holding top-level streams (each padded to the mini-stream cutoff, so every
+    stream lives in ordinary sectors) and empty top-level storages."""
+    padded = {name: data.ljust(MINI_CUTOFF, b"\0") for name, data in streams.items()}
+    names = [*padded, *storages]
+    entries = 1 + len(names)
+    dir_sectors = -(-entries * 128 // SECTOR)
+    data_sectors = sum(-(-len(data) // SECTOR) for data in padded.values())
+    fat_sectors = 1
+    while fat_sectors * 128 < fat_sectors + dir_sectors + data_sectors:
+        fat_sectors += 1
+    assert fat_sectors <= 109
+    fat = [FAT_SECTOR] * fat_sectors
+    first_dir = len(fat)
+    fat += [first_dir + index + 1 for index in range(dir_sectors - 1)] + [END]
+    starts, body = {}, b""
+    for name, data in padded.items():
+        count = -(-len(data) // SECTOR)
+        starts[name] = len(fat)
+        fat += [len(fat) + index + 1 for index in range(count - 1)] + [END]
+        body += data.ljust(count * SECTOR, b"\0")
+    fat += [FREE] * (fat_sectors * 128 - len(fat))
+
+    directory = _directory_entry("Root Entry", 5, 1 if names else NO_STREAM, NO_STREAM, END, 0)
+    for index, name in enumerate(names):
+        right = index + 2 if index + 1 < len(names) else NO_STREAM
+        if name in padded:
+            directory += _directory_entry(name, 2, NO_STREAM, right, starts[name], len(padded[name]))
+        else:
+            directory += _directory_entry(name, 1, NO_STREAM, right, 0, 0)
+    directory = directory.ljust(dir_sectors * SECTOR, b"\0")
+    # unused directory slots must read as empty entries with no siblings
+    used = entries * 128
+    blank = _directory_entry("", 0, NO_STREAM, NO_STREAM, 0, 0)
+    directory = directory[:used] + blank * ((len(directory) - used) // 128)
+
+    difat = list(range(fat_sectors)) + [FREE] * (109 - fat_sectors)
+    header = struct.pack(
+        "<8s16sHHHHH6sIIIIIIIII",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        b"\0" * 16,
+        0x003E,
+        0x0003,
+        0xFFFE,
+        9,
+        6,
+        b"\0" * 6,
+        0,
+        fat_sectors,
+        first_dir,
+        0,
+        MINI_CUTOFF,
+        END,
+        0,
+        END,
+        0,
+    ) + struct.pack("<109I", *difat)
+    fat_bytes = struct.pack(f"<{len(fat)}I", *fat)
+    path.write_bytes(header + fat_bytes + directory + body)
+
+
+def _record(kind: int, payload: bytes = b"") -> bytes:
+    return struct.pack("<HH", kind, len(payload)) + payload
+
+
+def _bof(substream: int) -> bytes:
+    return _record(0x0809, struct.pack("<HHHHII", 0x0600, substream, 0x0DBB, 0x07CC, 0, 0x06))
+
+
+def biff8_workbook(
+    sheets: Iterable[tuple[str, int, int]],
+    hidden: bool = False,
+    password: bool = False,
+    macro_sheet: bool = False,
+) -> bytes:
+    """A minimal BIFF8 Workbook stream: globals (BOF, FILEPASS?, BOUNDSHEETs, EOF), then per sheet BOF,
+    DIMENSIONS (last row, last column, 1-based) and EOF."""
+    sheets = list(sheets)
+
+    def boundsheet(name: str, offset: int, sheet_type: int) -> bytes:
+        encoded = name.encode("utf-16-le")
+        return _record(0x0085, struct.pack("<IBBBB", offset, 2 if hidden else 0, sheet_type, len(name), 1) + encoded)
+
+    head = _bof(0x0005) + (_record(0x002F, b"\x01\x00" + b"\0" * 52) if password else b"")
+    globals_size = len(head) + sum(len(boundsheet(name, 0, 0)) for name, *_ in sheets) + len(_record(0x000A))
+    bodies, offsets, position = [], [], globals_size
+    for _, last_row, last_column in sheets:
+        body = _bof(0x0010) + _record(0x0200, struct.pack("<IIHHH", 0, last_row, 0, last_column, 0)) + _record(0x000A)
+        offsets.append(position)
+        bodies.append(body)
+        position += len(body)
+    records = head + b"".join(
+        boundsheet(name, offset, 1 if macro_sheet and index == 0 else 0)
+        for index, ((name, *_), offset) in enumerate(zip(sheets, offsets, strict=True))
+    )
+    return records + _record(0x000A) + b"".join(bodies)
+
+
+def template_sheet_shapes() -> list[tuple[str, int, int]]:
+    """The template's sheets with a small, ordinary extent each."""
+    spec = template()
+    return [(spec.cover_sheet, 8, 2)] + [(sheet.sheet, 30, len(sheet.columns)) for sheet in spec.sheets]
+
+
+def write_plain_xls(path: Path) -> Path:
+    """An ordinary .xls as far as the inspect stage looks: the template's sheets, visible, small extents."""
+    write_cfb(path, {"Workbook": biff8_workbook(template_sheet_shapes())})
+    return path
+
+
+# --- not a spreadsheet ----------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def empty(path: Path) -> Expected:
+    """A 0-byte upload."""
+    path.write_bytes(b"")
+    return Expected("file.empty", None, ("空的",))
+
+
+@hostile("shiqiao", "pdf")
+def pdf(path: Path) -> Expected:
+    """The report printed to PDF."""
+    path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n")
+    return Expected("file.not_spreadsheet", None, ("PDF", ".xlsx"))
+
+
+@hostile("shiqiao", "docx")
+def docx(path: Path) -> Expected:
+    """A Word document (a real minimal .docx package)."""
+    bare_zip(
+        path,
+        [
+            (
+                "[Content_Types].xml",
+                b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+                b'officedocument.wordprocessingml.document.main+xml"/></Types>',
+            ),
+            ("_rels/.rels", b'<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+             b'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>'),
+            ("word/document.xml", "<w:document><w:body><w:p><w:t>统计表</w:t></w:p></w:body></w:document>".encode()),
+        ],
+    )
+    return Expected("file.not_spreadsheet", None, ("Word",))
+
+
+@hostile("shiqiao", "doc")
+def doc(path: Path) -> Expected:
+    """An old Word .doc (OLE2 with a WordDocument stream)."""
+    write_cfb(path, {"WordDocument": b"\xec\xa5\xc1\x00" + b"\0" * 100, "1Table": b"\0" * 10})
+    return Expected("file.not_spreadsheet", None, ("Word",))
+
+
+@hostile("shiqiao", "csv")
+def csv_text(path: Path) -> Expected:
+    """The indicator sheet exported as CSV."""
+    path.write_text("指标代码,指标名称,计量单位,数值\nunions_total,工会总数,个,9\n", encoding="utf-8-sig")
+    return Expected("file.not_spreadsheet", None, ("CSV",))
+
+
+@hostile("shiqiao", "txt")
+def plain_text(path: Path) -> Expected:
+    """A note typed in Notepad."""
+    path.write_text("市桥街 2022 年统计数据见附件\n", encoding="gbk")
+    return Expected("file.not_spreadsheet", None, ("文本",))
+
+
+@hostile("shiqiao", "xls")
+def html_as_xls(path: Path) -> Expected:
+    """An "Excel web page": an HTML table saved with the .xls extension (after a BOM and blank lines)."""
+    path.write_bytes(
+        b"\xef\xbb\xbf\r\n  <html xmlns:x=\"urn:schemas-microsoft-com:office:excel\"><body><table><tr><td>"
+        + "指标".encode()
+        + b"</td></tr></table></body></html>"
+    )
+    return Expected("file.not_spreadsheet", None, ("网页", "HTML"))
+
+
+@hostile("dashi", "xls")
+def table_only_html(path: Path) -> Expected:
+    """A bare <table> fragment saved as .xls by a web system."""
+    path.write_bytes(b"<table border=1><tr><td>1</td></tr></table>")
+    return Expected("file.not_spreadsheet", None, ("网页",))
+
+
+@hostile("shiqiao", "xml")
+def xml_spreadsheet_2003(path: Path) -> Expected:
+    """An XML Spreadsheet 2003 file."""
+    path.write_bytes(
+        b'<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook '
+        b'xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="x"/></Workbook>'
+    )
+    return Expected("file.not_spreadsheet", None, ("XML 电子表格 2003",))
+
+
+@hostile("shiqiao", "png")
+def image(path: Path) -> Expected:
+    """A screenshot of the sheet."""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + os.urandom(200))
+    return Expected("file.not_spreadsheet", None, ("图片",))
+
+
+@hostile("shiqiao")
+def random_bytes(path: Path) -> Expected:
+    """Noise with an .xlsx name."""
+    path.write_bytes(b"\x00\x01\x02\x03" + os.urandom(4000))
+    return Expected("file.not_spreadsheet", None, ("无法识别",))
+
+
+@hostile("shiqiao", "zip")
+def zip_of_other_things(path: Path) -> Expected:
+    """A zip archive of photos and notes."""
+    bare_zip(path, [("photo.jpg", b"\xff\xd8\xff" + os.urandom(100)), ("readme.txt", "说明".encode())])
+    return Expected("file.not_spreadsheet", None, ("压缩包",))
+
+
+# --- spreadsheets in formats we do not read -----------------------------------------------------------------------
+
+
+@hostile("shiqiao", "ods")
+def ods(path: Path) -> Expected:
+    """An OpenDocument spreadsheet (LibreOffice/WPS default)."""
+    bare_zip(
+        path,
+        [
+            ("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+            ("content.xml", b"<office:document-content/>"),
+            ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ],
+        zipfile.ZIP_STORED,
+    )
+    return Expected("file.format_unsupported", None, ("ods", ".xlsx"))
+
+
+@hostile("shiqiao", "xlsb")
+def xlsb(path: Path) -> Expected:
+    """An Excel binary workbook."""
+    bare_zip(
+        path,
+        [
+            ("[Content_Types].xml", b"<Types/>"),
+            ("xl/workbook.bin", b"\x83\x01\x00"),
+            ("xl/worksheets/sheet1.bin", b"\x81\x01\x00"),
+        ],
+    )
+    return Expected("file.format_unsupported", None, ("xlsb", ".xlsx"))
+
+
+# --- unreadable ---------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def truncated(path: Path) -> Expected:
+    """The first half of a sample's bytes (an interrupted upload)."""
+    data = sample_copy("shiqiao", path).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return Expected("structure.unreadable", None, ("无法读取",))
+
+
+@hostile("dashi")
+def package_without_workbook(path: Path) -> Expected:
+    """An Office package whose xl/workbook.xml is gone."""
+    sample_copy("dashi", path)
+    rewrite(path, path, {"xl/workbook.xml": None})
+    return Expected("structure.unreadable", None, ("无法读取",))
+
+
+@hostile("dashi", "xls")
+def corrupt_cfb(path: Path) -> Expected:
+    """An OLE2 signature followed by garbage."""
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(3000))
+    return Expected("structure.unreadable", None, ("无法读取",))
+
+
+# --- encrypted ----------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def encrypted_xlsx(path: Path) -> Expected:
+    """An .xlsx saved with a password: an OLE2 file with EncryptionInfo and EncryptedPackage streams."""
+    write_cfb(
+        path,
+        {"EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00" + b"<encryption/>", "EncryptedPackage": os.urandom(5000)},
+    )
+    return Expected("file.encrypted", None, ("密码",))
+
+
+@hostile("shiqiao", "xls")
+def encrypted_xls(path: Path) -> Expected:
+    """An .xls with a password to open (FILEPASS record)."""
+    write_cfb(path, {"Workbook": biff8_workbook(template_sheet_shapes(), password=True)})
+    return Expected("file.encrypted", None, ("取消文件密码",))
+
+
+# --- macros -------------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao", "xlsm")
+def macro_extension(path: Path) -> Expected:
+    """A sample copy saved as .xlsm."""
+    sample_copy("shiqiao", path)
+    return Expected("file.macro", None, ("宏", ".xlsm"))
+
+
+@hostile("dashi")
+def vba_project(path: Path) -> Expected:
+    """A VBA project added to an .xlsx-named file."""
+    sample_copy("dashi", path)
+    rewrite(path, path, add=[("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0" + os.urandom(500))])
+    return Expected("file.macro", None, ("宏", "不含宏"))
+
+
+@hostile("shatou")
+def macro_sheet(path: Path) -> Expected:
+    """An Excel 4.0 macro sheet part."""
+    sample_copy("shatou", path)
+    rewrite(path, path, add=[("xl/macrosheets/sheet1.xml", b"<xm:macrosheet/>")])
+    return Expected("file.macro", None, ("宏",))
+
+
+@hostile("shatou", "xls")
+def xls_macros(path: Path) -> Expected:
+    """An .xls carrying a VBA project storage."""
+    write_cfb(path, {"Workbook": biff8_workbook(template_sheet_shapes())}, storages=["_VBA_PROJECT_CUR"])
+    return Expected("file.macro", None, ("宏",))
+
+
+# --- formulas that reach out ------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def dde_formula(path: Path) -> Expected:
+    """A DDE formula injected into a cell of 指标."""
+    sample_copy("shiqiao", path)
+    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 2, "<c r=\"F2\"><f>cmd|'/c calc'!A1</f><v>0</v></c>"))
+    return Expected("file.dde", INDICATORS, ("DDE", "F2"), "F2")
+
+
+@hostile("dashi")
+def dde_function(path: Path) -> Expected:
+    """=DDEAUTO(...) in a cell of 新建工会企业."""
+    sample_copy("dashi", path)
+    formula = '<c r="G1"><f>DDEAUTO("cmd","/c calc","x")</f><v>0</v></c>'
+    edit_sheet_xml(path, ENTERPRISES, lambda xml: add_cell_to_row(xml, 1, formula))
+    return Expected("file.dde", ENTERPRISES, ("DDE",), "G1")
+
+
+@hostile("shiqiao")
+def dde_link(path: Path) -> Expected:
+    """An externalLink part holding a ddeLink."""
+    sample_copy("shiqiao", path)
+    rewrite(path, path, add=[("xl/externalLinks/externalLink1.xml", b'<externalLink><ddeLink ddeService="cmd" '
+                                                                   b'ddeTopic="/c calc"/></externalLink>')])
+    return Expected("file.dde", None, ("DDE",))
+
+
+@hostile("shiqiao")
+def external_link_part(path: Path) -> Expected:
+    """A link to another workbook (xl/externalLinks/ part)."""
+    sample_copy("shiqiao", path)
+    rewrite(path, path, add=[("xl/externalLinks/externalLink1.xml", b"<externalLink><externalBook r:id=\"rId1\"/>"
+                                                                   b"</externalLink>")])
+    return Expected("file.external_link", None, ("外部链接", "断开链接"))
+
+
+@hostile("dashi")
+def external_formula(path: Path) -> Expected:
+    """A formula in 指标 that reads another workbook: [1]Sheet1!A1."""
+    sample_copy("dashi", path)
+    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 3, "<c r=\"F3\"><f>[1]Sheet1!A1</f><v>5</v></c>"))
+    return Expected("file.external_link", INDICATORS, ("其他工作簿", "F3"), "F3")
+
+
+@hostile("shiqiao")
+def formula_uncached(path: Path) -> Expected:
+    """A formula written by openpyxl: no cached value."""
+    sample_copy("shiqiao", path)
+    workbook = openpyxl.load_workbook(path)
+    workbook[INDICATORS]["D2"] = "=1+1"
+    workbook.save(path)
+    return Expected("file.formula_uncached", INDICATORS, ("D2", "公式", "计算"), "D2")
+
+
+# --- zip structure ------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def zip_parent_path(path: Path) -> Expected:
+    """A part named ../evil.txt (zip slip)."""
+    sample_copy("shiqiao", path)
+    rewrite(path, path, add=[("../evil.txt", b"x")])
+    return Expected("file.zip_path", None, ("../evil.txt",))
+
+
+@hostile("dashi")
+def zip_absolute_path(path: Path) -> Expected:
+    """A part with an absolute path."""
+    sample_copy("dashi", path)
+    rewrite(path, path, add=[("/etc/x", b"x")])
+    return Expected("file.zip_path", None, ("/etc/x",))
+
+
+@hostile("shatou")
+def zip_backslash_path(path: Path) -> Expected:
+    """A part that climbs out with backslashes."""
+    sample_copy("shatou", path)
+    rewrite(path, path, add=[("xl\\..\\..\\evil.txt", b"x")])
+    return Expected("file.zip_path", None, ("evil.txt",))
+
+
+@hostile("shiqiao")
+def zip_duplicate(path: Path) -> Expected:
+    """xl/workbook.xml stored twice (differing in case)."""
+    sample_copy("shiqiao", path)
+    rewrite(path, path, add=[("XL/Workbook.xml", b"<workbook/>")])
+    return Expected("file.zip_duplicate", None, ("两次",))
+
+
+# --- hidden sheets ------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def sheets_very_hidden(path: Path) -> Expected:
+    """Every template sheet veryHidden, only the instructions sheet left visible."""
+    sample_copy("shiqiao", path)
+    names = {template().cover_sheet, *(sheet.sheet for sheet in template().sheets)}
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/workbook.xml").decode()
+
+    def hide(match: re.Match) -> str:
+        name = re.search(r'name="([^"]+)"', match.group(0)).group(1)
+        return match.group(0).replace("<sheet ", '<sheet state="veryHidden" ') if name in names else match.group(0)
+
+    rewrite(path, path, {"xl/workbook.xml": re.sub(r"<sheet [^>]*>", hide, xml).encode()})
+    return Expected("file.sheets_hidden", None, ("隐藏", COVER))
+
+
+@hostile("dashi", "xls")
+def xls_sheets_hidden(path: Path) -> Expected:
+    """An .xls whose sheets are all hidden."""
+    write_cfb(path, {"Workbook": biff8_workbook(template_sheet_shapes(), hidden=True)})
+    return Expected("file.sheets_hidden", None, ("隐藏",))
+
+
+# --- limits -------------------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def stray_cell(path: Path) -> Expected:
+    """A stray cell at XFD1048576 of 指标 (the reader would allocate the whole grid)."""
+    sample_copy("shiqiao", path)
+    stray = '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>'
+    edit_sheet_xml(path, INDICATORS, lambda xml: xml.replace("</sheetData>", stray, 1))
+    return Expected("limits.rows", INDICATORS, ("1048576", "50000", "删除"), "XFD1048576")
+
+
+@hostile("dashi")
+def declared_dimension(path: Path) -> Expected:
+    """Ordinary cells but a declared <dimension ref="A1:XFD1048576"/>."""
+    sample_copy("dashi", path)
+    edit_sheet_xml(path, ENTERPRISES, lambda xml: set_dimension(xml, "A1:XFD1048576"))
+    return Expected("limits.rows", ENTERPRISES, ("1048576",), "XFD1048576")
+
+
+@hostile("shiqiao")
+def million_rows(path: Path) -> Expected:
+    """新建工会企业 with 1,000,000 rows, streamed into the zip, no positions on the cells."""
+    sample_copy("shiqiao", path)
+    part = sheet_parts(path)[ENTERPRISES]
+    rewrite(path, path, {part: None})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open(part, "w") as stream:
+            stream.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                         b'spreadsheetml/2006/main"><sheetData>')
+            for start in range(1, 1_000_001, 10_000):
+                stream.write(
+                    "".join(f'<row r="{row}"><c t="inlineStr"><is><t>企业{row}</t></is></c><c><v>{row}</v></c></row>'
+                            for row in range(start, start + 10_000)).encode()
+                )
+            stream.write(b"</sheetData></worksheet>")
+    return Expected("limits.rows", ENTERPRISES, ("50000", "删除"))
+
+
+@hostile("dashi")
+def zip_bomb(path: Path) -> Expected:
+    """A part that inflates to 256 MB of zeros from about 1 MB."""
+    sample_copy("dashi", path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("xl/media/image1.png", "w") as stream:
+            zeros = bytes(1 << 20)
+            for _ in range(256):
+                stream.write(zeros)
+    return Expected("limits.compression_ratio", None, ("压缩比", "100:1"))
+
+
+@hostile("shatou")
+def inflated_total(path: Path) -> Expected:
+    """Many parts, each just under the ratio check's minimum size, inflating to 250 MB together."""
+    sample_copy("shatou", path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        block = bytes(999_000)
+        for index in range(250):
+            archive.writestr(f"xl/media/image{index}.png", block)
+    return Expected("limits.uncompressed_size", None, ("200.0 MB",))
+
+
+@hostile("shiqiao")
+def oversize(path: Path) -> Expected:
+    """A sample padded with 21 MB of incompressible bytes."""
+    sample_copy("shiqiao", path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_STORED) as archive:
+        archive.writestr("xl/media/image1.jpeg", os.urandom(21_000_000))
+    return Expected("limits.file_size", None, ("20.0 MB",))
+
+
+@hostile("dashi")
+def many_entries(path: Path) -> Expected:
+    """A sample with 1,001 extra tiny parts."""
+    sample_copy("dashi", path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_STORED) as archive:
+        for index in range(PARTS_MAX + 1):
+            archive.writestr(f"customXml/item{index}.xml", b"<a/>")
+    return Expected("limits.zip_entries", None, (str(PARTS_MAX),))
+
+
+@hostile("shiqiao")
+def many_sheets(path: Path) -> Expected:
+    """40 sheets."""
+    sample_copy("shiqiao", path)
+    workbook = openpyxl.load_workbook(path)
+    while len(workbook.sheetnames) < EXTRA_SHEETS:
+        workbook.create_sheet(f"Sheet{len(workbook.sheetnames)}")
+    workbook.save(path)
+    return Expected("limits.sheets", None, (str(EXTRA_SHEETS), "30"))
+
+
+@hostile("dashi")
+def wide_sheet(path: Path) -> Expected:
+    """A value in column 200 (GR) of 新建工会企业."""
+    sample_copy("dashi", path)
+    workbook = openpyxl.load_workbook(path)
+    workbook[ENTERPRISES].cell(row=2, column=200, value="x")
+    workbook.save(path)
+    return Expected("limits.columns", ENTERPRISES, ("200", "64", "GR"))
+
+
+@hostile("shiqiao", "xls")
+def xls_stray_cell(path: Path) -> Expected:
+    """An .xls whose 指标 sheet reaches row 65536 (DIMENSIONS)."""
+    shapes = [(name, 65536 if name == INDICATORS else rows, columns) for name, rows, columns in template_sheet_shapes()]
+    write_cfb(path, {"Workbook": biff8_workbook(shapes)})
+    return Expected("limits.rows", INDICATORS, ("65536", "50000"))
+
+
+
+@hostile("dashi")
+def formula_flood(path: Path) -> Expected:
+    """新建工会企业 with 50,000 rows of 20 formula cells without positions: the slowest sheet to follow,
+    stopped by the cell count."""
+    sample_copy("dashi", path)
+    part = sheet_parts(path)[ENTERPRISES]
+    rewrite(path, path, {part: None})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open(part, "w") as stream:
+            stream.write(b"<worksheet><sheetData>")
+            # varied values, so the part compresses like real data and only the cell count can stop it
+            for start in range(1, 50_001, 1000):
+                stream.write(
+                    "".join(
+                        "<row>" + "".join(f"<c><f>A{row}+{column}</f><v>{row * column}</v></c>" for column in range(20))
+                        + "</row>"
+                        for row in range(start, start + 1000)
+                    ).encode()
+                )
+            stream.write(b"</sheetData></worksheet>")
+    return Expected("limits.rows", ENTERPRISES, ("单元格超过",))
