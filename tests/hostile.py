@@ -471,8 +471,9 @@ def encrypted_xls(path: Path) -> Expected:
 
 @hostile("shiqiao", "xlsm")
 def macro_extension(path: Path) -> Expected:
-    """A sample copy saved as .xlsm."""
+    """A sample saved as .xlsm (saved again, so its bytes are its own, as Excel's would be)."""
     sample_copy("shiqiao", path)
+    rewrite(path, path)
     return Expected("file.macro", None, ("宏", ".xlsm"))
 
 
@@ -748,3 +749,120 @@ def formula_flood(path: Path) -> Expected:
                 )
             stream.write(b"</sheetData></worksheet>")
     return Expected("limits.rows", ENTERPRISES, ("单元格超过",))
+
+
+# --- past the inspection: files that are read, and answered by the parse and validate stages ----------------------
+# They must pass the inspect stage (nothing in them breaks a limit or the policy) and still be rejected, each
+# with its own rule at its cell.
+
+READ: dict[str, Hostile] = {}
+
+
+def read_hostile(unit: str, extension: str = "xlsx") -> Callable[[Callable[[Path], Expected]], Callable[[Path], Expected]]:
+    """Register a file the inspect stage lets through and a later stage must reject."""
+
+    def register(function: Callable[[Path], Expected]) -> Callable[[Path], Expected]:
+        READ[function.__name__] = Hostile(function.__name__, unit, extension, function)
+        return function
+
+    return register
+
+
+def build_read(name: str, folder: Path) -> tuple[Path, Expected]:
+    chosen = READ[name]
+    path = chosen.path_in(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, chosen.build(path)
+
+
+def _edit_cell(path: Path, sheet: str, cell: str, value: object) -> None:
+    workbook = openpyxl.load_workbook(path)
+    workbook[sheet][cell].value = value
+    workbook.save(path)
+
+
+def _first_data_cell(path: Path, sheet: str, header: str) -> str:
+    from defects import header_column
+
+    return f"{header_column(openpyxl.load_workbook(path, read_only=False)[sheet], header)}2"
+
+
+@read_hostile("shiqiao")
+def formula_text_in_a_name(path: Path) -> Expected:
+    """An enterprise name typed as `=HYPERLINK(...)` text: it would run as a formula when edited or exported."""
+    sample_copy("shiqiao", path)
+    cell = _first_data_cell(path, ENTERPRISES, "企业名称")
+    workbook = openpyxl.load_workbook(path)
+    target = workbook[ENTERPRISES][cell]
+    target.value = '=HYPERLINK("http://x.invalid","点击")'
+    target.data_type = "s"  # text, as a clerk's paste of formula-looking text is
+    workbook.save(path)
+    return Expected("values.formula_text", ENTERPRISES, ("以 =、+、-、@ 开头", cell), cell)
+
+
+@read_hostile("qu_jiaoyu")
+def at_sign_in_a_case_number(path: Path) -> Expected:
+    """A case number starting with @ (a formula trigger in Excel and WPS)."""
+    sample_copy("qu_jiaoyu", path)
+    cell = _first_data_cell(path, "劳资纠纷案件", "案件编号")
+    _edit_cell(path, "劳资纠纷案件", cell, "@SUM(1+1)")
+    return Expected("values.formula_text", "劳资纠纷案件", ("以 =、+、-、@ 开头",), cell)
+
+
+@read_hostile("shiqiao")
+def name_of_32767_characters(path: Path) -> Expected:
+    """An enterprise name of 32,767 characters (Excel's maximum)."""
+    sample_copy("shiqiao", path)
+    cell = _first_data_cell(path, ENTERPRISES, "企业名称")
+    _edit_cell(path, ENTERPRISES, cell, "企" * 32767)
+    return Expected("values.text_too_long", ENTERPRISES, ("32767 个字", "上限"), cell)
+
+
+@read_hostile("shiqiao")
+def error_value_in_a_number_cell(path: Path) -> Expected:
+    """A 数值 cell showing #REF! (a formula whose reference was deleted)."""
+    sample_copy("shiqiao", path)
+    edit_sheet_xml(
+        path, INDICATORS,
+        lambda xml: re.sub(r'<c r="D2"[^>]*?(?:/>|>.*?</c>)', '<c r="D2" t="e"><f>#REF!+1</f><v>#REF!</v></c>', xml, count=1),
+    )
+    return Expected("values.error_cell", INDICATORS, ("#REF!", "D2"), "D2")
+
+
+@read_hostile("shiqiao")
+def amount_too_large_to_store(path: Path) -> Expected:
+    """A count of 3 billion new members: more than the warehouse's integer can hold."""
+    sample_copy("shiqiao", path)
+    cell = _first_data_cell(path, ENTERPRISES, "新增会员数")
+    _edit_cell(path, ENTERPRISES, cell, 3_000_000_000)
+    return Expected("values.too_large", ENTERPRISES, ("太大", cell), cell)
+
+
+@read_hostile("shiqiao")
+def cover_for_another_year(path: Path) -> Expected:
+    """Last year's cover (统计期 2021) sent for 2022: one finding naming the period expected."""
+    sample_copy("shiqiao", path)
+    workbook = openpyxl.load_workbook(path)
+    cover = workbook[COVER]
+    row = next(label.row for (label,) in cover.iter_rows(min_col=1, max_col=1) if label.value == "统计期")
+    cover[f"B{row}"].value = "2021"
+    workbook.save(path)
+    return Expected("structure.period_mismatch", COVER, ("2021", PERIOD), f"B{row}")
+
+
+@read_hostile("shiqiao")
+def shared_string_out_of_range(path: Path) -> Expected:
+    """A text cell pointing at shared string 99999 of a table that has far fewer: the reader fails on it."""
+    sample_copy("shiqiao", path)
+    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 2, '<c r="F2" t="s"><v>99999</v></c>'))
+    return Expected("structure.unreadable", None, ("无法读取该文件",))
+
+
+@read_hostile("dashi")
+def all_sheets_of_another_workbook(path: Path) -> Expected:
+    """A workbook made by another program with none of the template's sheets (a plain Sheet1 of numbers)."""
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["单位", "数值"])
+    workbook.active.append(["大石街", 12])
+    workbook.save(path)
+    return Expected("structure.sheet_missing", COVER, ("缺少工作表",))

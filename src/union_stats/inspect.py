@@ -59,6 +59,9 @@ class Issue:
 class Inspection:
     format: str | None  # "xlsx" | "xls" | None (not something we read)
     issues: list[Issue] = field(default_factory=list)
+    # cells holding an Excel error value (#REF!, #DIV/0!, ...): (sheet, cell, value). They do not stop the
+    # reading; the reader hands them over as blank, so parse turns those in template columns into findings.
+    error_cells: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -538,8 +541,9 @@ def _inspect_zip(path: Path, limits: Limits) -> Inspection:
         issues.extend(workbook.policy_issues(path, limits))
         if any(issue.rule == "limits.sheets" for issue in issues):
             return Inspection("xlsx", issues)
-        issues.extend(_sweep(archive, infos, workbook, limits))
-        return Inspection("xlsx", _dedupe(issues))
+        error_cells: list[tuple[str, str, str]] = []
+        issues.extend(_sweep(archive, infos, workbook, limits, error_cells))
+        return Inspection("xlsx", _dedupe(issues), error_cells)
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -671,8 +675,15 @@ def _template_sheet_names() -> frozenset[str]:
     return frozenset({spec.cover_sheet, *(sheet.sheet for sheet in spec.sheets)})
 
 
-def _sweep(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], workbook: _Workbook, limits: Limits) -> list[Issue]:
-    """Inflate every part once, counting what actually comes out, and scan the sheets and external links."""
+def _sweep(
+    archive: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    workbook: _Workbook,
+    limits: Limits,
+    error_cells: list[tuple[str, str, str]],
+) -> list[Issue]:
+    """Inflate every part once, counting what actually comes out, and scan the sheets and external links;
+    the error-value cells found go to `error_cells`."""
     issues: list[Issue] = []
     sheet_of = {sheet.part: sheet for sheet in workbook.sheets if sheet.part}
     total_inflated = total_compressed = 0
@@ -710,6 +721,7 @@ def _sweep(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], workbook: _Wo
             except _Stop:
                 pass
             issues.extend(scanner.issues)
+            error_cells.extend(scanner.error_cells)
         if link_text is not None:
             if re.search(rb"<(?:[\w.-]+:)?ddeLink\b", link_text):
                 issues.append(_dde(None, None, info.filename))
@@ -731,6 +743,10 @@ _R_ATTRIBUTE = re.compile(rb"""\br\s*=\s*["']([^"']*)["']""")
 _DDE = re.compile(r"(?:^|[^\w\"'.])[A-Za-z][\w.]*\|['\"]?[^!]*!|\bDDE(?:AUTO)?\s*\(", re.IGNORECASE)
 _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r'"[^"]*"')
+_ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
+_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?\bt\s*=\s*["']e["'][^>]*)>""")
+_ERROR_VALUE = re.compile(rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<""")
+MAX_ERROR_CELLS = 1000  # enough to tell the clerk; a sheet of errors is one fix
 
 
 @lru_cache(maxsize=4096)
@@ -762,6 +778,7 @@ class _SheetScanner:
         self.has_value = False
         self.formula_flagged = False
         self.policy_flagged: set[str] = set()
+        self.error_cells: list[tuple[str, str, str]] = []
 
     def feed(self, chunk: bytes) -> None:
         buffer = self.carry + chunk
@@ -802,8 +819,25 @@ class _SheetScanner:
             raise _Stop
 
     def _scan(self, segment: bytes) -> None:
+        if _ERROR_TYPE.search(segment):
+            self._error_values(segment)
         if not self._scan_positions(segment):
             self._scan_tokens(segment)
+
+    def _error_values(self, segment: bytes) -> None:
+        for match in _ERROR_CELL.finditer(segment):
+            if len(self.error_cells) >= MAX_ERROR_CELLS:
+                return
+            position = _R_ATTRIBUTE.search(match.group(1))
+            value = _ERROR_VALUE.match(segment, match.end())
+            if position:
+                self.error_cells.append(
+                    (
+                        self.sheet,
+                        position.group(1).decode("ascii", "replace").replace("$", "").upper(),
+                        value.group(1).decode("utf-8", "replace") if value else "#ERROR",
+                    )
+                )
 
     def _scan_positions(self, segment: bytes) -> bool:
         """The common case in C-speed regexes: no formulas, every cell with its position and within limits.

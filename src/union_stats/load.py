@@ -137,10 +137,14 @@ class WarehouseState:
     context: ValidationContext = field(default_factory=ValidationContext)
 
     def pending(self, files: list[ReceivedFile]) -> list[ReceivedFile]:
-        """Files still to process: never seen, or held while the period was closed and now open again."""
+        """Files still to process: never seen, or held while the period was closed and now open again.
+
+        The same bytes under two names are one submission (content-addressed): the first name counts.
+        """
+        unique = list({item.submission_id: item for item in reversed(files)}.values())[::-1]
         if self.closed:
-            return [item for item in files if item.submission_id not in self.statuses]
-        return [item for item in files if self.statuses.get(item.submission_id) in (None, HELD)]
+            return [item for item in unique if item.submission_id not in self.statuses]
+        return [item for item in unique if self.statuses.get(item.submission_id) in (None, HELD)]
 
 
 def read_state(warehouse: Path, period: str, with_context: bool = True) -> WarehouseState:

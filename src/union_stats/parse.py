@@ -20,8 +20,10 @@ import polars as pl
 
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, INFO, Finding
+from union_stats.inspect import inspect_file, load_limits
 from union_stats.reference import (
     CURRENT_TEMPLATE,
+    Column,
     SheetSpec,
     Template,
     Unit,
@@ -55,6 +57,7 @@ LAYOUT_SCHEMA = {
     "header_row": pl.Int64,
 }
 COVER_CODE_CASE = {"unit_code": str.lower, "period": str.upper, "template_version": str.lower}
+VALUE_SHOWN = 40  # characters of an over-long text quoted in its finding
 # how far down a sheet the header row is looked for (clerks sometimes add a title row)
 HEADER_SEARCH_ROWS = 10
 NUMERIC_TYPES = ("number", "integer", "money")
@@ -220,7 +223,12 @@ def _parse_cover(
     reader: fastexcel.ExcelReader, spec: Template, received: ReceivedFile, findings: list[Finding]
 ) -> dict[str, str | None]:
     cover = _cover_values(reader, spec)
+    limit = load_limits().cell_text["text"]
     for item in spec.cover_fields:
+        value = cover[item.name]
+        if value is not None and len(value) > limit:
+            findings.append(_text_too_long(received, spec.cover_sheet, f"B{item.row}", value, item.label, limit))
+            cover[item.name] = value[:limit]  # the cover's fields are the submission's record: kept within bounds
         if item.required and not cover[item.name]:
             findings.append(
                 Finding(
@@ -254,6 +262,7 @@ def _parse_sheet(
     lineage: dict[str, str | None],
     findings: list[Finding],
     layouts: list[dict],
+    error_cells: dict[str, str],
 ) -> pl.DataFrame | None:
     if sheet.sheet not in reader.sheet_names:
         findings.append(
@@ -323,12 +332,37 @@ def _parse_sheet(
                             f"已将“{typed}”按“{value}”读取（全角字符、千位分隔符或日期写法已规范化），如有误请更正。",
                         )
                     )
+            cell = f"{letters.get(column.name)}{row_index + 1}"
+            if cell in error_cells:
+                findings.append(
+                    Finding(
+                        received.submission_id, received.file_name, ERROR, "values.error_cell", sheet.sheet, cell,
+                        error_cells[cell],
+                        f"“{sheet.sheet}”表 {cell} 显示错误值 {error_cells[cell]}（公式出错）：请改正公式，"
+                        f"或直接填写“{column.header}”的数值。",
+                    )
+                )
+            limit = _text_limit(column)
+            if value is not None and len(value) > limit:
+                findings.append(_text_too_long(received, sheet.sheet, cell, value, column.header, limit))
             record[column.name] = value
         if any(value is not None for value in record.values()):
             records.append({**lineage, "sheet_name": sheet.sheet, "source_row": row_index + 1, **record})
     schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
     schema |= {column.name: pl.String for column in sheet.columns}
     return pl.DataFrame(records, schema=schema, orient="row") if records else pl.DataFrame(schema=schema)
+
+
+def _text_limit(column: Column) -> int:
+    return load_limits().cell_text["remark" if column.free_text else column.type]
+
+
+def _text_too_long(received: ReceivedFile, sheet: str, cell: str, value: str, header: str, limit: int) -> Finding:
+    return Finding(
+        received.submission_id, received.file_name, ERROR, "values.text_too_long", sheet, cell, value[:VALUE_SHOWN] + "…",
+        f"“{sheet}”表 {cell} 有 {len(value)} 个字，超过“{header}”的上限 {limit} 个字：请只填写{header}本身，"
+        "说明性文字请简写，或另附文件说明。",
+    )
 
 
 def unit_code_from_file_name(file_name: str) -> str:
@@ -368,6 +402,15 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     findings: list[Finding] = []
     layouts: list[dict] = []
     submission = _submission_record(received)
+    inspection = inspect_file(received.path)
+    if not inspection.ok:  # a limit or the content policy: the file is answered without being read
+        return submission, {}, layouts, [
+            Finding(
+                received.submission_id, received.file_name, ERROR, issue.rule, issue.sheet, issue.cell, issue.value,
+                issue.message_zh,
+            )
+            for issue in inspection.issues
+        ]
     try:
         reader = fastexcel.read_excel(received.path)
     except Exception as error:  # calamine raises several kinds; all mean the same to a clerk
@@ -395,7 +438,8 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     }
     sheets = {}
     for sheet in spec.sheets:
-        frame = _parse_sheet(reader, sheet, received, lineage, findings, layouts)
+        errors = {cell: value for name, cell, value in inspection.error_cells if name == sheet.sheet}
+        frame = _parse_sheet(reader, sheet, received, lineage, findings, layouts, errors)
         if frame is not None:
             sheets[sheet.kind] = frame
     return submission, sheets, layouts, findings

@@ -556,17 +556,25 @@ def _check_failed(batch: ParsedBatch, submission_id: str, error: Exception) -> F
     )
 
 
-# a finding that follows from another one of the same file says nothing new: every date is outside the
-# period when the cover names the wrong period, so the clerk gets that one finding instead
-CONSEQUENCES = {"values.date_in_period": "structure.period_mismatch"}
+# a finding that follows from another one says nothing new: every date is outside the period when the cover
+# names the wrong period (anywhere in the file), and a cell showing #REF! reads as blank (at that cell)
+CONSEQUENCES = {"values.date_in_period": ("structure.period_mismatch", "file"), "values.required": ("values.error_cell", "cell")}
 
 
 def _without_consequences(findings: list[Finding]) -> list[Finding]:
-    causes = {(finding.submission_id, finding.rule) for finding in findings}
+    def scope(finding: Finding, rule: str, extent: str) -> tuple:
+        return (finding.submission_id, rule) + ((finding.sheet, finding.cell) if extent == "cell" else ())
+
+    causes = {
+        scope(finding, finding.rule, extent)
+        for finding in findings
+        for cause, extent in CONSEQUENCES.values()
+        if finding.rule == cause
+    }
     return [
         finding
         for finding in findings
-        if (finding.submission_id, CONSEQUENCES.get(finding.rule)) not in causes
+        if finding.rule not in CONSEQUENCES or scope(finding, *CONSEQUENCES[finding.rule]) not in causes
     ]
 
 
