@@ -330,7 +330,7 @@ def duplicate_indicator(path: Path) -> Expected:
 def not_a_workbook(path: Path) -> Expected:
     """Text bytes saved under an .xlsx name."""
     path.write_text("单位代码,数值\nshiqiao,9\n", encoding="utf-8")
-    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件", "另存为 .xlsx"))
+    return Expected("file.not_spreadsheet", ERROR, None, ("CSV", ".xlsx"))
 
 
 @defect("shiqiao")
@@ -339,14 +339,14 @@ def zip_not_a_workbook(path: Path) -> Expected:
     path.unlink()
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("报表说明.txt", "请见附件")
-    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件",))
+    return Expected("file.not_spreadsheet", ERROR, None, ("压缩包",))
 
 
 @defect("shiqiao")
 def empty_file(path: Path) -> Expected:
     """A 0-byte file (an upload that broke off)."""
     path.write_bytes(b"")
-    return Expected("structure.unreadable", ERROR, None, ("无法读取该文件",))
+    return Expected("file.empty", ERROR, None, ("文件是空的",))
 
 
 # --- values -------------------------------------------------------------------------------------------------

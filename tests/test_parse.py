@@ -97,8 +97,8 @@ def test_a_file_that_is_not_a_workbook_is_a_finding_not_a_crash(tmp_path: Path) 
     path.write_text("这不是Excel文件", encoding="utf-8")
     batch = _parse(path)
     [finding] = batch.findings
-    assert (finding.rule, finding.severity) == ("structure.unreadable", "error")
-    assert "另存为 .xlsx" in finding.message
+    assert (finding.rule, finding.severity) == ("file.not_spreadsheet", "error")
+    assert "文本" in finding.message and ".xlsx" in finding.message
     assert batch.submissions["readable"].to_list() == [False]
     assert all(frame.height == 0 for frame in batch.sheets.values())
 
@@ -125,7 +125,7 @@ def test_any_file_in_the_period_folder_is_received_and_answered(tmp_path: Path) 
     files = discover.discover(folder)
     assert [item.file_name for item in files] == ["qu_jiaoyu_2022.pdf", "qu_jiaoyu_2022.xlsx"]
     batch = parse.parse_batch(files, "2022")
-    assert [(f.file_name, f.rule) for f in batch.findings] == [("qu_jiaoyu_2022.pdf", "structure.unreadable")]
+    assert [(f.file_name, f.rule) for f in batch.findings] == [("qu_jiaoyu_2022.pdf", "file.not_spreadsheet")]
 
 
 def test_a_panic_of_the_reader_is_that_file_s_outcome_and_the_others_parse(tmp_path: Path, monkeypatch) -> None:

@@ -70,7 +70,7 @@ def test_one_bad_file_among_good_ones_fails_the_run(capsys: pytest.CaptureFixtur
     assert code == 1
     assert "Traceback" not in output
     assert f"{good.name}  [2022]  通过" in output
-    assert "无法读取该文件" in output
+    assert "文件是空的" in output
 
 
 def test_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
