@@ -46,7 +46,10 @@ def test_write_year_writes_a_folder_per_quarter(raw_dir: Path) -> None:
     units = sorted(unit.unit_code for unit in reference_units())
     assert sorted(folder.name for folder in raw_dir.iterdir()) == [YEAR, *quarters_of(YEAR)]
     for period in (*quarters_of(YEAR), YEAR):
-        assert sorted(path.name for path in (raw_dir / period).iterdir()) == [f"{unit}_{period}.xlsx" for unit in units]
+        # the workbooks, and the receipts manifest saying when the office received each
+        assert sorted(path.name for path in (raw_dir / period).iterdir()) == sorted(
+            [*(f"{unit}_{period}.xlsx" for unit in units), "receipts.csv"]
+        )
 
 
 def test_each_unit_s_quarters_add_up_to_its_year(year_files: dict[str, dict[str, Path]]) -> None:

@@ -1,8 +1,13 @@
 -- for each detail-derived indicator, the detail rows it counts and the value it takes from each: the lineage
 -- of every detail-based figure, down to sheet and row. The catalog defines the measure: which sheet, which
 -- field, and which field=value conditions a row must meet ("channel=三方联调中心调解;outcome=调解成功").
+-- Only rows of units whose kind reports the indicator count: a town's file carrying training courses (an
+-- indicator of the district office) moves no figure.
 with indicators as (
-    select * from ref.indicators where detail_sheet is not null
+    select * from marts.dim_indicator where detail_sheet is not null
+),
+units as (
+    select * from marts.dim_unit
 ),
 detail_fields as (
     select * from staging.stg_raw__detail_fields
@@ -59,6 +64,9 @@ final as (
         on detail_rows.submission_id = conditions_met.submission_id
         and detail_rows.sheet_kind = indicators.detail_sheet
         and detail_rows.source_row = conditions_met.source_row
+    join units
+        on units.unit_code = detail_rows.unit_code
+        and list_contains(indicators.reporting_kinds, units.kind)
     left join detail_fields as measured
         on measured.submission_id = detail_rows.submission_id
         and measured.sheet_kind = detail_rows.sheet_kind

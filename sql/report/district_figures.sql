@@ -1,10 +1,17 @@
 -- the district figures of the work report, reproduced from the submissions: one row per period and figure.
 -- value is in the base unit (yuan, persons, ...); published and reproduced are in the report's words.
+-- Only units whose kind reports an indicator (the catalog's reported_by, spelled out by ref.reporting_groups)
+-- move its figure, whatever else their files carry. Each figure says what it rests on: of the units of its
+-- reporting group expected for the period, how many submitted anything, how many have a current accepted file,
+-- and whether that is all of them (complete). A figure no accepted file feeds is 0, not null, and incomplete.
 with figures as (
     select * from ref.figures
 ),
 indicators as (
     select * from marts.dim_indicator
+),
+units as (
+    select * from marts.dim_unit
 ),
 indicator_values as (
     select * from marts.fct_indicator_value
@@ -15,13 +22,29 @@ detail_rows as (
 current_submissions as (
     select * from ops.current_submissions
 ),
+submissions as (
+    select * from ops.submissions
+),
+expected_units as (
+    select * from ops.expected_units
+),
 periods as (
     select period from marts.dim_period
+),
+reporting_units as (
+    -- which unit reports which indicator: the unit's kind is one of the indicator's reporting kinds
+    select indicators.indicator_code, indicators.figure_id, units.unit_code
+    from indicators
+    join units on list_contains(indicators.reporting_kinds, units.kind)
+    where indicators.figure_id is not null
 ),
 summed as (
     select indicator_values.period, indicators.figure_id, sum(indicator_values.value) as value
     from indicator_values
     join indicators on indicators.indicator_code = indicator_values.indicator_code
+    join reporting_units
+        on reporting_units.indicator_code = indicator_values.indicator_code
+        and reporting_units.unit_code = indicator_values.unit_code
     where indicators.aggregation in ('sum', 'count_yes')  -- flags are 1/0, so a count of yes is a sum
     group by indicator_values.period, indicators.figure_id
 ),
@@ -31,6 +54,9 @@ distinct_counted as (
     from detail_rows
     join current_submissions on current_submissions.submission_id = detail_rows.submission_id
     join indicators on indicators.indicator_code = detail_rows.indicator_code
+    join reporting_units
+        on reporting_units.indicator_code = detail_rows.indicator_code
+        and reporting_units.unit_code = detail_rows.unit_code
     where indicators.aggregation = 'count_distinct'
     group by detail_rows.period, indicators.figure_id
 ),
@@ -38,6 +64,33 @@ district_values as (
     select * from summed
     union all
     select * from distinct_counted
+),
+figure_units as (
+    -- the units a figure rests on: those of its reporting group expected for the period
+    select distinct expected_units.period, reporting_units.figure_id, expected_units.unit_code
+    from expected_units
+    join reporting_units on reporting_units.unit_code = expected_units.unit_code
+),
+submitted_units as (
+    -- any file recorded for the period, whatever its outcome (accepted, rejected, held, ...)
+    select distinct period, unit_code from submissions
+),
+accepted_units as (
+    select distinct period, unit_code from current_submissions
+),
+coverage as (
+    select
+        figure_units.period,
+        figure_units.figure_id,
+        count(*) as units_expected,
+        count(submitted_units.unit_code) as units_submitted,
+        count(accepted_units.unit_code) as units_accepted
+    from figure_units
+    left join submitted_units
+        on submitted_units.period = figure_units.period and submitted_units.unit_code = figure_units.unit_code
+    left join accepted_units
+        on accepted_units.period = figure_units.period and accepted_units.unit_code = figure_units.unit_code
+    group by figure_units.period, figure_units.figure_id
 ),
 compared as (
     select
@@ -50,15 +103,22 @@ compared as (
         figures.base_unit,
         figures.comparator,
         figures.published as published_number,
-        cast(district_values.value as decimal(38, 2)) as value,
-        report_unit_value(district_values.value, figures.unit_zh) as report_value,
+        -- no accepted file feeds the figure: it is 0 (and says it is incomplete), never null
+        cast(coalesce(district_values.value, 0) as decimal(38, 2)) as value,
+        report_unit_value(coalesce(district_values.value, 0), figures.unit_zh) as report_value,
         cast(figures.published as decimal(38, 6)) as published_value,
-        length(split_part(figures.published, '.', 2)) as published_decimals
+        length(split_part(figures.published, '.', 2)) as published_decimals,
+        coalesce(coverage.units_expected, 0) as units_expected,
+        coalesce(coverage.units_submitted, 0) as units_submitted,
+        coalesce(coverage.units_accepted, 0) as units_accepted
     from periods
     cross join figures
     left join district_values
         on district_values.period = periods.period
         and district_values.figure_id = figures.figure_id
+    left join coverage
+        on coverage.period = periods.period
+        and coverage.figure_id = figures.figure_id
 ),
 final as (
     select
@@ -72,7 +132,12 @@ final as (
         report_wording(comparator, published_number, unit_zh) as published,
         report_wording(comparator, figure_number(comparator, report_value, published_decimals), unit_zh) as reproduced,
         comparator,
-        coalesce(figure_matches(comparator, report_value, published_value), false) as matches
+        coalesce(figure_matches(comparator, report_value, published_value), false) as matches,
+        units_expected,
+        units_submitted,
+        units_accepted,
+        -- every expected unit of the figure's reporting group has a current accepted file
+        units_accepted = units_expected as complete
     from compared
 )
 select * from final

@@ -18,12 +18,19 @@ console = Console()
 
 def _figures_table(period: str, figures: list) -> Table:
     matched = sum(figure.matches for figure in figures)
-    table = Table(title=f"District figures {period}: {matched} of {len(figures)} match")
+    incomplete = sum(not figure.complete for figure in figures)
+    title = f"District figures {period}: {matched} of {len(figures)} match"
+    if incomplete:
+        title += f" [yellow]({incomplete} incomplete: not every unit of their group has an accepted file)[/]"
+    table = Table(title=title)
     for header, justify in (("figure", "left"), ("report says", "left"), ("published", "right"),
-                            ("reproduced", "right"), ("value (base unit)", "right"), ("", "center")):
+                            ("reproduced", "right"), ("value (base unit)", "right"), ("", "center"),
+                            ("units", "right")):
         table.add_column(header, justify=justify)
     for figure in figures:
         value = "—" if figure.value is None else f"{figure.value:,.2f}".rstrip("0").rstrip(".")
+        # units with a current accepted file / units of the figure's group expected; yellow ⚠ when some are missing
+        units = f"{figure.units_accepted}/{figure.units_expected}"
         table.add_row(
             figure.figure_id,
             figure.quote_zh[:28],
@@ -31,6 +38,7 @@ def _figures_table(period: str, figures: list) -> Table:
             figure.reproduced or "—",
             f"{value} {figure.base_unit}",
             "[green]✓[/]" if figure.matches else "[red]✗[/]",
+            units if figure.complete else f"[yellow]{units} ⚠[/]",
         )
     return table
 

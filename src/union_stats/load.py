@@ -182,6 +182,31 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
     return state
 
 
+def arrival_times(con: duckdb.DuckDBPyConnection, submissions: pl.DataFrame, now: datetime) -> list[datetime]:
+    """Each submission's arrival time: the ledger's first_seen_at for a file the warehouse has already seen,
+    else the time discovery gave it (its first sighting, or the receipts manifest's time).
+
+    A manifest speaks for the content first seen under a name: a different content under a file name the ledger
+    already has for the period was written after that one was seen, so a manifest time not later than that
+    sighting gives way to `now` (a unit correcting `shiqiao_2022.xlsx` in place has not sent it in 2023)."""
+    first_seen = dict(con.execute(
+        "select sha256, first_seen_at from ops.ledger where sha256 in (select unnest(?))", [submissions["sha256"].to_list()]
+    ).fetchall())
+    seen_names = dict(con.execute(
+        "select file_name, max(first_seen_at) from ops.ledger where period = ? group by file_name",
+        [submissions["period"][0] if submissions.height else None],
+    ).fetchall())
+    times = []
+    for sha256, file_name, received_at in submissions.select("sha256", "file_name", "received_at").iter_rows():
+        if sha256 in first_seen:
+            times.append(first_seen[sha256])
+        elif received_at is None or (file_name in seen_names and received_at <= seen_names[file_name]):
+            times.append(now)
+        else:
+            times.append(received_at)
+    return [time.astimezone(UTC) for time in times]
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: ParsedBatch,
@@ -206,12 +231,19 @@ def load_batch(
         pl.lit(run_id).alias("run_id"),
         pl.lit(processed_at).alias("processed_at"),
     )
-    ledger = submissions.select(
+    submissions = submissions.with_columns(
+        pl.Series("received_at", arrival_times(con, submissions, processed_at), dtype=pl.Datetime("us", "UTC"))
+    )
+    # the ledger keeps each file's first sighting: a file it already has (a rerun, a held file loaded after a
+    # reopen) keeps its entry and its first_seen_at; only files never seen before are added
+    known = {row[0] for row in con.execute(
+        "select sha256 from ops.ledger where sha256 in (select unnest(?))", [submissions["sha256"].to_list()]
+    ).fetchall()}
+    ledger = submissions.filter(~pl.col("sha256").is_in(list(known))).unique("sha256", keep="first").select(
         "sha256", "file_name", "period", "size_bytes",
-        pl.lit(processed_at).alias("first_seen_at"),
+        pl.col("received_at").alias("first_seen_at"),
         pl.col("submission_id").replace_strict(archived, default=None).alias("archived_path"),
     )
-    con.execute("delete from ops.ledger where sha256 in (select unnest(?))", [ledger["sha256"].to_list()])
     _insert(con, "ops.ledger", ledger)
 
     _delete_where_in(con, "ops.submission_log", "submission_id", submission_ids)

@@ -25,11 +25,18 @@ class FigureRow:
     reproduced: str | None
     comparator: str
     matches: bool
+    # what the figure rests on: the units of its reporting group expected for the period, how many sent a file
+    # (whatever its outcome), how many have a current accepted one, and whether that is all of them
+    units_expected: int
+    units_submitted: int
+    units_accepted: int
+    complete: bool
 
 
 def district_figures(con: duckdb.DuckDBPyConnection, period: str) -> list[FigureRow]:
     rows = con.execute(
-        "select figure_id, quote_zh, value, base_unit, published, reproduced, comparator, matches "
+        "select figure_id, quote_zh, value, base_unit, published, reproduced, comparator, matches, "
+        "units_expected, units_submitted, units_accepted, complete "
         "from report.district_figures where period = ? order by figure_id",
         [period],
     ).fetchall()
@@ -49,14 +56,19 @@ def outcomes_markdown(outcomes: list[tuple]) -> str:
 
 def figures_markdown(figures: list[FigureRow]) -> str:
     matched = sum(figure.matches for figure in figures)
-    lines = [
-        f"**{matched} / {len(figures)}** figures match the published report.",
+    incomplete = sum(not figure.complete for figure in figures)
+    lines = [f"**{matched} / {len(figures)}** figures match the published report."]
+    if incomplete:
+        lines.append(f"**{incomplete}** figures are incomplete: not every unit of their group has an accepted file (⚠).")
+    lines += [
         "",
-        "| figure | published | reproduced | matches |",
-        "| --- | --- | --- | --- |",
+        "| figure | published | reproduced | matches | units accepted/expected |",
+        "| --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {f.figure_id} | {f.published} | {f.reproduced or '—'} | {'✓' if f.matches else '✗'} |" for f in figures
+        f"| {f.figure_id} | {f.published} | {f.reproduced or '—'} | {'✓' if f.matches else '✗'} | "
+        f"{f.units_accepted}/{f.units_expected}{'' if f.complete else ' ⚠'} |"
+        for f in figures
     ]
     return "\n".join(lines)
 

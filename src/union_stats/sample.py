@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import csv
 import random
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 from union_stats import credit_code
-from union_stats.paths import EXTRA_UNITS_FILE
+from union_stats.discover import RECEIPTS_COLUMNS, RECEIPTS_FILE
+from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR
 from union_stats.periods import is_quarter, period_bounds, quarters_of, year_of
 from union_stats.reference import (
     Indicator,
@@ -579,6 +581,36 @@ def _write_units_file(path: Path, units: Sequence[Unit]) -> None:
             writer.writerow(row)
 
 
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+# sample files arrive this many days before their period's due date, during office hours
+RECEIPT_DAYS_EARLY = (1, 6)
+RECEIPT_HOURS = (9, 17)
+
+
+def due_on(period: str) -> date:
+    """The day a period's files are due (reference/periods.toml: days after the period's last day)."""
+    deadlines = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))["deadlines"]
+    return period_bounds(period)[1] + timedelta(days=deadlines["quarter" if is_quarter(period) else "year"])
+
+
+def receipt_time(period: str, unit_code: str, seed: int) -> datetime:
+    """When the office received a sample file: a few days before the due date, in office hours (deterministic)."""
+    rng = random.Random(f"{seed}:{period}:{unit_code}:receipt")
+    day = due_on(period) - timedelta(days=rng.randint(*RECEIPT_DAYS_EARLY))
+    moment = time(rng.randint(RECEIPT_HOURS[0], RECEIPT_HOURS[1] - 1), rng.randrange(60))
+    return datetime.combine(day, moment, tzinfo=BEIJING)
+
+
+def _write_receipts(out_dir: Path, period: str, paths: Sequence[Path], seed: int) -> None:
+    """The period folder's receipts manifest (discover.RECEIPTS_FILE): when the office received each file."""
+    with (out_dir / RECEIPTS_FILE).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(RECEIPTS_COLUMNS)
+        for path in sorted(paths):
+            unit_code = path.name.rsplit("_", 1)[0]
+            writer.writerow([path.name, receipt_time(period, unit_code, seed).isoformat()])
+
+
 @dataclass
 class _Submission:
     """One unit's sample return for a period: indicator values, detail records and who filled it in."""
@@ -729,7 +761,9 @@ def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: 
             submissions = _reference_quarters(year_of(period), seed)[period]
         else:
             submissions = [submission for submission, _ in _reference_year(period, seed)]
-        return [_write(submission, period, out_dir) for submission in submissions]
+        paths = [_write(submission, period, out_dir) for submission in submissions]
+        _write_receipts(out_dir, period, paths, seed)
+        return paths
     start, end = period_bounds(period)
     run = _Run(period=period, start=start, end=end)
     unit_list = _synthetic_units(units, random.Random(f"{seed}:{period}:units"))
@@ -742,6 +776,7 @@ def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: 
         values = _indicator_values(unit, shares, details, exact=False)
         contact_name, contact_phone = _contact(rng)
         paths.append(_write(_Submission(unit, values, details, contact_name, contact_phone), period, out_dir))
+    _write_receipts(out_dir, period, paths, seed)
     return paths
 
 
@@ -758,5 +793,7 @@ def write_year(year: str, out_root: Path, *, quarterly: bool = True, seed: int =
     paths = []
     for quarter, submissions in _reference_quarters(year, seed).items():
         (out_root / quarter).mkdir(parents=True, exist_ok=True)
-        paths += [_write(submission, quarter, out_root / quarter) for submission in submissions]
+        written = [_write(submission, quarter, out_root / quarter) for submission in submissions]
+        _write_receipts(out_root / quarter, quarter, written, seed)
+        paths += written
     return paths
