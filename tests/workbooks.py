@@ -7,7 +7,7 @@ with xlsxwriter, each value with the writer call of its type (text stays text vi
 and Excel error values carry a cached result).
 
 `template_book(unit, period)` is the clean starting point (the blank template's layout, from
-`reference.template()`); `batches(period)` draws 3-6 workbooks of one period, each from a real unit.
+`reference.template()`); `batches(period)` draws 2-8 workbooks (a copy sent twice makes 9) of one period, each from a real unit.
 """
 
 from __future__ import annotations
@@ -295,6 +295,12 @@ def typed_values(column: Column, period: str) -> st.SearchStrategy[Value]:
     return _mostly(typed, any_value)
 
 
+def rarely(draw, n: int) -> bool:
+    """True about once in `n` draws; False is where examples shrink to, so a minimal example is the clean
+    template with only the deviations the failure needs."""
+    return draw(st.integers(0, n - 1)) == n - 1
+
+
 def _mostly(usual: st.SearchStrategy, rare: st.SearchStrategy) -> st.SearchStrategy:
     """`usual` about three times in four (shrinks towards `usual`), else `rare`."""
     return st.integers(0, 3).flatmap(lambda n: rare if n == 3 else usual)
@@ -321,12 +327,12 @@ def header_texts(draw, header: str) -> str | Value:
 def shaped_table(draw, spec: SheetSpec, records: list[dict[str, Value]]) -> Sheet:
     """A table sheet with the header moved down, columns reordered, dropped or added, rows blank or extra."""
     columns: list[Column | None] = list(spec.columns)
-    if draw(st.integers(0, 3)) == 0:
+    if rarely(draw, 4):
         columns = list(draw(st.permutations(columns)))
-    if draw(st.integers(0, 3)) == 0:
+    if rarely(draw, 4):
         dropped = draw(st.sets(st.sampled_from(spec.columns), max_size=len(spec.columns)))
         columns = [c for c in columns if c not in dropped]
-    for _ in range(draw(st.integers(0, 2)) if draw(st.integers(0, 3)) == 0 else 0):
+    for _ in range(draw(st.integers(0, 2)) if rarely(draw, 4) else 0):
         columns.insert(draw(st.integers(0, len(columns))), None)  # an extra column
     header_row = draw(st.sampled_from([0, 0, 0, 1, 2, 3, 9, 10, 12]))
     first_col = draw(st.sampled_from([0, 0, 0, 1, 2]))
@@ -346,7 +352,7 @@ def shaped_table(draw, spec: SheetSpec, records: list[dict[str, Value]]) -> Shee
             if value is not None:
                 cells[(row, first_col + offset)] = value
         row += 1
-    for _ in range(draw(st.integers(0, 2)) if draw(st.integers(0, 3)) == 0 else 0):  # junk below: totals, notes
+    for _ in range(draw(st.integers(0, 2)) if rarely(draw, 4) else 0):  # junk below: totals, notes
         cells[(row, first_col + draw(st.integers(0, max(len(columns) - 1, 0))))] = draw(
             st.one_of(st.just("合计"), any_value, st.builds(Formula, st.just("=SUM(D2:D9)"), numbers))
         )
@@ -395,11 +401,11 @@ def cover_sheets(draw, unit: Unit, period: str) -> Sheet:
         elif choice == 7:
             values[item.name] = draw(any_value)
     sheet = cover_sheet(values, period)
-    if draw(st.integers(0, 3)) == 0:  # labels typed with spaces, or a label missing
+    if rarely(draw, 4):  # labels typed with spaces, or a label missing
         for item in SPEC.cover_fields:
-            if draw(st.integers(0, 2)) == 0:
+            if rarely(draw, 3):
                 sheet.cells[(item.row - 1, 0)] = draw(st.one_of(header_texts(item.label), blanks))
-    if draw(st.integers(0, 4)) == 0:  # rows in another order, or moved down
+    if rarely(draw, 5):  # rows in another order, or moved down
         order = draw(st.permutations(range(len(SPEC.cover_fields))))
         shift = draw(st.integers(0, 3))
         moved = {(0, 0): sheet.cells[(0, 0)]}
@@ -407,7 +413,7 @@ def cover_sheets(draw, unit: Unit, period: str) -> Sheet:
             for col in (0, 1):
                 moved[(position + 1 + shift, col)] = sheet.cells.get((item.row - 1, col))
         sheet.cells = {key: value for key, value in moved.items() if value is not None}
-    if draw(st.integers(0, 5)) == 0:  # something typed in column C and beyond
+    if rarely(draw, 6):  # something typed in column C and beyond
         for _ in range(draw(st.integers(1, 3))):
             sheet.cells[(draw(st.integers(0, 9)), draw(st.integers(2, 4)))] = draw(any_value)
     return sheet
@@ -420,11 +426,11 @@ def indicator_sheets(draw, unit: Unit, period: str) -> Sheet:
     records = []
     for indicator in unit_indicators(unit):
         keep = draw(st.integers(0, 19))
-        if keep == 0:
+        if keep == 19:
             continue  # a row deleted
         record: dict[str, Value] = {"indicator_code": indicator.indicator_code, "indicator_name": indicator.name_zh,
                                     "unit_of_measure": indicator.unit_zh}
-        if keep == 1:
+        if keep == 18:
             record["indicator_code"] = draw(
                 st.one_of(st.sampled_from(catalog).map(lambda i: i.indicator_code), header_texts(indicator.indicator_code))
             )
@@ -432,12 +438,12 @@ def indicator_sheets(draw, unit: Unit, period: str) -> Sheet:
             record["value"] = draw(_mostly(st.sampled_from(["是", "否", " 是 ", "Y"]), any_value))
         else:
             record["value"] = draw(typed_values(spec.column("value"), period))
-        if draw(st.integers(0, 5)) == 0:
+        if rarely(draw, 6):
             record["remark"] = draw(texts)
         records.append(record)
-        if draw(st.integers(0, 29)) == 0:
+        if rarely(draw, 30):
             records.append(dict(record))  # a row copied
-    if records and draw(st.integers(0, 3)) == 0:
+    if records and rarely(draw, 4):
         records = list(draw(st.permutations(records)))
     return draw(shaped_table(spec, records))
 
@@ -449,7 +455,7 @@ def detail_sheets(draw, spec: SheetSpec, period: str) -> Sheet:
             st.fixed_dictionaries({column.name: typed_values(column, period) for column in spec.columns}), max_size=4
         )
     )
-    if len(records) > 1 and draw(st.integers(0, 5)) == 0:
+    if len(records) > 1 and rarely(draw, 6):
         records.append(dict(records[0]))  # the same record twice
     return draw(shaped_table(spec, records))
 
@@ -469,19 +475,19 @@ def books(draw, unit: Unit, period: str, file_name: str) -> Book:
     sheets.append(Sheet(INSTRUCTIONS_SHEET, {(0, 0): f"{SPEC.title_zh}（模板版本 {SPEC.version}）"}))
     for index, sheet in enumerate(sheets):
         change = draw(st.integers(0, 19))
-        if change == 0:
+        if change == 19:
             sheets[index] = Sheet(sheet.name)  # emptied
-        elif change == 1:
+        elif change == 18:
             sheets[index] = None  # deleted
-        elif change == 2 and sheet.cells:
+        elif change in (16, 17) and sheet.cells:
             sheets[index] = replace(sheet, merges=draw(merges(sheet)))
     sheets = [sheet for sheet in sheets if sheet is not None]
-    for _ in range(draw(st.integers(0, 2)) if draw(st.integers(0, 3)) == 0 else 0):  # extra sheets
+    for _ in range(draw(st.integers(0, 2)) if rarely(draw, 4) else 0):  # extra sheets
         name = draw(SHEET_NAMES)
         if name.lower() not in {sheet.name.lower() for sheet in sheets}:
             extra = Sheet(name, draw(st.dictionaries(st.tuples(st.integers(0, 5), st.integers(0, 5)), any_value, max_size=4)))
             sheets.insert(draw(st.integers(0, len(sheets))), extra)
-    if draw(st.integers(0, 3)) == 0:
+    if rarely(draw, 4):
         sheets = list(draw(st.permutations(sheets)))
     for sheet in sheets:
         sheet.state = draw(st.sampled_from(["visible"] * 8 + ["hidden", "very_hidden"]))
@@ -494,20 +500,19 @@ def books(draw, unit: Unit, period: str, file_name: str) -> Book:
 
 @st.composite
 def batches(draw, period: str) -> list[Book]:
-    """1-7 workbooks (about 4) for one period, each of a real unit, named `<unit>_<period>.xlsx` (a second file of
-    the same unit `<unit>_<period>(2).xlsx`); now and then one is sent twice under another name. One file is
-    allowed so that a failure of one workbook shrinks to that workbook alone."""
-    units = draw(st.lists(st.sampled_from(UNITS), min_size=1, max_size=7))
+    """2-8 workbooks for one period, each of a real unit, named `<unit>_<period>.xlsx` (a second file of
+    the same unit `<unit>_<period>(2).xlsx`); now and then one is sent twice under another name."""
+    units = draw(st.lists(st.sampled_from(UNITS), min_size=2, max_size=8))
     result, names = [], set()
     for unit in units:
-        file_unit = unit.unit_code if draw(st.integers(0, 9)) else draw(st.sampled_from(["未知单位", "x", UNITS[0].unit_code]))
+        file_unit = draw(st.sampled_from(["未知单位", "x", UNITS[0].unit_code])) if rarely(draw, 10) else unit.unit_code
         name = f"{file_unit}_{period}.xlsx"
         suffix = 2
         while name in names:
             name, suffix = f"{file_unit}_{period}({suffix}).xlsx", suffix + 1
         names.add(name)
         result.append(draw(books(unit, period, name)))
-    if draw(st.integers(0, 9)) == 0:
+    if rarely(draw, 10):
         copy = draw(st.sampled_from(result))
         result.append(Book(f"{Path(copy.file_name).stem}(重发).xlsx", copy.sheets))
     return result
