@@ -91,9 +91,15 @@ def test_detail_money_summing_beyond_decimal_18_2_is_a_finding_not_a_crash() -> 
 
 
 def test_identical_files_under_two_names_keep_their_own_findings() -> None:
-    """The same workbook sent twice (shiqiao_2022.xlsx and a copy): both have the same sha256, so the same
-    submission id; each file's findings must still name that file."""
+    """The same clean template sent twice (shiqiao_2022.xlsx and shiqiao_2022(2).xlsx): both have the same sha256,
+    so the same submission id. Each file's findings must name that file, and a clean file must stay accepted
+    (today each copy gets the other's rows as structure.duplicate_indicator errors)."""
     book = template_book(unit("shiqiao"), "2022")
-    del book.sheet("封面").cells[(4, 1)]  # 填报人 left blank: one error to report
-    copy = Book("shiqiao_2022(重发).xlsx", book.sheets)
+    copy = Book("shiqiao_2022(2).xlsx", book.sheets)
     check_batch([book, copy], "2022")
+    with tempfile.TemporaryDirectory(prefix="props-") as tmp:
+        paths = [write_book(item, Path(tmp) / "2022") for item in (book, copy)]
+        results = checking.check_files(paths)
+    assert [(result.file_name, result.status, result.findings) for result in results] == [
+        (path.name, "accepted", []) for path in paths
+    ]

@@ -7,7 +7,8 @@ with xlsxwriter, each value with the writer call of its type (text stays text vi
 and Excel error values carry a cached result).
 
 `template_book(unit, period)` is the clean starting point (the blank template's layout, from
-`reference.template()`); `batches(period)` draws 2-8 workbooks (a copy sent twice makes 9) of one period, each from a real unit.
+`reference.template()`), and what examples shrink towards; `batches(period)` draws 2-8 workbooks of one period
+(a copy sent twice makes 9), each from a real unit.
 """
 
 from __future__ import annotations
