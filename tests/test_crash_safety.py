@@ -25,6 +25,7 @@ def _start(raw: Path, warehouse: Path, home: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         env=environment,
         text=True,
+        start_new_session=True,  # its own process group: the kill takes the Prefect server it started along
     )
 
 
@@ -44,7 +45,7 @@ def test_a_run_killed_while_it_writes_leaves_a_warehouse_the_next_run_completes(
         time.sleep(0.005)  # the write-ahead log appears when the load starts writing
     killed = run.poll() is None
     if killed:
-        os.kill(run.pid, signal.SIGKILL)
+        os.killpg(run.pid, signal.SIGKILL)
     output = run.communicate()[0]
     assert killed, f"the run ended before it could be killed:\n{output}"
 

@@ -10,7 +10,9 @@ measured as (
         indicator_code,
         measure,
         count(*) as row_count,
-        sum(try_cast(measure_value as decimal(18, 2))) as value_sum,
+        -- each amount fits decimal(18, 2) (a rule says so), their sum may not: the validate stage computes
+        -- this model on files not yet checked, where the sum must be compared, not overflow
+        sum(try_cast(measure_value as decimal(18, 2))::decimal(38, 2)) as value_sum,
         count(distinct measure_value) as distinct_count,
         min(sheet_name) as sheet_name
     from detail_rows
@@ -26,7 +28,7 @@ final as (
             when 'count' then row_count
             when 'sum' then coalesce(value_sum, 0)
             when 'count_distinct' then distinct_count
-        end as decimal(18, 2)) as value,
+        end as decimal(38, 2)) as value,
         row_count as source_rows,
         sheet_name
     from measured

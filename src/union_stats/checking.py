@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections import defaultdict
@@ -60,19 +61,26 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
                 results.append(FileCheck(item.path, item.file_name, "?", "rejected", sorted(findings, key=sort_key)))
             continue
         units = tuple({unit.unit_code: unit for path in group for unit in reference.units_for(path.parent)}.values())
-        batch = parse.parse_batch(received, period)
+        # the same bytes under two names are one submission: checked once, answered under each name
+        distinct = list({item.submission_id: item for item in reversed(received)}.values())[::-1]
+        batch = parse.parse_batch(distinct, period)
         validated = validate.validate_batch(batch, units)
         status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
-        for item in received:
-            findings = sorted(
-                (finding for finding in validated.findings if finding.submission_id == item.submission_id),
-                key=sort_key,
-            )
-            results.append(FileCheck(item.path, item.file_name, period, status[item.submission_id], findings))
+        written: dict[str, list[Path]] = {}
         if report_dir is not None:
             from union_stats import publish
 
-            written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, received, report_dir)
-            for result, item in zip(results[-len(received):], received, strict=True):
-                result.reports = written[item.submission_id]
+            written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, distinct, report_dir)
+        for item in received:
+            findings = sorted(
+                (
+                    dataclasses.replace(finding, file_name=item.file_name)
+                    for finding in validated.findings
+                    if finding.submission_id == item.submission_id
+                ),
+                key=sort_key,
+            )
+            check = FileCheck(item.path, item.file_name, period, status[item.submission_id], findings)
+            check.reports = written.get(item.submission_id, [])
+            results.append(check)
     return results
