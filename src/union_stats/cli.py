@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--period", help="e.g. 2022 or 2022Q3 (default: the latest period folder under --raw-dir)")
     run.add_argument("--raw-dir", type=Path, default=RAW_DIR, help="folder holding one folder per period")
     run.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE, help="the DuckDB warehouse file")
+    run.add_argument("--verbose", action="store_true", help="also print Prefect's log lines (they always go to its API)")
     run.set_defaults(handler=cmd_run)
 
     status = commands.add_parser("status", help="which units have submitted for a period, on time or late")
@@ -275,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
+        # reaches its API and UI, and `--verbose` prints it here too
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     return args.handler(args)
 
 

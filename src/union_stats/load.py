@@ -9,6 +9,8 @@ as it was.
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from union_stats.reference import Unit, template
 from union_stats.validate import ValidationContext
 
 ACCEPTED = ("accepted", "accepted_with_warnings")
+LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
 HELD = "held"
 
 
@@ -35,11 +38,36 @@ HELD = "held"
 def connect(warehouse: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse), read_only=read_only)
+    con = _open(warehouse, read_only)
     try:
         yield con
     finally:
         con.close()
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than this one would wait."""
+
+
+def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
+    open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
+    waited, delay = 0.0, 0.05
+    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if waited >= patience:
+                raise WarehouseBusy(
+                    f"the warehouse {warehouse} is in use by another process (a run, or a client holding it open); "
+                    f"waited {waited:.0f} s: try again when it has finished"
+                ) from error
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 1.0)
 
 
 @contextmanager
