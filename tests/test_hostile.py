@@ -91,3 +91,36 @@ def test_a_run_over_samples_and_corpus_reproduces_the_report_and_rejects_each_ho
     stopped = {path.name for name, (path, _) in corpus.items() if name in HOSTILE}
     annotated = {report.name for report in summary.report_dir.glob("*.annotated.xlsx")}
     assert not any(name.rsplit(".", 1)[0] in annotated_name for name in stopped for annotated_name in annotated)
+
+
+def test_the_largest_file_the_limits_let_through_needs_under_1_gb(tmp_path: Path) -> None:
+    """A sheet at the row limit (50,000 rows, every one with findings) is read and checked in a fresh process
+    whose peak memory stays under 1 GB: no file that passes the inspection can exhaust the machine."""
+    import datetime
+    import subprocess
+    import sys
+
+    import openpyxl
+
+    from union_stats.inspect import load_limits
+
+    path = tmp_path / "2022" / "shiqiao_2022.xlsx"
+    path.parent.mkdir()
+    workbook = openpyxl.load_workbook(RAW_DIR / "2022" / "shiqiao_2022.xlsx")
+    sheet = workbook["新建工会企业"]
+    for number in range(load_limits().max_rows - sheet.max_row):
+        sheet.append([f"企业{number}", None, datetime.datetime(2022, 3, 5), 10, 2])
+    workbook.save(path)
+    assert inspect_file(path).ok
+
+    probe = (
+        "import sys; from pathlib import Path; from union_stats import checking; "
+        "[result] = checking.check_files([Path(sys.argv[1])]); "
+        "peak = next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1]; "
+        "print(result.status, len(result.findings), peak)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=300)
+    status, findings, peak_kb = done.stdout.split()[-3:]
+    print(f"50,000-row file: {status}, {findings} findings, peak {int(peak_kb) / 1024:.0f} MB")
+    assert status == "rejected" and int(findings) >= 49_000
+    assert int(peak_kb) < 1024 * 1024
