@@ -203,3 +203,24 @@ def test_programming_errors_raise(tmp_path: Path) -> None:
         write_reports(submission(None, status="ok"), [], tmp_path)
     with pytest.raises(ValueError, match="severity"):
         write_reports(submission(None), [finding("fatal", "r", None, None, None, "m")], tmp_path)
+
+
+def test_formula_looking_text_of_the_submission_stays_text_in_the_annotated_copy(submitted: Path, tmp_path: Path) -> None:
+    """A remark the clerk typed as `=1+1` is text in the file; the marked copy must not turn it into a formula."""
+    workbook = openpyxl.load_workbook(submitted)
+    remark = workbook["指标"]["E2"]
+    remark.value = "=1+1"
+    remark.data_type = "s"
+    workbook.save(submitted)
+    findings = [finding(WARNING, "history.change", "指标", "E2", "=1+1", "请说明。")]
+
+    _, annotated = write_reports(submission(submitted), findings, tmp_path / "out")
+
+    cell = openpyxl.load_workbook(annotated)["指标"]["E2"]
+    assert (cell.value, cell.data_type) == ("=1+1", "s")
+
+
+def test_a_file_stopped_before_reading_is_never_opened_to_annotate(submitted: Path, tmp_path: Path) -> None:
+    findings = [finding(ERROR, "file.macro", None, None, None, "文件含有宏：请另存为 .xlsx。")]
+    html, annotated = write_reports(submission(submitted), findings, tmp_path / "out")
+    assert annotated is None and html.is_file()
