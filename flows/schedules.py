@@ -17,7 +17,8 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.server.schemas.schedules import CronSchedule
 
-from flows.ingest import RunSummary, ingest_period
+from flows.ingest import ingest_period
+from union_stats.publish import RunSummary
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.periods import previous_period
 

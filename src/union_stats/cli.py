@@ -43,22 +43,6 @@ def _figures_table(period: str, figures: list) -> Table:
     return table
 
 
-def _nothing_new(args: argparse.Namespace) -> tuple[str, list] | None:
-    """When every file of the period is already in the warehouse: the period and its figures, read directly.
-
-    This answers a no-op rerun in the time Python and the imports take, without starting Prefect.
-    """
-    from union_stats import discover, load, publish
-
-    period = args.period or discover.latest_period(args.raw_dir)
-    if period is None or not (args.raw_dir / period).is_dir() or not args.warehouse.exists():
-        return None
-    state = load.read_state(args.warehouse, period, with_context=False)
-    if state.pending(discover.discover(args.raw_dir / period)):
-        return None
-    return period, publish.read_district_figures(args.warehouse, period)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from union_stats import discover
 
@@ -68,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"[red]run failed:[/] no {wanted}", soft_wrap=True)
         return 1
     try:
-        unchanged = _nothing_new(args)
+        from union_stats import warehouse
+
+        unchanged = warehouse.nothing_new(args.raw_dir, args.warehouse, args.period)
         if unchanged is not None:
             period, figures = unchanged
             console.print(_figures_table(period, figures))
@@ -97,12 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from union_stats import publish
+    from union_stats import warehouse
 
     if not args.warehouse.exists():
         console.print(f"[red]no warehouse at {args.warehouse}[/]: run `union-stats run` first")
         return 1
-    rows = publish.read_completeness(args.warehouse, args.period)
+    rows = warehouse.read_completeness(args.warehouse, args.period)
     if not rows:
         console.print(f"[yellow]no submissions or expected units recorded for period {args.period}[/]")
         return 1
@@ -124,10 +110,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from union_stats import load
+    from union_stats import warehouse
 
     closing = args.command == "close"
-    changed = load.set_period_lock(args.warehouse, args.period, closed=closing, note=getattr(args, "note", "") or "")
+    changed = warehouse.set_period_lock(args.warehouse, args.period, closed=closing, note=getattr(args, "note", "") or "")
     state = "closed" if closing else "open"
     console.print(f"period {args.period} {'is now' if changed else 'was already'} {state}")
     if not closing and changed:

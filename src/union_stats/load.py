@@ -8,107 +8,22 @@ as it was.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import time
-import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from union_stats import reference, transform
-from union_stats.discover import ReceivedFile
-from union_stats.findings import Finding, findings_frame
-from union_stats.parse import LINEAGE_COLUMNS, ParsedBatch
-from union_stats.paths import REFERENCE_DIR
-from union_stats.reference import Unit, template
-from union_stats.validate import ValidationContext
-
-ACCEPTED = ("accepted", "accepted_with_warnings")
-LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
-HELD = "held"
-
-
-@contextmanager
-def connect(warehouse: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    if not read_only:
-        warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(warehouse, read_only)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-class WarehouseBusy(RuntimeError):
-    """Another process held the warehouse for longer than this one would wait."""
-
-
-def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
-    open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
-    waited, delay = 0.0, 0.05
-    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
-    while True:
-        try:
-            return duckdb.connect(str(warehouse), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise
-            if waited >= patience:
-                raise WarehouseBusy(
-                    f"the warehouse {warehouse} is in use by another process (a run, or a client holding it open); "
-                    f"waited {waited:.0f} s: try again when it has finished"
-                ) from error
-        time.sleep(delay)
-        waited += delay
-        delay = min(delay * 2, 1.0)
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All or nothing: a failure anywhere inside leaves the warehouse as it was."""
-    con.execute("begin transaction")
-    try:
-        yield con
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
-
-
-def _raw_table_ddl(kind: str, columns: list[str]) -> str:
-    lineage = ", ".join(f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in LINEAGE_COLUMNS)
-    fields = ", ".join(f"{name} varchar" for name in columns)
-    return f"create table if not exists raw.{kind} ({lineage}, {fields})"
-
-
-def ensure_warehouse(con: duckdb.DuckDBPyConnection) -> None:
-    """Schemas, operational tables and one raw table per sheet kind of the template."""
-    transform.ensure_schemas(con)
-    for sheet in template().sheets:
-        con.execute(_raw_table_ddl(sheet.kind, [column.name for column in sheet.columns]))
-
-
-def _register(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    con.register("incoming", frame.to_arrow())
-
-
-def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    _register(con, frame)
-    con.execute(f"create or replace table {name} as select * from incoming")
-    con.unregister("incoming")
+from union_stats.findings import findings_frame
+from union_stats.parse import ParsedBatch
+from union_stats.runs import RunContext
+from union_stats.validate import ValidatedBatch
+from union_stats.warehouse import ACCEPTED, load_reference, register
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
-    _register(con, frame)
+    register(con, frame)
     columns = ", ".join(frame.columns)
     con.execute(f"insert into {table} ({columns}) select {columns} from incoming")
     con.unregister("incoming")
@@ -117,97 +32,6 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
 def _delete_where_in(con: duckdb.DuckDBPyConnection, table: str, column: str, values: list[str]) -> None:
     if values:
         con.execute(f"delete from {table} where {column} in (select unnest(?))", [values])
-
-
-def _blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col(pl.String).replace("", None))
-
-
-def _deadline_rules() -> pl.DataFrame:
-    settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))
-    return pl.DataFrame(
-        [{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()]
-    )
-
-
-def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> None:
-    """The catalog, figures and rules are replaced whole; units accumulate (a period may bring its own)."""
-    reference_codes = {unit.unit_code for unit in reference.reference_units()}
-    incoming = pl.DataFrame(
-        [
-            dataclasses.asdict(unit) | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
-            for unit in units
-        ],
-        schema={field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)}
-        | {"origin": pl.String},
-    )
-    tables = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()}
-    if "units" in tables:
-        known = con.sql("select * from ref.units").pl()
-        incoming = pl.concat([known.filter(~pl.col("unit_code").is_in(incoming["unit_code"].implode())), incoming], how="vertical_relaxed")
-    _replace_table(con, "ref.units", incoming.sort("unit_code"))
-    _replace_table(con, "ref.indicators", _blank_as_null(pl.DataFrame([dataclasses.asdict(i) for i in reference.indicators()])))
-    _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
-    _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
-    _replace_table(con, "ref.deadline_rules", _deadline_rules())
-    _replace_table(
-        con, "ref.targets", pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String))
-    )
-
-
-@dataclass
-class WarehouseState:
-    """What the warehouse knows about a period before a run: which files it has dealt with, and context."""
-
-    period: str
-    statuses: dict[str, str] = field(default_factory=dict)  # submission_id -> status, for the period
-    closed: bool = False
-    context: ValidationContext = field(default_factory=ValidationContext)
-
-    def pending(self, files: list[ReceivedFile]) -> list[ReceivedFile]:
-        """Files still to process: never seen, or held while the period was closed and now open again.
-
-        The same bytes under two names are one submission (content-addressed): the first name counts.
-        """
-        unique = list({item.submission_id: item for item in reversed(files)}.values())[::-1]
-        if self.closed:
-            return [item for item in unique if item.submission_id not in self.statuses]
-        return [item for item in unique if self.statuses.get(item.submission_id) in (None, HELD)]
-
-
-def read_state(warehouse: Path, period: str, with_context: bool = True) -> WarehouseState:
-    """The warehouse's knowledge of a period (empty when there is no warehouse yet)."""
-    state = WarehouseState(period)
-    if not warehouse.exists():
-        return state
-    with connect(warehouse, read_only=True) as con:
-        tables = {
-            f"{schema}.{name}"
-            for schema, name in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
-        }
-        if "ops.submission_log" not in tables:
-            return state
-        state.statuses = dict(
-            con.execute("select submission_id, status from ops.submission_log where period = ?", [period]).fetchall()
-        )
-        state.closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
-        if not with_context:
-            return state
-        if "marts.fct_indicator_value" in tables:
-            state.context.history = con.sql(
-                "select unit_code, period, indicator_code, cast(value as double) as value "
-                "from marts.fct_indicator_value where value is not null"
-            ).pl()
-        for sheet in template().details:
-            if sheet.unique_across_units and f"raw.{sheet.kind}" in tables:
-                columns = ", ".join(f"raw_rows.{name}" for name in sheet.unique_across_units)
-                state.context.other_records[sheet.kind] = con.sql(
-                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns} from raw.{sheet.kind} as raw_rows "
-                    "join ops.submission_log using (submission_id) "
-                    "where ops.submission_log.period = $period and ops.submission_log.status in ('accepted', 'accepted_with_warnings')",
-                    params={"period": period},
-                ).pl()
-    return state
 
 
 def arrival_times(con: duckdb.DuckDBPyConnection, submissions: pl.DataFrame, now: datetime) -> list[datetime]:
@@ -236,23 +60,17 @@ def arrival_times(con: duckdb.DuckDBPyConnection, submissions: pl.DataFrame, now
 
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection,
-    batch: ParsedBatch,
-    outcomes: pl.DataFrame,
-    findings: list[Finding],
-    units: tuple[Unit, ...],
-    run_id: str,
-    expected_units: list[str],
-    archived: dict[str, str],
+    con: duckdb.DuckDBPyConnection, run: RunContext, batch: ParsedBatch, validated: ValidatedBatch, archived: dict[str, str]
 ) -> None:
     """Record every file of the batch; load the accepted ones' rows; supersede what they replace."""
+    outcomes, findings, run_id, expected_units = validated.outcomes, validated.findings, run.run_id, run.expected_units
     processed_at = datetime.now(UTC)
     submission_ids = outcomes["submission_id"].to_list()
     accepted_ids = outcomes.filter(pl.col("status").is_in(ACCEPTED))["submission_id"].to_list()
 
-    load_reference(con, units)
+    load_reference(con, run.units)
     con.execute("delete from ops.expected_units where period = ?", [batch.period])
-    _insert(con, "ops.expected_units", pl.DataFrame({"period": batch.period, "unit_code": expected_units}))
+    _insert(con, "ops.expected_units", pl.DataFrame({"period": batch.period, "unit_code": list(expected_units)}, schema={"period": pl.String, "unit_code": pl.String}))
 
     submissions = batch.submissions.join(outcomes, on="submission_id", how="left").with_columns(
         pl.lit(batch.period).alias("period"),
@@ -311,33 +129,3 @@ def load_batch(
     )
 
 
-def record_run(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    period: str,
-    raw_dir: Path,
-    started_at: datetime,
-    status: str,
-    files_seen: int,
-    accepted: int,
-    rejected: int,
-    message: str = "",
-) -> None:
-    con.execute(
-        "insert or replace into ops.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, period, str(raw_dir), started_at, datetime.now(UTC), status, files_seen, accepted, rejected, message],
-    )
-
-
-def set_period_lock(warehouse: Path, period: str, closed: bool, note: str = "") -> bool:
-    """Close or reopen a period; returns whether anything changed."""
-    with connect(warehouse) as con:
-        ensure_warehouse(con)
-        was_closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
-        if closed and not was_closed:
-            con.execute("insert into ops.period_locks values (?, ?, ?)", [period, datetime.now(UTC), note])
-        elif not closed and was_closed:
-            con.execute("delete from ops.period_locks where period = ?", [period])
-        if was_closed != closed:
-            transform.build(con, targets={"marts.dim_period", "report.submission_completeness"})
-        return was_closed != closed

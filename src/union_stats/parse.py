@@ -23,6 +23,7 @@ from union_stats.findings import ERROR, INFO, Finding
 from union_stats.inspect import inspect_file, load_limits
 from union_stats.reference import (
     CURRENT_TEMPLATE,
+    LINEAGE_COLUMNS,
     Column,
     SheetSpec,
     Template,
@@ -32,7 +33,6 @@ from union_stats.reference import (
     template_versions,
 )
 
-LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
 SUBMISSION_SCHEMA = {
     "submission_id": pl.String,
     "file_name": pl.String,

@@ -1,4 +1,4 @@
-"""Publish stage: read the report layer back for people: the district figures and each submission's outcome."""
+"""Publish stage: what a run tells people: each submission's report, the outcomes, completeness and figures."""
 
 from __future__ import annotations
 
@@ -6,46 +6,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding, sort_key
-from union_stats.load import connect
 from union_stats.parse import ParsedBatch
-
-
-@dataclass(frozen=True)
-class FigureRow:
-    figure_id: str
-    quote_zh: str
-    value: float | None
-    base_unit: str
-    published: str
-    reproduced: str | None
-    comparator: str
-    matches: bool
-    # what the figure rests on: the units of its reporting group expected for the period, how many sent a file
-    # (whatever its outcome), how many have a current accepted one, and whether that is all of them
-    units_expected: int
-    units_submitted: int
-    units_accepted: int
-    complete: bool
-
-
-def district_figures(con: duckdb.DuckDBPyConnection, period: str) -> list[FigureRow]:
-    rows = con.execute(
-        "select figure_id, quote_zh, value, base_unit, published, reproduced, comparator, matches, "
-        "units_expected, units_submitted, units_accepted, complete "
-        "from report.district_figures where period = ? order by figure_id",
-        [period],
-    ).fetchall()
-    return [FigureRow(*row) for row in rows]
-
-
-def read_district_figures(warehouse: Path, period: str) -> list[FigureRow]:
-    with connect(warehouse, read_only=True) as con:
-        return district_figures(con, period)
+from union_stats.runs import RunContext
+from union_stats.validate import ValidatedBatch
+from union_stats.warehouse import HELD, FigureRow, read_completeness, read_district_figures, record_outside_a_load
 
 
 def outcomes_markdown(outcomes: list[tuple]) -> str:
@@ -109,20 +77,6 @@ def write_quality_reports(
     return written
 
 
-def read_completeness(warehouse: Path, period: str) -> list[dict]:
-    with connect(warehouse, read_only=True) as con:
-        return completeness(con, period)
-
-
-def completeness(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
-    relation = con.sql(
-        "select unit_code, unit_name_zh, status, files, first_received_at, due_on, on_time, days_late, errors, warnings "
-        "from report.submission_completeness where period = $period order by submitted, unit_code",
-        params={"period": period},
-    )
-    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-
-
 def completeness_markdown(rows: list[dict]) -> str:
     submitted = sum(row["status"] != "missing" for row in rows)
     lines = [
@@ -148,4 +102,49 @@ def rejected_files(submissions: pl.DataFrame, outcomes: pl.DataFrame, findings: 
     return tuple(
         (file_name, first_error[submission_id].message if submission_id in first_error else "")
         for submission_id, file_name in sorted(rejected.select("submission_id", "file_name").iter_rows(), key=lambda row: row[1])
+    )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    period: str
+    files: int  # files in the period folder
+    processed: int  # of which new (or held and now loadable), so parsed and recorded by this run
+    accepted: int
+    rejected: int
+    held: int
+    figures: list[FigureRow]
+    report_dir: Path | None = None
+    rejected_files: tuple[tuple[str, str], ...] = ()  # (file name, the first error's message) of each rejected file
+
+    @property
+    def matched(self) -> int:
+        return sum(figure.matches for figure in self.figures)
+
+
+def nothing_new(run: RunContext, files: int) -> RunSummary:
+    """A run that found every file already dealt with: recorded as such, answered from the warehouse."""
+    record_outside_a_load(run, "nothing_new", files)
+    return RunSummary(run.run_id, run.period, files, 0, 0, 0, 0, read_district_figures(run.warehouse, run.period))
+
+
+def summarise(
+    run: RunContext, files: int, batch: ParsedBatch, validated: ValidatedBatch, figures: list[FigureRow]
+) -> RunSummary:
+    """What the command line prints after a run that processed files."""
+    accepted, rejected = validated.counts()
+    return RunSummary(
+        run.run_id, run.period, files, validated.outcomes.height, accepted, rejected, validated.count(HELD), figures,
+        run.report_dir, rejected_files=rejected_files(batch.submissions, validated.outcomes, validated.findings),
+    )
+
+
+def outcome_rows(batch: ParsedBatch, validated: ValidatedBatch) -> list[tuple]:
+    """(unit, file, status, errors, warnings) of each processed file, by unit."""
+    return (
+        validated.outcomes.join(batch.submissions, on="submission_id")
+        .select("unit_code", "file_name", "status", "errors", "warnings")
+        .sort("unit_code")
+        .rows()
     )

@@ -16,6 +16,10 @@ from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR, TEMPLATES_DIR
 
 
 
+# what every parsed row carries to say where it came from (the raw tables' first columns)
+LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
+
+
 @dataclass(frozen=True)
 class Unit:
     unit_code: str

@@ -25,6 +25,7 @@ from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.parse import ParsedBatch, units_named_in
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import SheetSpec, Unit
+from union_stats.warehouse import ACCEPTED, HELD, ValidationContext, ensure_warehouse, load_reference
 from union_stats.suites import (
     COVER_SUITE,
     COVER_TEXT_FIELDS,
@@ -44,24 +45,21 @@ REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_o
 
 
 @dataclass
-class ValidationContext:
-    """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
-
-    # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
-    history: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
-        )
-    )
-    # per detail sheet kind: rows of the period's current submissions that are not in this batch
-    other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-
-@dataclass
 class ValidatedBatch:
     findings: list[Finding]
     outcomes: pl.DataFrame  # submission_id, status, errors, warnings, infos
     data_docs: Path | None = None  # the GX Data Docs index page, when results are kept
+
+    def held(self) -> ValidatedBatch:
+        """The same findings, every file held: a closed period keeps what arrives but loads nothing."""
+        return ValidatedBatch(self.findings, self.outcomes.with_columns(pl.lit(HELD).alias("status")), self.data_docs)
+
+    def count(self, *statuses: str) -> int:
+        return self.outcomes.filter(pl.col("status").is_in(statuses)).height
+
+    def counts(self) -> tuple[int, int]:
+        """Accepted (with or without warnings) and rejected."""
+        return self.count(*ACCEPTED), self.count("rejected")
 
 
 class _Placeholders(dict):
@@ -318,11 +316,11 @@ def _detail_frame(
 
 def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models."""
-    from union_stats import load, transform
+    from union_stats import transform
 
     with duckdb.connect(":memory:") as con:
-        load.ensure_warehouse(con)
-        load.load_reference(con, units)
+        ensure_warehouse(con)
+        load_reference(con, units)
         for kind, frame in batch.sheets.items():
             con.register("incoming", frame.to_arrow())
             con.execute(f"insert into raw.{kind} by name select * from incoming")

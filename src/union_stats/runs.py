@@ -1,0 +1,62 @@
+"""A run's context: which period, which folders and warehouse, which units, and when it started.
+
+The stages take this one object instead of long parameter lists; it knows nothing of Prefect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from union_stats import discover, reference
+from union_stats.paths import archive_dir_for, data_docs_dir_for, reports_dir_for
+from union_stats.reference import Unit
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    period: str
+    raw_dir: Path
+    warehouse: Path
+    started_at: datetime
+    units: tuple[Unit, ...] = field(default=())  # every unit known for the period (reference and its own units file)
+    expected_units: tuple[str, ...] = field(default=())  # the codes of the units that must submit
+
+    @classmethod
+    def start(cls, period: str | None, raw_dir: Path, warehouse: Path) -> RunContext:
+        """A new run of `period` (default: the latest period folder); a missing folder is a one-line error."""
+        raw_dir, warehouse = Path(raw_dir), Path(warehouse)
+        period = period or discover.latest_period(raw_dir)
+        if period is None:
+            raise FileNotFoundError(f"no period folder (like 2022 or 2022Q1) under {raw_dir}")
+        if not (raw_dir / period).is_dir():
+            raise FileNotFoundError(f"no folder for period {period}: {raw_dir / period}")
+        started_at = datetime.now(UTC)
+        return cls(
+            run_id=f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+            period=period,
+            raw_dir=raw_dir,
+            warehouse=warehouse,
+            started_at=started_at,
+            units=reference.units_for(raw_dir / period),
+            expected_units=tuple(unit.unit_code for unit in reference.expected_units(raw_dir / period)),
+        )
+
+    @property
+    def period_dir(self) -> Path:
+        return self.raw_dir / self.period
+
+    @property
+    def archive_dir(self) -> Path:
+        return archive_dir_for(self.warehouse)
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return data_docs_dir_for(self.warehouse)
+
+    @property
+    def report_dir(self) -> Path:
+        return reports_dir_for(self.warehouse) / self.period / self.run_id

@@ -1,0 +1,326 @@
+"""The warehouse: the one module that opens, creates and reads the DuckDB file.
+
+Connections (read-write or read-only, waiting while another process holds the file), transactions, the
+schemas and tables, the reference data, the state a run starts from (what the period already holds and what
+a batch is checked against), the "nothing new" check that the command line and the flow share, and the
+reads people need (district figures, completeness). The load stage writes through what it gets from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from union_stats import discover, reference, transform
+from union_stats.discover import ReceivedFile
+from union_stats.paths import REFERENCE_DIR
+from union_stats.reference import LINEAGE_COLUMNS, Unit, template
+from union_stats.runs import RunContext
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class ValidationContext:
+    """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
+
+    # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
+    history: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
+        )
+    )
+    # per detail sheet kind: rows of the period's current submissions that are not in this batch
+    other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+
+
+ACCEPTED = ("accepted", "accepted_with_warnings")
+HELD = "held"
+
+
+LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than this one would wait."""
+
+
+def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
+    open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
+    waited, delay = 0.0, 0.05
+    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if waited >= patience:
+                raise WarehouseBusy(
+                    f"the warehouse {warehouse} is in use by another process (a run, or a client holding it open); "
+                    f"waited {waited:.0f} s: try again when it has finished"
+                ) from error
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def connect(warehouse: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not read_only:
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(warehouse, read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a failure anywhere inside leaves the warehouse as it was."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def _raw_table_ddl(kind: str, columns: list[str]) -> str:
+    lineage = ", ".join(f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in LINEAGE_COLUMNS)
+    fields = ", ".join(f"{name} varchar" for name in columns)
+    return f"create table if not exists raw.{kind} ({lineage}, {fields})"
+
+
+def ensure_warehouse(con: duckdb.DuckDBPyConnection) -> None:
+    """Schemas, operational tables and one raw table per sheet kind of the template."""
+    transform.ensure_schemas(con)
+    for sheet in template().sheets:
+        con.execute(_raw_table_ddl(sheet.kind, [column.name for column in sheet.columns]))
+
+
+def register(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    """A frame as the relation `incoming`, for one insert or replace."""
+    con.register("incoming", frame.to_arrow())
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    register(con, frame)
+    con.execute(f"create or replace table {name} as select * from incoming")
+    con.unregister("incoming")
+
+
+def _blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.String).replace("", None))
+
+
+def _deadline_rules() -> pl.DataFrame:
+    settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))
+    return pl.DataFrame(
+        [{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()]
+    )
+
+
+def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> None:
+    """The catalog, figures and rules are replaced whole; units accumulate (a period may bring its own)."""
+    reference_codes = {unit.unit_code for unit in reference.reference_units()}
+    incoming = pl.DataFrame(
+        [
+            dataclasses.asdict(unit) | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
+            for unit in units
+        ],
+        schema={field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)}
+        | {"origin": pl.String},
+    )
+    tables = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()}
+    if "units" in tables:
+        known = con.sql("select * from ref.units").pl()
+        incoming = pl.concat([known.filter(~pl.col("unit_code").is_in(incoming["unit_code"].implode())), incoming], how="vertical_relaxed")
+    _replace_table(con, "ref.units", incoming.sort("unit_code"))
+    _replace_table(con, "ref.indicators", _blank_as_null(pl.DataFrame([dataclasses.asdict(i) for i in reference.indicators()])))
+    _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
+    _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
+    _replace_table(con, "ref.deadline_rules", _deadline_rules())
+    _replace_table(
+        con, "ref.targets", pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String))
+    )
+
+
+@dataclass
+class WarehouseState:
+    """What the warehouse knows about a period before a run: which files it has dealt with, and context."""
+
+    period: str
+    statuses: dict[str, str] = field(default_factory=dict)  # submission_id -> status, for the period
+    closed: bool = False
+    context: ValidationContext = field(default_factory=ValidationContext)
+
+    def pending(self, files: list[ReceivedFile]) -> list[ReceivedFile]:
+        """Files still to process: never seen, or held while the period was closed and now open again.
+
+        The same bytes under two names are one submission (content-addressed): the first name counts.
+        """
+        unique = list({item.submission_id: item for item in reversed(files)}.values())[::-1]
+        if self.closed:
+            return [item for item in unique if item.submission_id not in self.statuses]
+        return [item for item in unique if self.statuses.get(item.submission_id) in (None, HELD)]
+
+
+def read_state(warehouse: Path, period: str, with_context: bool = True) -> WarehouseState:
+    """The warehouse's knowledge of a period (empty when there is no warehouse yet)."""
+    state = WarehouseState(period)
+    if not warehouse.exists():
+        return state
+    with connect(warehouse, read_only=True) as con:
+        tables = {
+            f"{schema}.{name}"
+            for schema, name in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        }
+        if "ops.submission_log" not in tables:
+            return state
+        state.statuses = dict(
+            con.execute("select submission_id, status from ops.submission_log where period = ?", [period]).fetchall()
+        )
+        state.closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
+        if not with_context:
+            return state
+        if "marts.fct_indicator_value" in tables:
+            state.context.history = con.sql(
+                "select unit_code, period, indicator_code, cast(value as double) as value "
+                "from marts.fct_indicator_value where value is not null"
+            ).pl()
+        for sheet in template().details:
+            if sheet.unique_across_units and f"raw.{sheet.kind}" in tables:
+                columns = ", ".join(f"raw_rows.{name}" for name in sheet.unique_across_units)
+                state.context.other_records[sheet.kind] = con.sql(
+                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns} from raw.{sheet.kind} as raw_rows "
+                    "join ops.submission_log using (submission_id) "
+                    "where ops.submission_log.period = $period and ops.submission_log.status in ('accepted', 'accepted_with_warnings')",
+                    params={"period": period},
+                ).pl()
+    return state
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    run: RunContext,
+    status: str,
+    files_seen: int = 0,
+    accepted: int = 0,
+    rejected: int = 0,
+    message: str = "",
+) -> None:
+    """How a run ended, in `ops.runs` (inside the caller's transaction, if any)."""
+    con.execute(
+        "insert or replace into ops.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run.run_id, run.period, str(run.raw_dir), run.started_at, datetime.now(UTC), status, files_seen, accepted,
+         rejected, message],
+    )
+
+
+def record_outside_a_load(run: RunContext, status: str, files_seen: int = 0, message: str = "") -> None:
+    """A run that loaded nothing (nothing new, or failed) is recorded on its own."""
+    with connect(run.warehouse) as con:
+        ensure_warehouse(con)
+        record_run(con, run, status, files_seen, message=message)
+
+
+def record_failed_run(run: RunContext, error: BaseException) -> None:
+    """A run that failed as a whole is recorded too; if the warehouse itself is what failed, the log keeps it."""
+    try:
+        record_outside_a_load(run, "failed", message=f"{type(error).__name__}: {error}")
+    except Exception as problem:
+        log.error("event=run_not_recorded run_id=%s reason=%s", run.run_id, problem)
+
+
+def set_period_lock(warehouse: Path, period: str, closed: bool, note: str = "") -> bool:
+    """Close or reopen a period; returns whether anything changed."""
+    with connect(warehouse) as con:
+        ensure_warehouse(con)
+        was_closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
+        if closed and not was_closed:
+            con.execute("insert into ops.period_locks values (?, ?, ?)", [period, datetime.now(UTC), note])
+        elif not closed and was_closed:
+            con.execute("delete from ops.period_locks where period = ?", [period])
+        if was_closed != closed:
+            transform.build(con, targets={"marts.dim_period", "report.submission_completeness"})
+        return was_closed != closed
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    figure_id: str
+    quote_zh: str
+    value: float | None
+    base_unit: str
+    published: str
+    reproduced: str | None
+    comparator: str
+    matches: bool
+    # what the figure rests on: the units of its reporting group expected for the period, how many sent a file
+    # (whatever its outcome), how many have a current accepted one, and whether that is all of them
+    units_expected: int
+    units_submitted: int
+    units_accepted: int
+    complete: bool
+
+
+def district_figures(con: duckdb.DuckDBPyConnection, period: str) -> list[FigureRow]:
+    rows = con.execute(
+        "select figure_id, quote_zh, value, base_unit, published, reproduced, comparator, matches, "
+        "units_expected, units_submitted, units_accepted, complete "
+        "from report.district_figures where period = ? order by figure_id",
+        [period],
+    ).fetchall()
+    return [FigureRow(*row) for row in rows]
+
+
+def read_district_figures(warehouse: Path, period: str) -> list[FigureRow]:
+    with connect(warehouse, read_only=True) as con:
+        return district_figures(con, period)
+
+
+def completeness(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+    relation = con.sql(
+        "select unit_code, unit_name_zh, status, files, first_received_at, due_on, on_time, days_late, errors, warnings "
+        "from report.submission_completeness where period = $period order by submitted, unit_code",
+        params={"period": period},
+    )
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def read_completeness(warehouse: Path, period: str) -> list[dict]:
+    with connect(warehouse, read_only=True) as con:
+        return completeness(con, period)
+
+
+
+
+def nothing_new(raw_dir: Path, warehouse: Path, period: str | None = None) -> tuple[str, list[FigureRow]] | None:
+    """When every file of the period is already in the warehouse: the period and its figures, read directly.
+
+    The command line asks this before starting Prefect (a no-op rerun answers in the time the imports take),
+    and the flow asks it again, so a run started any other way does no work either.
+    """
+    period = period or discover.latest_period(raw_dir)
+    if period is None or not (raw_dir / period).is_dir() or not warehouse.exists():
+        return None
+    state = read_state(warehouse, period, with_context=False)
+    if state.pending(discover.discover(raw_dir / period)):
+        return None
+    return period, read_district_figures(warehouse, period)
