@@ -80,3 +80,23 @@ def test_comparators_and_wording(macros, comparator, value, unit, published, rep
         },
     ).fetchall()
     assert (wording, matched) == (reproduced, matches)
+
+
+def test_committed_raw_tables_are_what_the_template_gives() -> None:
+    for name, text in warehouse.raw_table_ddl().items():
+        assert (SQL_DIR / "ddl" / name).read_text(encoding="utf-8") == text, f"run `union-stats suites`: {name} drifted"
+    assert {path.name for path in (SQL_DIR / "ddl").glob("raw.*.sql")} == set(warehouse.raw_table_ddl())
+
+
+def test_each_folder_holds_one_kind_of_statement() -> None:
+    """Tables the pipeline writes are created in ddl/, macros in macros/; every other file is a select."""
+    for model in transform.load_models():
+        first = transform._body(model.sql).lower()
+        if model.folder == "ddl":
+            assert first.startswith("create table if not exists " + model.name), model.name
+        elif model.folder == "macros":
+            assert first.startswith("create or replace macro"), model.name
+        else:
+            assert first.startswith(("with", "select")), model.relation
+        if model.name.startswith("int_"):
+            assert model.folder == "intermediate", model.name

@@ -145,9 +145,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
-    from union_stats import suites
+    from union_stats import suites, warehouse
 
-    for path in suites.write_suites():
+    for path in [*suites.write_suites(), *warehouse.write_raw_ddl()]:
         console.print(f"wrote {path}")
     return 0
 

@@ -1,7 +1,8 @@
 """Transform stage: build the warehouse's SQL models from `sql/`, one statement per file, in dependency order.
 
-A file `sql/<schema>/<name>.sql` holding a `select` becomes the relation `<schema>.<name>` (a view or a table
-by its folder); a file that starts with `create` (macros, operational tables) runs as written.
+`sql/ddl/<schema>.<table>.sql` creates a table the pipeline writes into (ops, raw: made once, never replaced);
+`sql/macros/` holds macros; every other file holds a `select` and becomes a relation of its folder's schema
+(`intermediate/` models live in `marts`), a view or a table by its folder.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import duckdb
 from union_stats.paths import SQL_DIR
 
 # how each folder's select statements are kept: views stay cheap and current, marts are queried often
-MATERIALIZATION = {"ops": "view", "staging": "view", "marts": "table", "report": "view"}
+MATERIALIZATION = {"ops": "view", "staging": "view", "intermediate": "table", "marts": "table", "report": "view"}
+SCHEMA_OF_FOLDER = {"intermediate": "marts"}  # dbt's layout: intermediate models sit beside the marts they feed
+STATEMENT_FOLDERS = ("ddl", "macros")  # run as written, not wrapped as a relation
 SCHEMAS = ("ref", "raw", "ops", "staging", "marts", "report")
 
 
@@ -28,12 +31,14 @@ class Model:
 
     @property
     def relation(self) -> str:
-        return f"{self.folder}.{self.name}"
+        if self.folder == "ddl":
+            return self.name  # the file is named for its table: ops.runs.sql
+        return f"{SCHEMA_OF_FOLDER.get(self.folder, self.folder)}.{self.name}"
 
     @property
     def is_statement(self) -> bool:
         """Runs as written (create macro / create table) rather than being wrapped as a relation."""
-        return _body(self.sql).lower().startswith("create")
+        return self.folder in STATEMENT_FOLDERS
 
     @property
     def identifier(self) -> str:
@@ -57,6 +62,7 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     return [
         Model(folder=path.parent.name, name=path.stem, sql=path.read_text(encoding="utf-8").strip().rstrip(";"))
         for path in sorted(sql_dir.glob("*/*.sql"))
+        if path.parent.name in (*STATEMENT_FOLDERS, *MATERIALIZATION)
     ]
 
 
@@ -92,7 +98,7 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> N
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")
     for model in ordered(load_models(sql_dir)):
-        if model.is_statement and model.folder != "macros":
+        if model.folder == "ddl":
             con.execute(model.statement())
 
 
@@ -100,8 +106,8 @@ def build(con: duckdb.DuckDBPyConnection, targets: set[str] | None = None, sql_d
     """Create or replace every model (or the targets and their upstream); returns what was built, in order."""
     built = []
     for model in ordered(load_models(sql_dir), targets):
-        if model.is_statement and model.folder != "macros":
-            continue  # operational tables are made once by ensure_schemas, never replaced
+        if model.folder == "ddl":
+            continue  # the pipeline's own tables are made once by ensure_schemas, never replaced
         try:
             con.execute(model.statement())
         except duckdb.Error as error:

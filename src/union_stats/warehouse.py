@@ -24,7 +24,7 @@ import polars as pl
 
 from union_stats import discover, reference, transform
 from union_stats.discover import ReceivedFile
-from union_stats.paths import REFERENCE_DIR
+from union_stats.paths import REFERENCE_DIR, SQL_DIR
 from union_stats.reference import LINEAGE_COLUMNS, Unit, template
 from union_stats.runs import RunContext
 
@@ -101,17 +101,36 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
-def _raw_table_ddl(kind: str, columns: list[str]) -> str:
-    lineage = ", ".join(f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in LINEAGE_COLUMNS)
-    fields = ", ".join(f"{name} varchar" for name in columns)
-    return f"create table if not exists raw.{kind} ({lineage}, {fields})"
+def raw_table_ddl() -> dict[str, str]:
+    """The statement creating each raw table, by file name (`raw.<kind>.sql`): the lineage columns, then the
+    template sheet's columns, all text as parsed. Generated from the template into `sql/ddl/` (`union-stats
+    suites` writes them; a test fails when the committed files drift)."""
+    statements = {}
+    spec = template()
+    for sheet in spec.sheets:
+        columns = [f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in LINEAGE_COLUMNS]
+        columns += [f"{column.name} varchar" for column in sheet.columns]
+        body = ",\n".join(f"    {column}" for column in columns)
+        statements[f"raw.{sheet.kind}.sql"] = (
+            f"-- generated from the template ({spec.version}) by `union-stats suites`: the “{sheet.sheet}” sheet's rows as\n"
+            f"-- parsed (every cell as text), each with its lineage; accepted submissions only\n"
+            f"create table if not exists raw.{sheet.kind} (\n{body}\n)\n"
+        )
+    return statements
+
+
+def write_raw_ddl(sql_dir: Path = SQL_DIR) -> list[Path]:
+    written = []
+    for name, text in raw_table_ddl().items():
+        path = sql_dir / "ddl" / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def ensure_warehouse(con: duckdb.DuckDBPyConnection) -> None:
-    """Schemas, operational tables and one raw table per sheet kind of the template."""
+    """Schemas and the pipeline's own tables (`sql/ddl/`: ops, and one raw table per sheet kind)."""
     transform.ensure_schemas(con)
-    for sheet in template().sheets:
-        con.execute(_raw_table_ddl(sheet.kind, [column.name for column in sheet.columns]))
 
 
 def register(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
