@@ -18,9 +18,9 @@ from prefect.schedules import Cron
 from prefect.server.schemas.schedules import CronSchedule
 
 from flows.ingest import ingest_period
-from union_stats.publish import RunSummary
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.periods import previous_period
+from union_stats.publish import RunSummary
 
 # the federation works on Beijing time; a cron without a zone would fire on the server's clock (often UTC)
 TIMEZONE = "Asia/Shanghai"

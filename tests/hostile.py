@@ -10,8 +10,8 @@ workbook, sometimes raw bytes or a hand-built OLE2 container) and returns the `E
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import struct
 import zipfile
 from collections.abc import Callable, Iterable
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
-
 from defects import COVER, ENTERPRISES, INDICATORS, PERIOD
+
 from union_stats.paths import RAW_DIR
 from union_stats.reference import template
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from hostile import HOSTILE, build, write_plain_xls
+
 from union_stats.inspect import LIMITS_FILE, Inspection, inspect_file, load_limits
 from union_stats.reference import reference_units
 from union_stats.template import write_blank

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from workbooks import PERIODS, TEMPLATE_SHEETS, UNITS, Book, batches, template_book, write_book
 
 from union_stats import checking
 from union_stats.findings import SEVERITIES, cell_position
-from workbooks import PERIODS, TEMPLATE_SHEETS, UNITS, Book, batches, template_book, write_book
 
 OUTCOMES = ("accepted", "accepted_with_warnings", "rejected")
 RULE_ID = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z0-9_]*)+$")

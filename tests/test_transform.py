@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from union_stats import suites, transform, warehouse
+from union_stats import transform, warehouse
 from union_stats.paths import EXPECTATIONS_DIR, SQL_DIR
+from union_stats.validate import suites
 
 
 def test_models_build_in_dependency_order_on_an_empty_warehouse(tmp_path: Path) -> None:

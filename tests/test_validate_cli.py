@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from defects import DEFECTS, copy_sample, corrupt
 from rich.console import Console
 
-from defects import DEFECTS, copy_sample, corrupt
 from union_stats import cli
 
 # one per rule family, and a file that is no workbook at all

@@ -11,7 +11,6 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-
 from defects import (
     DEFECTS,
     ENTERPRISES,
@@ -25,6 +24,7 @@ from defects import (
     indicator_row,
     share_credit_code,
 )
+
 from union_stats import checking, discover, parse, reference, validate
 from union_stats.findings import ERROR, WARNING, Finding
 from union_stats.paths import RAW_DIR

@@ -12,7 +12,6 @@ from pathlib import Path
 from union_stats import discover, parse, periods, reference, validate
 from union_stats.findings import ERROR, Finding, sort_key
 
-
 # a period anywhere in a file name: shiqiao_2022(更正).xlsx, 大石街2022Q3季报.xlsx, but not 20221231
 PERIOD_IN_NAME = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2}(?:Q[1-4])?)(?![0-9])")
 

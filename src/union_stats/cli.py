@@ -145,7 +145,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
-    from union_stats import suites, warehouse
+    from union_stats import warehouse
+    from union_stats.validate import suites
 
     for path in [*suites.write_suites(), *warehouse.write_raw_ddl()]:
         console.print(f"wrote {path}")

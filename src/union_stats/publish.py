@@ -13,7 +13,7 @@ from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.parse import ParsedBatch
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
-from union_stats.warehouse import HELD, FigureRow, read_completeness, read_district_figures, record_outside_a_load
+from union_stats.warehouse import HELD, FigureRow, read_district_figures, record_outside_a_load
 
 
 def outcomes_markdown(outcomes: list[tuple]) -> str:

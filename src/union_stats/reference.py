@@ -14,8 +14,6 @@ from pathlib import Path
 
 from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR, TEMPLATES_DIR
 
-
-
 # what every parsed row carries to say where it came from (the raw tables' first columns)
 LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
 

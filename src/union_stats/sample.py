@@ -33,7 +33,6 @@ from union_stats.reference import (
 )
 from union_stats.template import FLAG_CHOICES, unit_indicators, write_workbook
 
-
 NOISE = (0.7, 1.3)  # how far a unit's share may stray from its size weight
 # a quarter's share of a unit's year: a unit-wide season times a little noise per indicator. Both are narrow so
 # that no quarter is more than twice the one before, which the history rule would question

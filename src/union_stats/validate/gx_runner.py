@@ -1,0 +1,160 @@
+"""Great Expectations runner: a suite over a frame, its failures traced to submission, sheet and cell as findings.
+
+GX validates pandas frames converted from Polars (it has no Polars support), one run per suite for all
+submissions of a batch; `unexpected_index_column_names` with `result_format="COMPLETE"` gives every failing row.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from union_stats.findings import Finding
+
+ROW_ID_COLUMNS = ["submission_id", "source_row"]
+ABSENT = "absent"  # the cell of a column the sheet does not have
+class _Placeholders(dict):
+    """Message templates name row columns; a name the row lacks stays visible rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value)
+
+
+class SuiteRunner:
+    """Runs suites with Great Expectations: in memory, or in a file-backed project that keeps every result
+    and renders Data Docs for the analysts."""
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx  # slow to import (seconds): only where validation runs
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx = gx
+        self.docs_dir = docs_dir
+        if docs_dir is None:
+            self.context = gx.get_context(mode="ephemeral")
+        else:
+            self.context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+
+    def run(self, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
+        """Each failed expectation's meta with the rows (index columns and values) it found unexpected."""
+        if frame.height == 0:
+            return []
+        name = suite_json["name"]
+        suite = self.gx.ExpectationSuite(name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta"))
+        source = self.context.data_sources.add_or_update_pandas("submissions")
+        asset = next((asset for asset in source.assets if asset.name == name), None) or source.add_dataframe_asset(name=name)
+        definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None) or (
+            asset.add_batch_definition_whole_dataframe("whole_batch")
+        )
+        options = {
+            "batch_parameters": {"dataframe": frame.to_pandas()},
+            "expectation_parameters": parameters,
+            "result_format": {"result_format": "COMPLETE", "unexpected_index_column_names": ROW_ID_COLUMNS},
+        }
+        if self.docs_dir is None:
+            result = definition.get_batch(batch_parameters=options.pop("batch_parameters")).validate(suite, **options)
+        else:
+            suite = self.context.suites.add_or_update(suite)
+            validation = self.context.validation_definitions.add_or_update(
+                self.gx.ValidationDefinition(data=definition, suite=suite, name=name)
+            )
+            result = validation.run(**options)
+        failures = []
+        for outcome in result.results:
+            if outcome.success:
+                continue
+            problem = _raised(outcome.exception_info)
+            if problem:
+                raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}")
+            failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
+        return failures
+
+    def finish(self) -> Path | None:
+        """Render the Data Docs site; its index page, when results are kept."""
+        if self.docs_dir is None:
+            return None
+        self.context.build_data_docs()
+        index = next(self.docs_dir.rglob("data_docs/local_site/index.html"), None)
+        return index
+
+
+def _raised(exception_info: Any) -> str | None:
+    """The first exception message in a result's exception info (flat or keyed by metric)."""
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return exception_info.get("exception_message") or "unknown error"
+    for nested in exception_info.values():
+        message = _raised(nested)
+        if message:
+            return message
+    return None
+
+
+def findings_from_failures(
+    failures: list[tuple[dict, list[dict]]],
+    frame: pl.DataFrame,
+    sheet_name: str,
+    cell_for: Callable[[str, str | None, int], str | None],
+    files: dict[str, str],
+    extra: dict[str, str],
+) -> list[Finding]:
+    rows = {(row["submission_id"], row["source_row"]): row for row in frame.iter_rows(named=True)}
+    findings = []
+    for meta, unexpected in failures:
+        seen = set()
+        for item in unexpected:
+            submission_id, source_row = item["submission_id"], int(item["source_row"])
+            if (submission_id, source_row) in seen:
+                continue
+            seen.add((submission_id, source_row))
+            row = rows.get((submission_id, source_row), {})
+            checked = meta.get("cell_column") or next((name for name in item if name not in ROW_ID_COLUMNS), None)
+            column = checked.split("__")[0] if checked else None  # a derived column points at its source cell
+            value = row.get(column) if column else None
+            cell = cell_for(submission_id, column, source_row)
+            if cell == ABSENT:
+                continue
+            placeholders = _Placeholders(
+                {key: text(item_value) for key, item_value in row.items()}
+                | extra
+                | {
+                    "sheet": sheet_name,
+                    "cell": cell or f"第{source_row}行",
+                    "row": source_row,
+                    "value": text(value),
+                    "file_name": files.get(submission_id, ""),
+                }
+            )
+            findings.append(
+                Finding(
+                    submission_id=submission_id,
+                    file_name=files.get(submission_id, ""),
+                    severity=meta["severity"],
+                    rule=meta["rule"],
+                    sheet=sheet_name,
+                    cell=cell,
+                    value=None if value is None else text(value),
+                    message=meta["message_zh"].format_map(placeholders),
+                )
+            )
+    return findings
+
+

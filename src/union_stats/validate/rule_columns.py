@@ -1,0 +1,310 @@
+"""Rule columns: what a rule needs beyond the cells as typed, computed over whole Polars frames.
+
+Each function takes the batch's frames and returns the frame a suite checks, with derived columns named
+`<column>__<what>` (a number, a check digit's verdict, the value a detail sheet gives, last period's value);
+the rule itself, its severity and its message live in the suite.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from union_stats import credit_code, periods, reference
+from union_stats.parse import ParsedBatch, units_named_in
+from union_stats.reference import SheetSpec, Unit
+from union_stats.validate.suites import COVER_TEXT_FIELDS
+from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference
+
+NUMERIC_TYPES = ("number", "integer", "money")
+REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
+
+
+def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    names = {unit.unit_code: unit.name_zh for unit in units}
+
+    def named_by_file(row: dict) -> str | None:
+        # the cover says whose file it is; the file name only must not name another unit instead
+        named = units_named_in(row["file_name"], units)
+        return row["unit_code"] if not named or row["unit_code"] in named else named[0]
+
+    covers = batch.submissions.filter(pl.col("readable"))
+    return covers.select(
+        "submission_id",
+        pl.lit(1).alias("source_row"),
+        "file_name",
+        "unit_code",
+        pl.struct("file_name", "unit_code").map_elements(named_by_file, return_dtype=pl.String).alias("file_unit_code"),
+        "period",
+        "template_version",
+        *COVER_TEXT_FIELDS,
+    ).with_columns(pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name"))
+
+
+def catalog_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "indicator_code": indicator.indicator_code,
+                "indicator_name": indicator.name_zh,
+                "unit_zh": indicator.unit_zh,
+                "value_type": indicator.value_type,
+                "reported_by": indicator.reported_by,
+                "reported_by_zh": REPORTED_BY_ZH.get(indicator.reported_by, indicator.reported_by),
+            }
+            for indicator in reference.indicators()
+        ]
+    )
+
+
+def unit_kinds(units: tuple[Unit, ...]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"unit_code": unit.unit_code, "unit_kind": unit.kind, "unit_name": unit.name_zh} for unit in units],
+        schema={"unit_code": pl.String, "unit_kind": pl.String, "unit_name": pl.String},
+    )
+
+
+def reporting_groups() -> pl.DataFrame:
+    """(reported_by, unit_kind): which kinds of unit each `reported_by` group of the catalog stands for."""
+    return pl.DataFrame(list(reference.reporting_groups())).rename({"kind": "unit_kind"})
+
+
+def indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Indicator rows with the catalog's facts about each, and whether the unit's kind reports it."""
+    allowed = reporting_groups().with_columns(pl.lit(True).alias("allowed"))
+    return (
+        frame.join(catalog_frame(), on="indicator_code", how="left")
+        .join(unit_kinds(units), on="unit_code", how="left")
+        .join(allowed, on=["reported_by", "unit_kind"], how="left")
+        .with_columns(
+            # an unknown unit or indicator is a finding of its own: no second one here
+            pl.when(pl.col("unit_kind").is_null() | pl.col("reported_by").is_null())
+            .then(None)
+            .otherwise(pl.col("allowed").fill_null(False))
+            .alias("indicator_code__reported_by_unit"),
+            pl.col("value").cast(pl.Float64, strict=False).alias("value__n"),
+        )
+        .with_columns((pl.col("value__n") != pl.col("value__n").floor()).alias("value__fraction"))
+        .drop("allowed")
+    )
+
+
+def detail_frame(
+    sheet: SheetSpec, frame: pl.DataFrame, others: pl.DataFrame | None, units: tuple[Unit, ...]
+) -> pl.DataFrame:
+    """A detail sheet's rows with numbers, dates and check-digit verdicts as derived columns."""
+    derived = []
+    for column in sheet.columns:
+        if column.type in NUMERIC_TYPES:
+            derived.append(pl.col(column.name).cast(pl.Float64, strict=False).alias(f"{column.name}__n"))
+        elif column.type == "date":
+            derived.append(
+                pl.col(column.name).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).alias(f"{column.name}__date")
+            )
+        elif column.type == "credit_code":
+            derived.append(
+                pl.col(column.name).map_elements(credit_code.is_valid, return_dtype=pl.Boolean).alias(f"{column.name}__valid")
+            )
+    prepared = frame.with_columns(derived)
+    names = dict(unit_kinds(units).select("unit_code", "unit_name").iter_rows())
+    for name in sheet.unique_across_units:
+        seen = frame.select("unit_code", name)
+        if others is not None and others.height:
+            seen = pl.concat([seen, others.select("unit_code", name)])
+        holders = (
+            seen.drop_nulls()
+            .unique()
+            .group_by(name)
+            .agg(pl.col("unit_code").sort().alias("holders"))
+        )
+        prepared = (
+            prepared.join(holders, on=name, how="left")
+            .with_columns(
+                pl.col("holders").list.len().alias(f"{name}__units"),
+                pl.col("holders")
+                .list.set_difference(pl.concat_list(pl.col("unit_code")))
+                .list.eval(pl.element().replace_strict(names, default=pl.element()))
+                .list.join("、")
+                .alias(f"{name}__other_units"),
+            )
+            .drop("holders")
+        )
+    return prepared
+
+
+def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models."""
+    from union_stats import transform
+
+    with duckdb.connect(":memory:") as con:
+        ensure_warehouse(con)
+        load_reference(con, units)
+        for kind, frame in batch.sheets.items():
+            con.register("incoming", frame.to_arrow())
+            con.execute(f"insert into raw.{kind} by name select * from incoming")
+            con.unregister("incoming")
+        transform.build(con, targets={"marts.int_detail_indicator_values"})
+        return con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
+
+
+def reported_values(batch: ParsedBatch) -> pl.DataFrame:
+    """Indicator rows with a numeric value: submission, row, code, value as typed and as a number."""
+    parsed = batch.sheets[reference.template().indicators.kind]
+    return (
+        parsed.select("submission_id", "unit_code", "source_row", "indicator_code", "value")
+        .with_columns(pl.col("value").cast(pl.Float64, strict=False).alias("number"))
+        .filter(pl.col("number").is_not_null())
+    )
+
+
+def cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Indicator rows that a detail sheet also gives, with the value reported and the value derived."""
+    spec = reference.template()
+    detail_indicators = pl.DataFrame(
+        [
+            {
+                "indicator_code": indicator.indicator_code,
+                "indicator_name": indicator.name_zh,
+                "sheet_kind": indicator.detail_sheet,
+                "detail_sheet": spec.sheet_spec(indicator.detail_sheet).sheet,
+            }
+            for indicator in reference.indicators()
+            if indicator.from_detail
+        ]
+    )
+    # only where the detail sheet itself was read: a missing sheet is an error of its own
+    sheets_read = batch.layouts.select("submission_id", "sheet_kind").unique()
+    derived = derived_indicator_values(batch, units).rename({"value": "derived"})
+    return (
+        reported_values(batch)
+        .join(detail_indicators, on="indicator_code")
+        .join(sheets_read, on=["submission_id", "sheet_kind"])
+        .join(derived, on=["submission_id", "indicator_code"], how="left")
+        .select(
+            "submission_id", "source_row", "indicator_code", "indicator_name", "detail_sheet", "value",
+            pl.col("number").alias("reported_value"),
+            pl.col("derived").cast(pl.Float64).fill_null(0.0).alias("derived_value"),
+        )
+    )
+
+
+def indicator_rows_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
+    """Every indicator each submission's unit reports, and whether its indicator sheet has the row."""
+    kind = reference.template().indicators.kind
+    read = batch.layouts.filter(pl.col("sheet_kind") == kind).select("submission_id").unique()
+    submissions = batch.submissions.join(read, on="submission_id").join(unit_kinds(units), on="unit_code")
+    expected = (
+        submissions.select("submission_id", "unit_kind")
+        .join(reporting_groups(), on="unit_kind")
+        .join(catalog_frame().select("indicator_code", "indicator_name", "reported_by"), on="reported_by")
+    )
+    present = batch.sheets[kind].select("submission_id", "indicator_code").unique().with_columns(
+        pl.lit(True).alias("row_present")
+    )
+    return (
+        expected.join(present, on=["submission_id", "indicator_code"], how="left")
+        .with_columns(pl.col("row_present").fill_null(False), pl.lit(0).alias("source_row"))
+        # one row per submission and indicator; the source row is a stand-in, as the row is what is missing
+        .with_row_index("missing_index")
+        .with_columns((pl.col("source_row") - pl.col("missing_index").cast(pl.Int64) - 1).alias("source_row"))
+        .select("submission_id", "source_row", "indicator_code", "indicator_name", "row_present")
+    )
+
+
+def indicator_parts_frame(batch: ParsedBatch) -> pl.DataFrame:
+    """For each part/whole pair of indicators a submission reports, both values, at the part's row."""
+    pairs = pl.DataFrame(list(reference.indicator_parts()))
+    names = catalog_frame().select("indicator_code", "indicator_name")
+    values = reported_values(batch)
+    return (
+        pairs.join(values.rename({"indicator_code": "part"}), on="part")
+        .join(
+            values.select("submission_id", pl.col("indicator_code").alias("whole"), pl.col("number").alias("whole_value")),
+            on=["submission_id", "whole"],
+        )
+        .join(names.rename({"indicator_code": "part", "indicator_name": "part_name"}), on="part")
+        .join(names.rename({"indicator_code": "whole", "indicator_name": "whole_name"}), on="whole")
+        .select(
+            "submission_id", "source_row", "value", "part_name", "whole_name", "relation_zh",
+            pl.col("number").alias("part_value"), "whole_value",
+        )
+    )
+
+
+def history_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFrame:
+    """Indicator values beside the unit's previous period and its range over earlier periods of the same kind."""
+    settings = reference.validation_settings()["history"]
+    flags = [indicator.indicator_code for indicator in reference.indicators() if indicator.value_type == "flag"]
+    quarterly = periods.is_quarter(batch.period)
+    earlier = context.history.filter(
+        (pl.col("period") < batch.period) & (pl.col("period").str.contains("Q") == quarterly)
+    )
+    previous = earlier.filter(pl.col("period") == periods.previous_period(batch.period)).select(
+        "unit_code", "indicator_code", pl.col("period").alias("previous_period"), pl.col("value").alias("previous_value")
+    )
+    spread = earlier.group_by("unit_code", "indicator_code").agg(
+        pl.len().alias("history_periods"),
+        pl.col("value").quantile(0.25, "linear").alias("history_low"),
+        pl.col("value").quantile(0.75, "linear").alias("history_high"),
+    )
+    current = reported_values(batch).filter(~pl.col("indicator_code").is_in(flags))
+    larger = pl.max_horizontal("number", "previous_value")
+    smaller = pl.min_horizontal("number", "previous_value")
+    iqr = pl.col("history_high") - pl.col("history_low")
+    history = (
+        current.join(catalog_frame().select("indicator_code", "indicator_name"), on="indicator_code", how="left")
+        .join(previous, on=["unit_code", "indicator_code"], how="left")
+        .join(spread, on=["unit_code", "indicator_code"], how="left")
+        .with_columns(
+            pl.when((smaller > 0) & (larger >= settings["min_value_for_change"]))
+            .then(larger / smaller)
+            .otherwise(None)
+            .alias("change_factor"),
+            pl.when((pl.col("history_periods") >= settings["min_history_periods"]) & (iqr > 0))
+            .then(
+                pl.when(pl.col("number") > pl.col("history_high"))
+                .then((pl.col("number") - pl.col("history_high")) / iqr)
+                .when(pl.col("number") < pl.col("history_low"))
+                .then((pl.col("history_low") - pl.col("number")) / iqr)
+                .otherwise(0.0)
+            )
+            .otherwise(None)
+            .alias("iqr_distance"),
+        )
+    )
+    quarters = quarters_frame(batch, context).select(
+        "submission_id", "source_row", "year", "quarters_total", "annual_total"
+    )
+    return history.join(quarters, on=["submission_id", "source_row"], how="left")
+
+
+def quarters_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFrame:
+    """For additive indicators: the year's four quarters summed and the annual value, where a unit has both."""
+    additive = [
+        indicator.indicator_code
+        for indicator in reference.indicators()
+        if indicator.aggregation == "sum" and indicator.value_type != "flag"
+    ]
+    year = periods.year_of(batch.period)
+    quarters = periods.quarters_of(year)
+    current = reported_values(batch).filter(pl.col("indicator_code").is_in(additive))
+    known = context.history.filter(pl.col("period").is_in([*quarters, year]) & (pl.col("period") != batch.period))
+    mine = current.select("unit_code", "indicator_code", pl.lit(batch.period).alias("period"), pl.col("number").alias("value"))
+    together = pl.concat([known.select(mine.columns), mine], how="vertical_relaxed")
+    quarter_totals = (
+        together.filter(pl.col("period").is_in(quarters))
+        .group_by("unit_code", "indicator_code")
+        .agg(pl.col("value").sum().round(2).alias("quarters_total"), pl.len().alias("quarters_in"))
+        .filter(pl.col("quarters_in") == 4)
+    )
+    annual = together.filter(pl.col("period") == year).select(
+        "unit_code", "indicator_code", pl.col("value").round(2).alias("annual_total")
+    )
+    return (
+        current.join(catalog_frame().select("indicator_code", "indicator_name"), on="indicator_code", how="left")
+        .join(quarter_totals, on=["unit_code", "indicator_code"], how="left")
+        .join(annual, on=["unit_code", "indicator_code"], how="left")
+        .with_columns(pl.lit(year).alias("year"))
+    )
+
+
