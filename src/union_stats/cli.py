@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import duckdb
 import typer
 from rich.console import Console
@@ -20,6 +19,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
+
+try:  # Typer vendors its own Click (typer._click); its exceptions are not those of the `click` package
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - a Typer that uses Click itself
+    from click.exceptions import ClickException, UsageError
 from union_stats.periods import PeriodError, is_period, is_quarter
 
 # soft_wrap: a long line (a path, a rejected file's reason) is printed whole, not broken at rich's 80 columns
@@ -201,10 +205,10 @@ def cmd_template(args: argparse.Namespace) -> int:
 
     units = {unit.unit_code: unit for unit in reference.reference_units()}
     if args.unit not in units:
-        raise click.BadParameter(f"unknown unit code {args.unit!r}; known: {', '.join(units)}", param_hint="'--unit'")
+        raise typer.BadParameter(f"unknown unit code {args.unit!r}; known: {', '.join(units)}", param_hint="'--unit'")
     out = Path(args.out)
     if out.suffix.lower() != ".xlsx":
-        raise click.BadParameter(f"{args.out!r} does not end in .xlsx (the template is an Excel workbook)",
+        raise typer.BadParameter(f"{args.out!r} does not end in .xlsx (the template is an Excel workbook)",
                                  param_hint="'--out'")
     if out.is_dir():
         raise Failure(f"cannot write {out}: it is a folder")
@@ -219,10 +223,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from union_stats import sample
 
     if args.quarterly and is_quarter(args.period):
-        raise click.BadParameter(f"--quarterly writes the four quarters of a year: give a year, not {args.period}",
+        raise typer.BadParameter(f"--quarterly writes the four quarters of a year: give a year, not {args.period}",
                                  param_hint="'--period'")
     if args.quarterly and args.units is not None:
-        raise click.UsageError("--units and --quarterly do not go together (--quarterly writes the 18 real units)")
+        raise UsageError("--units and --quarterly do not go together (--quarterly writes the 18 real units)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise Failure(f"cannot write into {out}: it is a file, not a folder")
@@ -262,9 +266,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     missing = [path for path in args.files if not path.is_file()]
     if missing:
-        raise click.UsageError(f"no such file: {', '.join(str(path) for path in missing)}")
+        raise UsageError(f"no such file: {', '.join(str(path) for path in missing)}")
     if args.report_dir is not None and args.report_dir.exists() and not args.report_dir.is_dir():
-        raise click.BadParameter(f"{args.report_dir} is a file, not a folder", param_hint="'--report-dir'")
+        raise typer.BadParameter(f"{args.report_dir} is a file, not a folder", param_hint="'--report-dir'")
     results = checking.check_files(args.files, report_dir=args.report_dir)
     any_error = False
     for result in results:
@@ -523,16 +527,19 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] != ["run"]:  # `run` decides for itself, after reading --verbose
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    command = typer.main.get_command(app)
     try:
-        code = typer.main.get_command(app).main(args=args, prog_name="union-stats", standalone_mode=False)
-    except click.UsageError as error:
+        code = command.main(args=args, prog_name="union-stats", standalone_mode=False)
+    except UsageError as error:
         where = error.ctx.command_path if error.ctx is not None else "union-stats"
+        if where == "union-stats" and args[:1] and args[0] in command.commands:  # raised by a command's body
+            where = f"union-stats {args[0]}"
         _say(f"{where}: {error.format_message()} (see `{where} --help`)")
         return 2
-    except click.ClickException as error:
+    except ClickException as error:
         _say(error.format_message())
         return error.exit_code
-    except click.Abort:
+    except typer.Abort:
         _say("interrupted")
         return 130
     except Failure as failure:
