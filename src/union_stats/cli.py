@@ -486,7 +486,9 @@ def _sample(
         typer.Option("--units", min=1, help="write N synthetic town-like units (and a units.csv) instead of the "
                      "18 real ones  [default: the 18 real units]", show_default=False, metavar="N"),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="random seed: the same seed writes the same files", metavar="S")] = 2022,
+    seed: Annotated[
+        int, typer.Option("--seed", help="random seed: the same seed writes the same files", metavar="S")
+    ] = 2022,
     quarterly: Annotated[
         bool, typer.Option("--quarterly", help="with a year as --period: write its four quarters to "
                            "<out>/<year>Q1..Q4/")
