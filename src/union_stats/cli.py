@@ -1,4 +1,8 @@
-"""The `union-stats` command: run the pipeline, write templates and sample data, check files."""
+"""The `union-stats` command: run the pipeline, write templates and sample data, check files.
+
+Every plain mistake (a period that is no period, a file or a warehouse that is not there, a count below one)
+is answered with one line on stderr and exit code 2 (usage) or 1 (failure), and leaves no file behind.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,55 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
+import duckdb
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 
-console = Console()
+try:  # Typer vendors its own Click (typer._click); its exceptions are not those of the `click` package
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - a Typer that uses Click itself
+    from click.exceptions import ClickException, UsageError
+from union_stats.periods import PeriodError, is_period, is_quarter
+
+# soft_wrap: a long line (a path, a rejected file's reason) is printed whole, not broken at rich's 80 columns
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+# in a pipe or a file rich cannot measure a terminal and assumes 80 columns; a table then takes the width its
+# cells need, up to this
+PIPE_TABLE_WIDTH = 400
+
+
+class Failure(Exception):
+    """A command that cannot do what it was asked: one line on stderr and this exit code (1, or 2 for usage)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_table(table: Table) -> None:
+    """Print a table whole: on a terminal at its width, in a pipe or a file at the width its cells need."""
+    if console.is_terminal or "COLUMNS" in os.environ:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update_width(PIPE_TABLE_WIDTH)).maximum
+    width = console.width
+    if natural <= width:
+        console.print(table)
+        return
+    console.width = natural
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def _figures_table(period: str, figures: list) -> Table:
@@ -46,18 +91,21 @@ def _figures_table(period: str, figures: list) -> Table:
 def cmd_run(args: argparse.Namespace) -> int:
     from union_stats import discover
 
+    if not args.raw_dir.is_dir():
+        raise Failure(f"run failed: no folder {args.raw_dir}" + (" (it is a file)" if args.raw_dir.exists() else ""))
+    if args.warehouse.exists() and not args.warehouse.is_file():
+        raise Failure(f"run failed: the warehouse {args.warehouse} is a folder, not a DuckDB file")
     period = args.period or discover.latest_period(args.raw_dir)
     if period is None or not (args.raw_dir / period).is_dir():
         wanted = f"folder {args.raw_dir / period}" if period else f"period folder (like 2022 or 2022Q1) under {args.raw_dir}"
-        console.print(f"[red]run failed:[/] no {wanted}", soft_wrap=True)
-        return 1
+        raise Failure(f"run failed: no {wanted}")
     try:
         from union_stats import warehouse
 
         unchanged = warehouse.nothing_new(args.raw_dir, args.warehouse, args.period)
         if unchanged is not None:
             period, figures = unchanged
-            console.print(_figures_table(period, figures))
+            _print_table(_figures_table(period, figures))
             console.print(
                 f"period {period}: nothing new since the last run (every file is in the warehouse); "
                 f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
@@ -67,31 +115,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
-        console.print(f"[red]run failed:[/] {type(error).__name__}: {error}", soft_wrap=True)
-        return 1
-    console.print(_figures_table(summary.period, summary.figures))
+        raise Failure(f"run failed: {type(error).__name__}: {error}") from error
+    _print_table(_figures_table(summary.period, summary.figures))
     console.print(
         f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
         f"{summary.rejected} rejected, {summary.held} held; "
         f"[bold]{summary.matched} of {len(summary.figures)} figures match[/]; warehouse {args.warehouse}"
     )
     for file_name, reason in summary.rejected_files:
-        console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}", soft_wrap=True)
+        console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
     if summary.report_dir is not None:
         console.print(f"data-quality reports: {summary.report_dir}")
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from union_stats import warehouse
+def _existing_warehouse(warehouse: Path) -> Path:
+    """close, reopen and status work on a warehouse a run made: never create one (an empty .duckdb file)."""
+    if not warehouse.exists():
+        raise Failure(f"no warehouse at {warehouse}: run `union-stats run` first")
+    if not warehouse.is_file():
+        raise Failure(f"no warehouse at {warehouse}: it is a folder, not a DuckDB file")
+    return warehouse
 
-    if not args.warehouse.exists():
-        console.print(f"[red]no warehouse at {args.warehouse}[/]: run `union-stats run` first")
-        return 1
-    rows = warehouse.read_completeness(args.warehouse, args.period)
+
+def _warehouse_failure(warehouse: Path, error: Exception) -> Failure:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return Failure(f"cannot use the warehouse {warehouse}: {first_line}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from union_stats import warehouse as db
+
+    warehouse = _existing_warehouse(args.warehouse)
+    try:
+        rows = db.read_completeness(warehouse, args.period)
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
     if not rows:
-        console.print(f"[yellow]no submissions or expected units recorded for period {args.period}[/]")
-        return 1
+        raise Failure(f"no submissions or expected units recorded for period {args.period} in {warehouse}")
     submitted = sum(row["status"] != "missing" for row in rows)
     table = Table(title=f"报送情况 {args.period}: {submitted} / {len(rows)} units submitted, due {rows[0]['due_on']}")
     for header in ("单位代码", "单位", "结果", "文件数", "首次收到", "是否按时", "错误", "警告"):
@@ -110,10 +171,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from union_stats import warehouse
+    from union_stats import warehouse as db
 
     closing = args.command == "close"
-    changed = warehouse.set_period_lock(args.warehouse, args.period, closed=closing, note=getattr(args, "note", "") or "")
+    warehouse = _existing_warehouse(args.warehouse)
+    try:
+        changed = db.set_period_lock(warehouse, args.period, closed=closing, note=getattr(args, "note", "") or "")
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
     state = "closed" if closing else "open"
     console.print(f"period {args.period} {'is now' if changed else 'was already'} {state}")
     if not closing and changed:
@@ -126,9 +191,16 @@ def cmd_template(args: argparse.Namespace) -> int:
 
     units = {unit.unit_code: unit for unit in reference.reference_units()}
     if args.unit not in units:
-        console.print(f"[red]unknown unit code {args.unit!r}[/]; known: {', '.join(units)}")
-        return 2
-    path = template.write_blank(Path(args.out), units[args.unit], args.period)
+        raise typer.BadParameter(f"unknown unit code {args.unit!r}; known: {', '.join(units)}", param_hint="'--unit'")
+    out = Path(args.out)
+    if out.suffix.lower() != ".xlsx":
+        raise typer.BadParameter(f"{args.out!r} does not end in .xlsx (the template is an Excel workbook)",
+                                 param_hint="'--out'")
+    if out.is_dir():
+        raise Failure(f"cannot write {out}: it is a folder")
+    if not out.parent.is_dir():
+        raise Failure(f"cannot write {out}: no folder {out.parent}")
+    path = template.write_blank(out, units[args.unit], args.period)
     console.print(f"wrote {path}")
     return 0
 
@@ -136,10 +208,18 @@ def cmd_template(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from union_stats import sample
 
+    if args.quarterly and is_quarter(args.period):
+        raise typer.BadParameter(f"--quarterly writes the four quarters of a year: give a year, not {args.period}",
+                                 param_hint="'--period'")
+    if args.quarterly and args.units is not None:
+        raise UsageError("--units and --quarterly do not go together (--quarterly writes the 18 real units)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise Failure(f"cannot write into {out}: it is a file, not a folder")
     if args.quarterly:
-        paths = sample.write_year(args.period, Path(args.out), seed=args.seed)
+        paths = sample.write_year(args.period, out, seed=args.seed)
     else:
-        paths = sample.write_sample(args.period, Path(args.out), units=args.units, seed=args.seed)
+        paths = sample.write_sample(args.period, out, units=args.units, seed=args.seed)
     console.print(f"wrote {len(paths)} workbooks to {args.out}")
     return 0
 
@@ -173,8 +253,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     missing = [path for path in args.files if not path.is_file()]
     if missing:
-        console.print(f"[red]no such file:[/] {', '.join(str(path) for path in missing)}", soft_wrap=True)
-        return 2
+        raise UsageError(f"no such file: {', '.join(str(path) for path in missing)}")
+    if args.report_dir is not None and args.report_dir.exists() and not args.report_dir.is_dir():
+        raise typer.BadParameter(f"{args.report_dir} is a file, not a folder", param_hint="'--report-dir'")
     results = checking.check_files(args.files, report_dir=args.report_dir)
     any_error = False
     for result in results:
@@ -203,71 +284,260 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if any_error else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="union-stats", description="Panyu union statistics warehouse")
-    commands = parser.add_subparsers(dest="command", required=True)
+# ---------------------------------------------------------------------------------------------------------------
+# the command line (Typer on Click): every option has help, defaults are shown, each command has an example
 
-    run = commands.add_parser("run", help="ingest a period's workbooks into the warehouse and print the figures")
-    run.add_argument("--period", help="e.g. 2022 or 2022Q3 (default: the latest period folder under --raw-dir)")
-    run.add_argument("--raw-dir", type=Path, default=RAW_DIR, help="folder holding one folder per period")
-    run.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE, help="the DuckDB warehouse file")
-    run.add_argument("--verbose", action="store_true", help="also print Prefect's log lines (they always go to its API)")
-    run.set_defaults(handler=cmd_run)
 
-    status = commands.add_parser("status", help="which units have submitted for a period, on time or late")
-    status.add_argument("--period", required=True)
-    status.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE)
-    status.set_defaults(handler=cmd_status)
+def _check_period(value: str | None) -> str | None:
+    """A year (2022) or a quarter (2022Q3) of a real year: anything else is a usage error, before any work."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not is_period(text) or not FIRST_YEAR <= int(text[:4]) <= LAST_YEAR:
+        raise typer.BadParameter(
+            f"{value!r} is not a period: a year like 2022 or a quarter like 2022Q3 (Q1 to Q4), "
+            f"years {FIRST_YEAR} to {LAST_YEAR}"
+        )
+    return text
 
-    for name, text in (("close", "close a period the district has approved: later files are kept, not loaded"),
-                       ("reopen", "reopen a closed period")):
-        lock = commands.add_parser(name, help=text)
-        lock.add_argument("--period", required=True)
-        lock.add_argument("--warehouse", type=Path, default=WAREHOUSE_FILE)
-        if name == "close":
-            lock.add_argument("--note", help="why or on whose approval, kept with the lock")
-        lock.set_defaults(handler=cmd_lock)
 
-    blank = commands.add_parser("template", help="write a blank submission template for one unit")
-    blank.add_argument("--unit", required=True, help="unit code, e.g. shiqiao")
-    blank.add_argument("--period", required=True)
-    blank.add_argument("--out", required=True, help="the .xlsx file to write")
-    blank.set_defaults(handler=cmd_template)
+def _shown(path: Path) -> str:
+    """A default path as help shows it: relative to the current folder when it is under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
-    sample = commands.add_parser("sample", help="write sample submissions (the 18 real units, or N synthetic ones)")
-    sample.add_argument("--period", required=True)
-    sample.add_argument("--out", required=True, help="folder to write into (a period folder)")
-    sample.add_argument("--units", type=int, help="write N synthetic town-like units instead of the 18 real ones")
-    sample.add_argument("--seed", type=int, default=2022)
-    sample.add_argument(
-        "--quarterly", action="store_true", help="with a year as --period: write its four quarters to <out>/<year>Q1..Q4/"
-    )
-    sample.set_defaults(handler=cmd_sample)
 
-    check = commands.add_parser("validate", help="check workbooks with the same rules as a run, without the warehouse")
-    check.add_argument("files", nargs="+", type=Path, help="workbooks to check")
-    check.add_argument("--report-dir", type=Path, help="write an HTML report and an annotated copy of each file here")
-    check.set_defaults(handler=cmd_validate)
+def _example(*lines: str) -> str:
+    return "\b\nExample:\n" + "\n".join(f"  {line}" for line in lines)
 
-    serve = commands.add_parser("serve", help="serve the quarterly and annual close deployments (Asia/Shanghai)")
-    serve.add_argument("--dry-run", action="store_true", help="print the next run times and exit")
-    serve.set_defaults(handler=cmd_serve)
 
-    suites = commands.add_parser("suites", help="rewrite expectations/*.json from the template and the catalog")
-    suites.set_defaults(handler=cmd_suites)
-    return parser
+PERIOD_HELP = "a year (2022) or a quarter (2022Q3)"
+WAREHOUSE_HELP = "the DuckDB warehouse file (made by `union-stats run`)"
+
+app = typer.Typer(
+    name="union-stats",
+    help="Panyu union statistics warehouse: load, check and publish the units' statistics workbooks.",
+    add_completion=False,
+    no_args_is_help=False,
+    rich_markup_mode=None,  # plain Click help: readable in a pipe, nothing cut at 80 columns
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+
+Period = Annotated[
+    str, typer.Option("--period", help=PERIOD_HELP, callback=_check_period, show_default=False, metavar="PERIOD")
+]
+Warehouse = Annotated[
+    Path,
+    typer.Option("--warehouse", help=f"{WAREHOUSE_HELP}  [default: {_shown(WAREHOUSE_FILE)}]", show_default=False,
+                 metavar="FILE"),
+]
+
+
+@app.command(
+    "run",
+    short_help="ingest a period's workbooks into the warehouse and print the figures",
+    help="Ingest a period's workbooks into the warehouse and print the district figures; exit 1 with one line "
+    "when the run fails.",
+    epilog=_example("union-stats run --period 2022", "union-stats run --raw-dir data/raw --warehouse w.duckdb"),
+)
+def _run(
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help=f"{PERIOD_HELP}  [default: the latest period folder under --raw-dir]",
+                     callback=_check_period, show_default=False, metavar="PERIOD"),
+    ] = None,
+    raw_dir: Annotated[
+        Path, typer.Option("--raw-dir", help=f"folder holding one folder per period  [default: {_shown(RAW_DIR)}]",
+                           show_default=False, metavar="DIR")
+    ] = RAW_DIR,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="also print Prefect's log lines (they always go to its API)")
+    ] = False,
+) -> int:
+    if not verbose:
+        # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
+        # reaches its API and UI, and `--verbose` prints it here too
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    return cmd_run(argparse.Namespace(command="run", period=period, raw_dir=raw_dir, warehouse=warehouse,
+                                      verbose=verbose))
+
+
+@app.command(
+    "validate",
+    short_help="check workbooks with the same rules as a run, without the warehouse",
+    help="Check workbooks with the same rules as a run, without the warehouse; exit 0 when no file has an "
+    "error, 1 when any has, 2 for a usage error.",
+    epilog=_example("union-stats validate data/raw/2022/shiqiao_2022.xlsx --report-dir reports"),
+)
+def _validate(
+    files: Annotated[list[Path], typer.Argument(help="the workbooks (.xlsx) to check", metavar="FILE",
+                                                show_default=False)],
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="write an HTML report and an annotated copy of each file into this "
+                     "folder  [default: no reports, only the findings printed]", show_default=False,
+                     metavar="DIR"),
+    ] = None,
+) -> int:
+    return cmd_validate(argparse.Namespace(command="validate", files=files, report_dir=report_dir))
+
+
+@app.command(
+    "status",
+    short_help="which units have submitted for a period, on time or late",
+    help="Which units have submitted for a period, when, on time or late, and with what outcome.",
+    epilog=_example("union-stats status --period 2022"),
+)
+def _status(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_status(argparse.Namespace(command="status", period=period, warehouse=warehouse))
+
+
+@app.command(
+    "close",
+    short_help="close a period the district has approved: later files are kept, not loaded",
+    help="Close a period the district has approved: files arriving later are kept and reported, not loaded.",
+    epilog=_example('union-stats close --period 2022 --note "approved 2023-03-01"'),
+)
+def _close(
+    period: Period,
+    note: Annotated[
+        str, typer.Option("--note", help="why or on whose approval, kept with the lock  [default: no note]",
+                     show_default=False, metavar="TEXT")
+    ] = "",
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_lock(argparse.Namespace(command="close", period=period, note=note, warehouse=warehouse))
+
+
+@app.command(
+    "reopen",
+    short_help="reopen a closed period",
+    help="Reopen a closed period: files held while it was closed load on the next run.",
+    epilog=_example("union-stats reopen --period 2022"),
+)
+def _reopen(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_lock(argparse.Namespace(command="reopen", period=period, warehouse=warehouse))
+
+
+@app.command(
+    "serve",
+    short_help="serve the quarterly and annual close deployments (Asia/Shanghai)",
+    help="Serve the scheduled deployments (quarterly close on the 15th after each quarter, annual close on "
+    "20 January, Asia/Shanghai) until interrupted.",
+    epilog=_example("union-stats serve --dry-run"),
+)
+def _serve(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the next run times and exit")] = False,
+) -> int:
+    return cmd_serve(argparse.Namespace(command="serve", dry_run=dry_run))
+
+
+@app.command(
+    "template",
+    short_help="write a blank submission template for one unit",
+    help="Write a blank submission template for one unit (cover filled in, indicator rows listed, dropdowns).",
+    epilog=_example("union-stats template --unit shiqiao --period 2023 --out shiqiao_2023.xlsx"),
+)
+def _template(
+    unit: Annotated[
+        str, typer.Option("--unit", help="unit code from reference/units.csv, e.g. shiqiao", show_default=False,
+                     metavar="CODE")
+    ],
+    period: Period,
+    out: Annotated[str, typer.Option("--out", help="the .xlsx file to write", show_default=False, metavar="FILE")],
+) -> int:
+    return cmd_template(argparse.Namespace(command="template", unit=unit, period=period, out=out))
+
+
+@app.command(
+    "sample",
+    short_help="write sample submissions (the 18 real units, or N synthetic ones)",
+    help="Write sample submissions: the 18 real units whose totals land on the report's figures, or N "
+    "synthetic town-like units.",
+    epilog=_example("union-stats sample --period 2022 --out data/raw/2022",
+                    "union-stats sample --period 2023 --quarterly --out data/raw",
+                    "union-stats sample --period 2024Q1 --units 40 --out /tmp/2024Q1"),
+)
+def _sample(
+    period: Period,
+    out: Annotated[
+        str, typer.Option("--out", help="folder to write into (a period folder; with --quarterly, the folder "
+                          "that gets <year>Q1..Q4/)", show_default=False, metavar="DIR")
+    ],
+    units: Annotated[
+        int | None,
+        typer.Option("--units", min=1, help="write N synthetic town-like units (and a units.csv) instead of the "
+                     "18 real ones  [default: the 18 real units]", show_default=False, metavar="N"),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="random seed: the same seed writes the same files", metavar="S")
+    ] = 2022,
+    quarterly: Annotated[
+        bool, typer.Option("--quarterly", help="with a year as --period: write its four quarters to "
+                           "<out>/<year>Q1..Q4/")
+    ] = False,
+) -> int:
+    return cmd_sample(argparse.Namespace(command="sample", period=period, out=out, units=units, seed=seed,
+                                         quarterly=quarterly))
+
+
+@app.command(
+    "suites",
+    short_help="rewrite expectations/*.json from the template and the catalog",
+    help="Rewrite expectations/*.json from the template and the indicator catalog.",
+    epilog=_example("union-stats suites && git diff expectations/"),
+)
+def _suites() -> int:
+    return cmd_suites(argparse.Namespace(command="suites"))
+
+
+# plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
+# anything else is a bug and keeps its traceback
+PLAIN_MISTAKES = (PeriodError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                  PermissionError)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def _say(message: str) -> None:
+    errors.print(f"[red]error:[/] {escape(_one_line(message))}")
 
 
 def main(argv: list[str] | None = None) -> int:
     # this runs on closed networks: no usage statistics, and no log noise from failing to send them
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    args = build_parser().parse_args(argv)
-    if not getattr(args, "verbose", False):
-        # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
-        # reaches its API and UI, and `--verbose` prints it here too
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] != ["run"]:  # `run` decides for itself, after reading --verbose
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    return args.handler(args)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="union-stats", standalone_mode=False)
+    except UsageError as error:
+        where = error.ctx.command_path if error.ctx is not None else "union-stats"
+        if where == "union-stats" and args[:1] and args[0] in command.commands:  # raised by a command's body
+            where = f"union-stats {args[0]}"
+        _say(f"{where}: {error.format_message()} (see `{where} --help`)")
+        return 2
+    except ClickException as error:
+        _say(error.format_message())
+        return error.exit_code
+    except typer.Abort:
+        _say("interrupted")
+        return 130
+    except Failure as failure:
+        _say(str(failure))
+        return failure.code
+    except PLAIN_MISTAKES as error:
+        _say(f"{type(error).__name__}: {error}")
+        return 1
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ from datetime import date
 PERIOD_PATTERN = re.compile(r"^(\d{4})(?:Q([1-4]))?$")
 
 
+class PeriodError(ValueError):
+    """Text that is not a period: a plain mistake of whoever typed it, not a bug."""
+
+
 def _parts(period: str) -> tuple[int, int | None]:
     match = PERIOD_PATTERN.fullmatch(period.strip()) if isinstance(period, str) else None
     if match is None:
-        raise ValueError(f"统计期应写作年度“2022”或季度“2022Q3”，收到：{period!r}")
+        raise PeriodError(f"统计期应写作年度“2022”或季度“2022Q3”，收到：{period!r}")
     return int(match.group(1)), int(match.group(2)) if match.group(2) else None
 
 
