@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from union_stats import cli
-from union_stats.paths import EXPECTATIONS_DIR, WAREHOUSE_FILE
+from union_stats.paths import EXPECTATIONS_DIR, SQL_DIR, WAREHOUSE_FILE
 
 COMMANDS = ("run", "validate", "status", "close", "reopen", "serve", "template", "sample", "suites")
 
@@ -222,12 +222,13 @@ def test_serve_dry_run_prints_the_next_runs(capsys: pytest.CaptureFixture[str]) 
     assert "quarterly-close: " in out and "annual-close: " in out and "+0800" in out
 
 
-def test_suites_rewrites_expectations_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
-    before = {path.name: path.read_bytes() for path in EXPECTATIONS_DIR.glob("*.json")}
+def test_suites_rewrites_expectations_and_raw_tables_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    generated = [*EXPECTATIONS_DIR.glob("*.json"), *(SQL_DIR / "ddl").glob("raw.*.sql")]
+    before = {path: path.read_bytes() for path in generated}
 
     assert cli.main(["suites"]) == 0
 
-    assert {path.name: path.read_bytes() for path in EXPECTATIONS_DIR.glob("*.json")} == before
+    assert {path: path.read_bytes() for path in generated} == before
     assert capsys.readouterr().out.count("wrote ") == len(before)
 
 
