@@ -101,3 +101,29 @@ def test_each_folder_holds_one_kind_of_statement() -> None:
             assert first.startswith(("with", "select")), model.relation
         if model.name.startswith("int_"):
             assert model.folder == "intermediate", model.name
+
+
+def test_every_rule_a_suite_uses_is_in_the_registry_with_its_severity() -> None:
+    from union_stats.rules import registry
+
+    for suite in suites.build_suites().values():
+        for expectation in suite["expectations"]:
+            meta = expectation["meta"]
+            assert meta["rule"] in registry(), meta["rule"]
+            assert registry()[meta["rule"]].severity == meta["severity"]
+
+
+def test_every_rule_the_code_names_is_registered() -> None:
+    """A rule id written anywhere in the package (parse, inspect, self-check) has its registry entry."""
+    import re
+
+    import union_stats
+    from union_stats.rules import registry
+
+    package = Path(union_stats.__file__).parent
+    named = set()
+    for path in package.rglob("*.py"):
+        named |= set(re.findall(r'"((?:structure|values|codes|file|limits|cross_\w+|history)\.[a-z_]+)"', path.read_text()))
+    named = {name for name in named if not name.endswith("_")} - {"limits.toml"}  # a prefix, a file name
+    assert named - set(registry()) == set()
+    assert len(named) >= 40

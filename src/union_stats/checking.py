@@ -11,6 +11,7 @@ from pathlib import Path
 
 from union_stats import discover, parse, periods, reference, validate
 from union_stats.findings import ERROR, Finding, sort_key
+from union_stats.rules import rule
 
 # a period anywhere in a file name: shiqiao_2022(更正).xlsx, 大石街2022Q3季报.xlsx, but not 20221231
 PERIOD_IN_NAME = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2}(?:Q[1-4])?)(?![0-9])")
@@ -51,12 +52,7 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
                 # a file that cannot be read says so, whatever its name; only a readable one lacks a period
                 _, _, _, findings = parse.parse_isolated(item, "?")
                 if not any(finding.severity == ERROR and finding.sheet is None for finding in findings):
-                    findings = [
-                        Finding(
-                            item.submission_id, item.file_name, ERROR, "structure.period_unknown", None, None, None,
-                            "无法确定统计期：请在“封面”表填写统计期（如 2022 或 2022Q3），文件名写作“单位代码_统计期.xlsx”。",
-                        )
-                    ]
+                    findings = [rule("structure.period_unknown").finding(item.submission_id, item.file_name)]
                 results.append(FileCheck(item.path, item.file_name, "?", "rejected", sorted(findings, key=sort_key)))
             continue
         units = tuple({unit.unit_code: unit for path in group for unit in reference.units_for(path.parent)}.values())

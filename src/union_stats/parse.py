@@ -19,7 +19,7 @@ import fastexcel
 import polars as pl
 
 from union_stats.discover import ReceivedFile
-from union_stats.findings import ERROR, INFO, Finding
+from union_stats.findings import ERROR, Finding
 from union_stats.inspect import inspect_file, load_limits
 from union_stats.reference import (
     CURRENT_TEMPLATE,
@@ -32,6 +32,7 @@ from union_stats.reference import (
     template,
     template_versions,
 )
+from union_stats.rules import rule
 
 SUBMISSION_SCHEMA = {
     "submission_id": pl.String,
@@ -231,10 +232,8 @@ def _parse_cover(
             cover[item.name] = value[:limit]  # the cover's fields are the submission's record: kept within bounds
         if item.required and not cover[item.name]:
             findings.append(
-                Finding(
-                    received.submission_id, received.file_name, ERROR, "structure.cover_field_missing",
-                    spec.cover_sheet, f"B{item.row}", None,
-                    f"封面缺少“{item.label}”：请在“{spec.cover_sheet}”表 B{item.row} 单元格填写{item.label}。",
+                rule("structure.cover_field_missing").finding(
+                    received.submission_id, received.file_name, spec.cover_sheet, f"B{item.row}", label=item.label
                 )
             )
     return cover
@@ -265,20 +264,14 @@ def _parse_sheet(
     error_cells: dict[str, str],
 ) -> pl.DataFrame | None:
     if sheet.sheet not in reader.sheet_names:
-        findings.append(
-            Finding(
-                received.submission_id, received.file_name, ERROR, "structure.sheet_missing", sheet.sheet, None, None,
-                f"缺少工作表“{sheet.sheet}”：请使用最新模板，不要删除或重命名工作表（没有数据的表保留表头即可）。",
-            )
-        )
+        findings.append(rule("structure.sheet_missing").finding(received.submission_id, received.file_name, sheet.sheet))
         return None
     rows, sheet_columns = _load(reader, sheet.sheet)
     header = _find_header(rows, sheet)
     if header is None:
         findings.append(
-            Finding(
-                received.submission_id, received.file_name, ERROR, "structure.header_missing", sheet.sheet, "A1", None,
-                f"“{sheet.sheet}”表找不到表头：第1行应为 {'、'.join(c.header for c in sheet.columns)}，请勿改动表头。",
+            rule("structure.header_missing").finding(
+                received.submission_id, received.file_name, sheet.sheet, "A1", headers=_headers(sheet)
             )
         )
         return None
@@ -289,19 +282,16 @@ def _parse_sheet(
         if position < len(header_cells) and not normalise_label(header_cells[position]):
             cell = f"{column_letter(sheet_columns[position])}{header_index + 1}"
             findings.append(
-                Finding(
-                    received.submission_id, received.file_name, ERROR, "structure.header_blank", sheet.sheet, cell, None,
-                    f"“{sheet.sheet}”表表头 {cell} 为空（多插入了一列，或合并了表头单元格）：请删除该列或取消合并，"
-                    f"表头应依次为 {'、'.join(c.header for c in sheet.columns)}。",
+                rule("structure.header_blank").finding(
+                    received.submission_id, received.file_name, sheet.sheet, cell, headers=_headers(sheet)
                 )
             )
     for column in sheet.columns:
         if column.name not in positions:
             findings.append(
-                Finding(
-                    received.submission_id, received.file_name, ERROR, "structure.header_missing", sheet.sheet,
-                    f"{column.letter}{header_index + 1}", None,
-                    f"“{sheet.sheet}”表缺少“{column.header}”列：请按模板恢复该列表头（第{header_index + 1}行）。",
+                rule("structure.header_missing").finding(
+                    received.submission_id, received.file_name, sheet.sheet, f"{column.letter}{header_index + 1}",
+                    variant="column", header=column.header, row=header_index + 1,
                 )
             )
         layouts.append(
@@ -326,20 +316,17 @@ def _parse_sheet(
             if value is not None and value != as_read(typed, column.type):
                 if not (column.type == "date" and str(typed).startswith(value)):  # a date cell printed with its time
                     findings.append(
-                        Finding(
-                            received.submission_id, received.file_name, INFO, "values.normalised", sheet.sheet,
-                            f"{letters[column.name]}{row_index + 1}", str(typed),
-                            f"已将“{typed}”按“{value}”读取（全角字符、千位分隔符或日期写法已规范化），如有误请更正。",
+                        rule("values.normalised").finding(
+                            received.submission_id, received.file_name, sheet.sheet,
+                            f"{letters[column.name]}{row_index + 1}", str(typed), normalised=value,
                         )
                     )
             cell = f"{letters.get(column.name)}{row_index + 1}"
             if cell in error_cells:
                 findings.append(
-                    Finding(
-                        received.submission_id, received.file_name, ERROR, "values.error_cell", sheet.sheet, cell,
-                        error_cells[cell],
-                        f"“{sheet.sheet}”表 {cell} 显示错误值 {error_cells[cell]}（公式出错）：请改正公式，"
-                        f"或直接填写“{column.header}”的数值。",
+                    rule("values.error_cell").finding(
+                        received.submission_id, received.file_name, sheet.sheet, cell, error_cells[cell],
+                        header=column.header,
                     )
                 )
             limit = _text_limit(column)
@@ -358,11 +345,14 @@ def _text_limit(column: Column) -> int:
 
 
 def _text_too_long(received: ReceivedFile, sheet: str, cell: str, value: str, header: str, limit: int) -> Finding:
-    return Finding(
-        received.submission_id, received.file_name, ERROR, "values.text_too_long", sheet, cell, value[:VALUE_SHOWN] + "…",
-        f"“{sheet}”表 {cell} 有 {len(value)} 个字，超过“{header}”的上限 {limit} 个字：请只填写{header}本身，"
-        "说明性文字请简写，或另附文件说明。",
+    return rule("values.text_too_long").finding(
+        received.submission_id, received.file_name, sheet, cell, value[:VALUE_SHOWN] + "…",
+        header=header, limit=limit, length=len(value),
     )
+
+
+def _headers(sheet: SheetSpec) -> str:
+    return "、".join(column.header for column in sheet.columns)
 
 
 def unit_code_from_file_name(file_name: str) -> str:
@@ -419,9 +409,8 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     version_spec = template(CURRENT_TEMPLATE)
     if version_spec.cover_sheet not in reader.sheet_names:
         findings.append(
-            Finding(
-                received.submission_id, received.file_name, ERROR, "structure.sheet_missing", version_spec.cover_sheet,
-                None, None, f"缺少工作表“{version_spec.cover_sheet}”：请使用区总工会下发的模板填报。",
+            rule("structure.sheet_missing").finding(
+                received.submission_id, received.file_name, version_spec.cover_sheet, variant="cover"
             )
         )
         return submission, {}, layouts, findings
@@ -459,11 +448,7 @@ def parse_isolated(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
 
 def unreadable(received: ReceivedFile, error: BaseException | None = None) -> Finding:
     reason = f"（读取时出错：{type(error).__name__}）" if error is not None else ""
-    return Finding(
-        received.submission_id, received.file_name, ERROR, "structure.unreadable", None, None, None,
-        f"无法读取该文件{reason}：请用 Excel 或 WPS 打开后另存为 .xlsx（Excel 工作簿）格式再提交；"
-        "如文件打不开，说明已损坏，请从原稿重新制作。",
-    )
+    return rule("structure.unreadable").finding(received.submission_id, received.file_name, reason=reason)
 
 
 def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:

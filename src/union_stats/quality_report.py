@@ -37,6 +37,7 @@ from union_stats.findings import (
     sort_key,
     stopped_before_reading,
 )
+from union_stats.rules import registry
 from union_stats.template import display_width
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class _Row:
     where: str
     value: str | None
     rule: str
+    rule_title: str  # the registry's short title of the rule, in Chinese
     message: str
     sheet: str | None
     cell: str | None
@@ -214,6 +216,7 @@ def _row(finding: Finding) -> _Row:
         where=_clean(_where(finding)),
         value=None if finding.value is None else _shorten(_clean(finding.value), VALUE_SHOWN),
         rule=_clean(finding.rule),
+        rule_title=registry()[finding.rule].title_zh if finding.rule in registry() else "",
         message=_clean(finding.message),
         sheet=finding.sheet,
         cell=finding.cell,
@@ -404,7 +407,7 @@ def _add_result_sheet(
             where.font = Font(color="0563C1", underline="single")
         _put(sheet, row, 3, shown.value or "")
         _put(sheet, row, 4, shown.message)
-        _put(sheet, row, 5, shown.rule)
+        _put(sheet, row, 5, f"{shown.rule_title}（{shown.rule}）" if shown.rule_title else shown.rule)
         for column in range(1, 6):
             sheet.cell(row=row, column=column).alignment = wrap
     if findings:

@@ -9,6 +9,7 @@ import polars as pl
 
 from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.parse import ParsedBatch
+from union_stats.rules import rule
 from union_stats.warehouse import ACCEPTED, HELD
 
 
@@ -57,11 +58,7 @@ def outcomes_of(submissions: pl.DataFrame, findings: list[Finding]) -> pl.DataFr
 
 def check_failed(batch: ParsedBatch, submission_id: str, error: Exception) -> Finding:
     file_name = batch.submissions.filter(pl.col("submission_id") == submission_id)["file_name"].first() or ""
-    return Finding(
-        submission_id, file_name, ERROR, "structure.check_failed", None, None, None,
-        f"本文件的内容无法完成审核（{type(error).__name__}），已退回：请检查是否有异常内容（如超长文字、特殊符号、"
-        "合并单元格），用 Excel 或 WPS 按模板重新整理、另存为 .xlsx 后再提交。",
-    )
+    return rule("structure.check_failed").finding(submission_id, file_name, reason=type(error).__name__)
 
 
 # a finding that follows from another one says nothing new: every date is outside the period when the cover
