@@ -71,6 +71,9 @@ def data_docs_dir_for(warehouse: Path) -> Path:
     return warehouse.parent / "gx"
 
 
+PREFECT_STARTUP_TIMEOUT_SECONDS = 120
+
+
 def prefect_home_for(warehouse: Path) -> Path:
     """Prefect's state (its sqlite database, results, memo store) for runs against `warehouse`, beside it."""
     return warehouse.parent / "prefect"
@@ -92,11 +95,12 @@ def use_prefect_home(warehouse: Path) -> None:
     """Keep Prefect's state for runs against `warehouse` in its own home beside it (`<warehouse dir>/prefect/`).
 
     Prefect's default home `~/.prefect` holds one sqlite database for every process on the machine, so two
-    runs at once (against two warehouses) fail with `database is locked`. This sets `PREFECT_HOME` (and with it
-    the temporary API server's database, `${PREFECT_HOME}/prefect.db`, its results and memo store), unless
-    the user chose otherwise: `PREFECT_API_URL` (a running Prefect server) or `PREFECT_HOME` set in the
-    environment or in the active Prefect profile, which are left alone. The user's profiles file stays the
-    one Prefect reads.
+    runs at once (against two warehouses) fail with `database is locked` (or a migration race on a new one).
+    This sets `PREFECT_HOME`, and with it the temporary API server's database `${PREFECT_HOME}/prefect.db`, its
+    results and memo store; and, unless already set, a longer wait for that server's first start
+    (`PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`, 120 s). It does nothing when the user chose otherwise:
+    `PREFECT_API_URL` (a running Prefect server) or `PREFECT_HOME`, in the environment or in the active Prefect
+    profile. The user's profiles file (`~/.prefect/profiles.toml`) stays the one Prefect reads.
 
     Call it before `prefect` is imported: Prefect reads its settings at import.
     """
@@ -113,3 +117,6 @@ def use_prefect_home(warehouse: Path) -> None:
     home = prefect_home_for(Path(warehouse).expanduser().resolve())
     home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(home)
+    # a new home's first temporary server creates and migrates its database, which on a busy two-core machine
+    # (two runs starting at once) takes longer than Prefect's default 20 s wait for the server
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(PREFECT_STARTUP_TIMEOUT_SECONDS))
