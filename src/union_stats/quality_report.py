@@ -37,12 +37,13 @@ from union_stats.findings import (
     sort_key,
     stopped_before_reading,
 )
+from union_stats.paths import REPORT_TEMPLATES_DIR
 from union_stats.rules import registry
 from union_stats.template import display_width
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = REPORT_TEMPLATES_DIR
 HTML_TEMPLATE = "quality_report.html.j2"
 
 OUTCOME_ZH = {
