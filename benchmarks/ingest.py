@@ -47,10 +47,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "raw" / args.period
-        timed("generate (not part of a run)", lambda: sample.write_sample(args.period, raw, units=args.units, seed=args.seed))
+        timed(
+            "generate (not part of a run)",
+            lambda: sample.write_sample(args.period, raw, units=args.units, seed=args.seed),
+        )
         files = timed("discover (sha256)", lambda: discover.discover(raw))
         archive = Path(scratch) / "archive"
-        archived = timed("archive (copy by hash)", lambda: {f.submission_id: str(discover.archive(f, archive)) for f in files})
+        archived = timed(
+            "archive (copy by hash)", lambda: {f.submission_id: str(discover.archive(f, archive)) for f in files}
+        )
         timed("read only (fastexcel floor)", lambda: _read_only(files))
         units = reference.units_for(raw)
         batch = timed("parse", lambda: parse.parse_batch(files, args.period))
@@ -62,8 +67,14 @@ def main() -> None:
                 load.ensure_warehouse(con)
                 with load.transaction(con):
                     load.load_batch(
-                        con, batch, validated.outcomes, validated.findings, units, "bench",
-                        [unit.unit_code for unit in reference.expected_units(raw)], archived,
+                        con,
+                        batch,
+                        validated.outcomes,
+                        validated.findings,
+                        units,
+                        "bench",
+                        [unit.unit_code for unit in reference.expected_units(raw)],
+                        archived,
                     )
                     transform.build(con)
 
@@ -78,8 +89,12 @@ def main() -> None:
     console = Console()
     console.print(table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    console.print(f"peak memory {peak_mb:,.0f} MB; {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores")
-    console.print(f"accepted {validated.outcomes.filter(validated.outcomes['status'] != 'rejected').height} of {args.units}")
+    console.print(
+        f"peak memory {peak_mb:,.0f} MB; {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
+    )
+    console.print(
+        f"accepted {validated.outcomes.filter(validated.outcomes['status'] != 'rejected').height} of {args.units}"
+    )
 
 
 if __name__ == "__main__":

@@ -95,14 +95,22 @@ def publish_run(
     summary = publish.summarise(run, files, batch, validated, figures)
     get_run_logger().info(
         "event=run_finished run_id=%s period=%s processed=%d accepted=%d rejected=%d held=%d figures_matching=%d/%d",
-        run.run_id, run.period, summary.processed, summary.accepted, summary.rejected, summary.held, summary.matched,
+        run.run_id,
+        run.period,
+        summary.processed,
+        summary.accepted,
+        summary.rejected,
+        summary.held,
+        summary.matched,
         len(figures),
     )
     return summary
 
 
 @flow(name="ingest-period", log_prints=True)
-def ingest_period(period: str | None = None, raw_dir: Path = RAW_DIR, warehouse: Path = WAREHOUSE_FILE) -> publish.RunSummary:
+def ingest_period(
+    period: str | None = None, raw_dir: Path = RAW_DIR, warehouse: Path = WAREHOUSE_FILE
+) -> publish.RunSummary:
     """Discover a period's files; parse, validate and load the new ones; publish outcomes and figures."""
     run = RunContext.start(period, raw_dir, warehouse)
     try:

@@ -235,7 +235,9 @@ def unit_code_not_file_name(path: Path) -> Expected:
     """shiqiao_2022.xlsx whose cover says another unit (dashi): a template of the wrong unit."""
     row = set_cover(path, "单位代码", "dashi")
     return Expected(
-        "structure.unit_mismatch", ERROR, f"{COVER}!B{row}",
+        "structure.unit_mismatch",
+        ERROR,
+        f"{COVER}!B{row}",
         (f"“{COVER}”表 B{row} 的单位代码“dashi”与文件名“shiqiao_2022.xlsx”不一致",),
     )
 
@@ -255,7 +257,9 @@ def period_mismatch(path: Path) -> Expected:
     """The cover says 2021 while the file was submitted for 2022."""
     row = set_cover(path, "统计期", "2021")
     return Expected(
-        "structure.period_mismatch", ERROR, f"{COVER}!B{row}",
+        "structure.period_mismatch",
+        ERROR,
+        f"{COVER}!B{row}",
         (f"B{row} 的统计期“2021”与本次收报的统计期“{PERIOD}”不一致",),
     )
 
@@ -301,7 +305,11 @@ def file_named_for_another_unit(path: Path) -> Expected:
     row = cover_row(openpyxl.load_workbook(path, read_only=True)[COVER], "单位代码")
     renamed = path.rename(path.with_name("市桥街2022年报.xlsx"))
     return Expected(
-        "structure.unit_mismatch", ERROR, f"{COVER}!B{row}", ("与文件名“市桥街2022年报.xlsx”不一致", "市桥街总工会"), renamed
+        "structure.unit_mismatch",
+        ERROR,
+        f"{COVER}!B{row}",
+        ("与文件名“市桥街2022年报.xlsx”不一致", "市桥街总工会"),
+        renamed,
     )
 
 
@@ -378,7 +386,9 @@ def count_decimal(path: Path) -> Expected:
     """A decimal for a count indicator (招聘会场次 9.5)."""
     row, _ = set_indicator(path, "job_fairs", 9.5)
     return Expected(
-        "values.integer", ERROR, f"{INDICATORS}!D{row}",
+        "values.integer",
+        ERROR,
+        f"{INDICATORS}!D{row}",
         (f"D{row} 的“9.5”不是整数", f"“{indicator_name('job_fairs')}”以场次计"),
     )
 
@@ -401,7 +411,9 @@ def money_three_decimals(path: Path) -> Expected:
 def indicator_money_three_decimals(path: Path) -> Expected:
     """A money indicator with three decimals."""
     row, _ = set_indicator(path, "hospital_grant_amount", 9748.125)
-    return Expected("values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“9748.125”不是有效数值", "最多两位小数"))
+    return Expected(
+        "values.number", ERROR, f"{INDICATORS}!D{row}", (f"D{row} 的“9748.125”不是有效数值", "最多两位小数")
+    )
 
 
 @defect("shiqiao")
@@ -423,7 +435,9 @@ def date_outside_period(path: Path) -> Expected:
     """A union founded in the previous year, listed as new this year."""
     cell = set_detail(path, ENTERPRISES, "工会成立日期", 2, datetime(2021, 12, 15))
     return Expected(
-        "values.date_in_period", ERROR, f"{ENTERPRISES}!{cell}",
+        "values.date_in_period",
+        ERROR,
+        f"{ENTERPRISES}!{cell}",
         (f"{cell} 的日期“2021-12-15”不在统计期 2022（2022-01-01 至 2022-12-31）内",),
     )
 
@@ -447,7 +461,9 @@ def choice_invalid(path: Path) -> Expected:
     """A case outcome that is not in the list (已调解)."""
     cell = set_detail(path, CASES, "处理结果", 2, "已调解")
     return Expected(
-        "values.choice", ERROR, f"{CASES}!{cell}",
+        "values.choice",
+        ERROR,
+        f"{CASES}!{cell}",
         (f"{cell} 的“已调解”不是可选值", "调解成功、调解不成功、已结案、处理中"),
     )
 
@@ -457,7 +473,10 @@ def channel_invalid(path: Path) -> Expected:
     """A case channel abbreviated (律师团)."""
     cell = set_detail(path, CASES, "处理渠道", 3, "律师团")
     return Expected(
-        "values.choice", ERROR, f"{CASES}!{cell}", (f"{cell} 的“律师团”不是可选值", "律师团代理、三方联调中心调解、工会参与处理")
+        "values.choice",
+        ERROR,
+        f"{CASES}!{cell}",
+        (f"{cell} 的“律师团”不是可选值", "律师团代理、三方联调中心调解、工会参与处理"),
     )
 
 
@@ -473,7 +492,9 @@ def full_width_digits(path: Path) -> Expected:
     """An indicator value typed in full-width digits: read as the number, said as info."""
     full_width = str.maketrans("0123456789", "０１２３４５６７８９")
     row, typed = set_indicator(path, "job_fairs", lambda before: str(before).translate(full_width))
-    read = typed.translate({ord(wide): narrow for narrow, wide in zip("0123456789", "０１２３４５６７８９", strict=True)})
+    read = typed.translate(
+        {ord(wide): narrow for narrow, wide in zip("0123456789", "０１２３４５６７８９", strict=True)}
+    )
     return Expected("values.normalised", INFO, f"{INDICATORS}!D{row}", (f"已将“{typed}”按“{read}”读取",))
 
 
@@ -482,7 +503,9 @@ def thousands_separator(path: Path) -> Expected:
     """An indicator value typed as text with a thousands separator: read as the number, said as info."""
     row, typed = set_indicator(path, "employment_services", lambda before: f"{before:,}")
     assert "," in typed, "the indicator needs four digits for a thousands separator"
-    return Expected("values.normalised", INFO, f"{INDICATORS}!D{row}", (f"已将“{typed}”按“{typed.replace(',', '')}”读取",))
+    return Expected(
+        "values.normalised", INFO, f"{INDICATORS}!D{row}", (f"已将“{typed}”按“{typed.replace(',', '')}”读取",)
+    )
 
 
 @defect("shiqiao")
@@ -507,7 +530,9 @@ def credit_codes_blank(path: Path) -> Expected:
         column = header_column(sheet, "统一社会信用代码")
         sheet[f"{column}2"].value = None
         sheet[f"{column}3"].value = None
-    return Expected("values.required", ERROR, f"{ENTERPRISES}!{column}3", (f"{column}3 为空", "“统一社会信用代码”为必填项"))
+    return Expected(
+        "values.required", ERROR, f"{ENTERPRISES}!{column}3", (f"{column}3 为空", "“统一社会信用代码”为必填项")
+    )
 
 
 @defect("shiqiao")
@@ -550,7 +575,10 @@ def credit_code_short(path: Path) -> Expected:
         short = sheet[cell].value[:-1]
         sheet[cell].value = short
     return Expected(
-        "codes.credit_code_format", ERROR, f"{ENTERPRISES}!{cell}", (f"{cell} 的“{short}”不符合要求", "应为18位"),
+        "codes.credit_code_format",
+        ERROR,
+        f"{ENTERPRISES}!{cell}",
+        (f"{cell} 的“{short}”不符合要求", "应为18位"),
     )
 
 
@@ -589,7 +617,9 @@ def indicator_not_for_unit(path: Path) -> Expected:
         row = sheet.max_row + 1
         sheet.append(["vanguard_members", indicator_name("vanguard_members"), "名", 5, None])
     return Expected(
-        "codes.indicator_not_for_unit", ERROR, f"{INDICATORS}!A{row}",
+        "codes.indicator_not_for_unit",
+        ERROR,
+        f"{INDICATORS}!A{row}",
         (f"A{row} 的指标“vanguard_members”不由本单位填报（由区总工会本级填报）",),
     )
 
@@ -624,7 +654,9 @@ def new_form_exceeds_new_members(path: Path) -> Expected:
         cell = f"{header_column(sheet, '其中新业态会员数')}2"
         sheet[cell].value = whole + 1
     return Expected(
-        "cross_field.part_exceeds_whole", ERROR, f"{ENTERPRISES}!{cell}",
+        "cross_field.part_exceeds_whole",
+        ERROR,
+        f"{ENTERPRISES}!{cell}",
         (f"{cell} 的“其中新业态会员数”{whole + 1} 大于同一行的“新增会员数”{whole}",),
     )
 
@@ -638,7 +670,9 @@ def recovered_exceeds_claimed(path: Path) -> Expected:
         cell = f"{header_column(sheet, '追回金额（元）')}2"
         sheet[cell].value = claimed + 1
     return Expected(
-        "cross_field.part_exceeds_whole", ERROR, f"{CASES}!{cell}",
+        "cross_field.part_exceeds_whole",
+        ERROR,
+        f"{CASES}!{cell}",
         (f"{cell} 的“追回金额（元）”{number_text(claimed + 1)} 大于同一行的“诉求金额（元）”{number_text(claimed)}",),
     )
 
@@ -652,7 +686,9 @@ def indicator_part_exceeds_whole(path: Path) -> Expected:
         row = indicator_row(sheet, "senior_certificates")
         sheet[f"D{row}"].value = whole + 1
     return Expected(
-        "cross_field.part_exceeds_whole", ERROR, f"{INDICATORS}!D{row}",
+        "cross_field.part_exceeds_whole",
+        ERROR,
+        f"{INDICATORS}!D{row}",
         (
             f"D{row} 的“{indicator_name('senior_certificates')}”{whole + 1} "
             f"大于“{indicator_name('competition_contestants')}”{whole}",
@@ -670,7 +706,9 @@ def indicator_disagrees_with_detail(path: Path) -> Expected:
         assert sheet[f"D{row}"].value == listed, "the shipped file agrees with itself"
         sheet[f"D{row}"].value = listed - 1
     return Expected(
-        "cross_sheet.indicator_equals_detail", ERROR, f"{INDICATORS}!D{row}",
+        "cross_sheet.indicator_equals_detail",
+        ERROR,
+        f"{INDICATORS}!D{row}",
         (f"D{row} 填报的“{indicator_name('enterprises_unionised')}”为 {listed - 1}，但“{ENTERPRISES}”表计得 {listed}",),
     )
 
@@ -684,7 +722,9 @@ def duplicate_credit_code(path: Path) -> Expected:
         code = sheet[f"{column}2"].value
         sheet[f"{column}3"].value = code
     return Expected(
-        "structure.duplicate_record", ERROR, f"{ENTERPRISES}!{column}3",
+        "structure.duplicate_record",
+        ERROR,
+        f"{ENTERPRISES}!{column}3",
         (f"{column}3 的“统一社会信用代码”“{code}”在本表出现不止一次",),
     )
 
@@ -698,7 +738,10 @@ def duplicate_case_number(path: Path) -> Expected:
         case_no = sheet[f"{column}2"].value
         sheet[f"{column}3"].value = case_no
     return Expected(
-        "structure.duplicate_record", ERROR, f"{CASES}!{column}3", (f"{column}3 的“案件编号”“{case_no}”在本表出现不止一次",)
+        "structure.duplicate_record",
+        ERROR,
+        f"{CASES}!{column}3",
+        (f"{column}3 的“案件编号”“{case_no}”在本表出现不止一次",),
     )
 
 

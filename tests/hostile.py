@@ -310,8 +310,11 @@ def docx(path: Path) -> Expected:
                 b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
                 b'officedocument.wordprocessingml.document.main+xml"/></Types>',
             ),
-            ("_rels/.rels", b'<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-             b'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>'),
+            (
+                "_rels/.rels",
+                b'<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                b'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
+            ),
             ("word/document.xml", "<w:document><w:body><w:p><w:t>统计表</w:t></w:p></w:body></w:document>".encode()),
         ],
     )
@@ -343,7 +346,7 @@ def plain_text(path: Path) -> Expected:
 def html_as_xls(path: Path) -> Expected:
     """An "Excel web page": an HTML table saved with the .xls extension (after a BOM and blank lines)."""
     path.write_bytes(
-        b"\xef\xbb\xbf\r\n  <html xmlns:x=\"urn:schemas-microsoft-com:office:excel\"><body><table><tr><td>"
+        b'\xef\xbb\xbf\r\n  <html xmlns:x="urn:schemas-microsoft-com:office:excel"><body><table><tr><td>'
         + "指标".encode()
         + b"</td></tr></table></body></html>"
     )
@@ -454,7 +457,10 @@ def encrypted_xlsx(path: Path) -> Expected:
     """An .xlsx saved with a password: an OLE2 file with EncryptionInfo and EncryptedPackage streams."""
     write_cfb(
         path,
-        {"EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00" + b"<encryption/>", "EncryptedPackage": os.urandom(5000)},
+        {
+            "EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00" + b"<encryption/>",
+            "EncryptedPackage": os.urandom(5000),
+        },
     )
     return Expected("file.encrypted", None, ("密码",))
 
@@ -507,7 +513,9 @@ def xls_macros(path: Path) -> Expected:
 def dde_formula(path: Path) -> Expected:
     """A DDE formula injected into a cell of 指标."""
     sample_copy("shiqiao", path)
-    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 2, "<c r=\"F2\"><f>cmd|'/c calc'!A1</f><v>0</v></c>"))
+    edit_sheet_xml(
+        path, INDICATORS, lambda xml: add_cell_to_row(xml, 2, "<c r=\"F2\"><f>cmd|'/c calc'!A1</f><v>0</v></c>")
+    )
     return Expected("file.dde", INDICATORS, ("DDE", "F2"), "F2")
 
 
@@ -524,8 +532,16 @@ def dde_function(path: Path) -> Expected:
 def dde_link(path: Path) -> Expected:
     """An externalLink part holding a ddeLink."""
     sample_copy("shiqiao", path)
-    rewrite(path, path, add=[("xl/externalLinks/externalLink1.xml", b'<externalLink><ddeLink ddeService="cmd" '
-                                                                   b'ddeTopic="/c calc"/></externalLink>')])
+    rewrite(
+        path,
+        path,
+        add=[
+            (
+                "xl/externalLinks/externalLink1.xml",
+                b'<externalLink><ddeLink ddeService="cmd" ddeTopic="/c calc"/></externalLink>',
+            )
+        ],
+    )
     return Expected("file.dde", None, ("DDE",))
 
 
@@ -533,8 +549,11 @@ def dde_link(path: Path) -> Expected:
 def external_link_part(path: Path) -> Expected:
     """A link to another workbook (xl/externalLinks/ part)."""
     sample_copy("shiqiao", path)
-    rewrite(path, path, add=[("xl/externalLinks/externalLink1.xml", b"<externalLink><externalBook r:id=\"rId1\"/>"
-                                                                   b"</externalLink>")])
+    rewrite(
+        path,
+        path,
+        add=[("xl/externalLinks/externalLink1.xml", b'<externalLink><externalBook r:id="rId1"/></externalLink>')],
+    )
     return Expected("file.external_link", None, ("外部链接", "断开链接"))
 
 
@@ -542,7 +561,7 @@ def external_link_part(path: Path) -> Expected:
 def external_formula(path: Path) -> Expected:
     """A formula in 指标 that reads another workbook: [1]Sheet1!A1."""
     sample_copy("dashi", path)
-    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 3, "<c r=\"F3\"><f>[1]Sheet1!A1</f><v>5</v></c>"))
+    edit_sheet_xml(path, INDICATORS, lambda xml: add_cell_to_row(xml, 3, '<c r="F3"><f>[1]Sheet1!A1</f><v>5</v></c>'))
     return Expected("file.external_link", INDICATORS, ("其他工作簿", "F3"), "F3")
 
 
@@ -645,12 +664,16 @@ def million_rows(path: Path) -> Expected:
     rewrite(path, path, {part: None})
     with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         with archive.open(part, "w") as stream:
-            stream.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-                         b'spreadsheetml/2006/main"><sheetData>')
+            stream.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><sheetData>'
+            )
             for start in range(1, 1_000_001, 10_000):
                 stream.write(
-                    "".join(f'<row r="{row}"><c t="inlineStr"><is><t>企业{row}</t></is></c><c><v>{row}</v></c></row>'
-                            for row in range(start, start + 10_000)).encode()
+                    "".join(
+                        f'<row r="{row}"><c t="inlineStr"><is><t>企业{row}</t></is></c><c><v>{row}</v></c></row>'
+                        for row in range(start, start + 10_000)
+                    ).encode()
                 )
             stream.write(b"</sheetData></worksheet>")
     return Expected("limits.rows", ENTERPRISES, ("50000", "删除"))
@@ -727,7 +750,6 @@ def xls_stray_cell(path: Path) -> Expected:
     return Expected("limits.rows", INDICATORS, ("65536", "50000"))
 
 
-
 @hostile("dashi")
 def formula_flood(path: Path) -> Expected:
     """新建工会企业 with 50,000 rows of 20 formula cells without positions: the slowest sheet to follow,
@@ -742,7 +764,8 @@ def formula_flood(path: Path) -> Expected:
             for start in range(1, 50_001, 1000):
                 stream.write(
                     "".join(
-                        "<row>" + "".join(f"<c><f>A{row}+{column}</f><v>{row * column}</v></c>" for column in range(20))
+                        "<row>"
+                        + "".join(f"<c><f>A{row}+{column}</f><v>{row * column}</v></c>" for column in range(20))
                         + "</row>"
                         for row in range(start, start + 1000)
                     ).encode()
@@ -758,7 +781,9 @@ def formula_flood(path: Path) -> Expected:
 READ: dict[str, Hostile] = {}
 
 
-def read_hostile(unit: str, extension: str = "xlsx") -> Callable[[Callable[[Path], Expected]], Callable[[Path], Expected]]:
+def read_hostile(
+    unit: str, extension: str = "xlsx"
+) -> Callable[[Callable[[Path], Expected]], Callable[[Path], Expected]]:
     """Register a file the inspect stage lets through and a later stage must reject."""
 
     def register(function: Callable[[Path], Expected]) -> Callable[[Path], Expected]:
@@ -823,8 +848,11 @@ def error_value_in_a_number_cell(path: Path) -> Expected:
     """A 数值 cell showing #REF! (a formula whose reference was deleted)."""
     sample_copy("shiqiao", path)
     edit_sheet_xml(
-        path, INDICATORS,
-        lambda xml: re.sub(r'<c r="D2"[^>]*?(?:/>|>.*?</c>)', '<c r="D2" t="e"><f>#REF!+1</f><v>#REF!</v></c>', xml, count=1),
+        path,
+        INDICATORS,
+        lambda xml: re.sub(
+            r'<c r="D2"[^>]*?(?:/>|>.*?</c>)', '<c r="D2" t="e"><f>#REF!+1</f><v>#REF!</v></c>', xml, count=1
+        ),
     )
     return Expected("values.error_cell", INDICATORS, ("#REF!", "D2"), "D2")
 

@@ -148,7 +148,11 @@ def test_the_bad_arguments_cover_every_command() -> None:
 def test_no_traceback_in_a_fresh_process(tmp_path: Path, arguments: list[str], expected: int, says: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "union_stats.cli", *arguments],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     _one_line_error(done.returncode, expected, done.stdout, done.stderr)
@@ -237,9 +241,16 @@ def test_a_table_in_a_pipe_is_not_cut_at_80_columns(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setattr(cli, "console", Console(file=buffer, soft_wrap=True))  # a pipe: rich assumes 80 columns
     figure = SimpleNamespace(
-        figure_id="F01", quote_zh="全区新建工会组织并发展会员共计超过一万人次以上的数",
-        published="12,345人", reproduced="12,345人", value=12345.0, base_unit="persons", matches=True, complete=True,
-        units_accepted=18, units_expected=18,
+        figure_id="F01",
+        quote_zh="全区新建工会组织并发展会员共计超过一万人次以上的数",
+        published="12,345人",
+        reproduced="12,345人",
+        value=12345.0,
+        base_unit="persons",
+        matches=True,
+        complete=True,
+        units_accepted=18,
+        units_expected=18,
     )
 
     cli._print_table(cli._figures_table("2022", [figure]))

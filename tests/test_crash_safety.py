@@ -33,7 +33,9 @@ def _sound(warehouse: Path) -> None:
     """18 current submissions, each recorded once, and the report reproduced."""
     assert query(warehouse, "select count(*), count(distinct submission_id) from ops.submissions") == [(18, 18)]
     assert query(warehouse, "select count(*) from ops.ledger") == [(18,)]
-    assert query(warehouse, "select count(*) filter (where matches), count(*) from report.district_figures") == [(66, 66)]
+    assert query(warehouse, "select count(*) filter (where matches), count(*) from report.district_figures") == [
+        (66, 66)
+    ]
 
 
 def test_a_run_killed_while_it_writes_leaves_a_warehouse_the_next_run_completes(raw_copy: Path, tmp_path: Path) -> None:

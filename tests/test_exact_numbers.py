@@ -131,7 +131,9 @@ def test_an_amount_above_2_23_with_cents_is_stored_to_the_cent(raw_copy: Path, t
     assert summary.rejected == 0, summary.rejected_files
     row = int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     assert query(
-        warehouse, "select amount_claimed_yuan from marts.fct_dispute_case where unit_code = 'qu_benji' and source_row = ?", row
+        warehouse,
+        "select amount_claimed_yuan from marts.fct_dispute_case where unit_code = 'qu_benji' and source_row = ?",
+        row,
     ) == [(ABOVE_2_23,)]
     values = dict(
         query(

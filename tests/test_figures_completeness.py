@@ -23,7 +23,14 @@ from union_stats.reference import indicators
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 COLUMNS = (
-    "figure_id", "value", "reproduced", "matches", "units_expected", "units_submitted", "units_accepted", "complete"
+    "figure_id",
+    "value",
+    "reproduced",
+    "matches",
+    "units_expected",
+    "units_submitted",
+    "units_accepted",
+    "complete",
 )
 # which reporting group (indicators.csv reported_by) each figure rests on
 GROUP = {indicator.figure_id: indicator.reported_by for indicator in indicators() if indicator.figure_id}
@@ -126,7 +133,9 @@ def test_a_missing_office_gives_zero_not_null(office_missing) -> None:
         assert figure["value"] == 0, figure["figure_id"]
         assert not figure["complete"] and (figure["units_expected"], figure["units_accepted"]) == (1, 0)
         assert figure["reproduced"] is not None and figure["reproduced"].lstrip("超过约").startswith("0")
-    others = [figure for figure_id, figure in office_missing.items() if GROUP[figure_id] in ("towns", "education_union")]
+    others = [
+        figure for figure_id, figure in office_missing.items() if GROUP[figure_id] in ("towns", "education_union")
+    ]
     assert others and all(figure["complete"] for figure in others)
 
 
@@ -134,15 +143,19 @@ def test_courses_from_units_that_do_not_report_them_move_nothing(stray_courses, 
     warehouse, figures = stray_courses
     _, complete = full
     # the files were accepted (the rows are kept, with their lineage), but F23/F24 do not move
-    statuses = dict(query(warehouse, "select unit_code, status from ops.submissions where unit_code in ('shiqiao', 'qu_jiaoyu')"))
+    statuses = dict(
+        query(warehouse, "select unit_code, status from ops.submissions where unit_code in ('shiqiao', 'qu_jiaoyu')")
+    )
     assert set(statuses.values()) <= {"accepted", "accepted_with_warnings"}
     assert query(warehouse, "select count(*) from raw.training_courses where topic = ?", NEW_TOPIC[0]) == [(2,)]
     for figure_id in ("F23", "F24"):
-        assert figures[figure_id]["value"] == complete[figure_id]["value"] == Decimal(
-            {"F23": 31, "F24": 135}[figure_id]
+        assert (
+            figures[figure_id]["value"] == complete[figure_id]["value"] == Decimal({"F23": 31, "F24": 135}[figure_id])
         )
         assert figures[figure_id]["matches"] and figures[figure_id]["complete"]
-    assert query(warehouse, "select count(*) from marts.int_indicator_detail_rows where measure_value like '全新专题%'") == [(0,)]
+    assert query(
+        warehouse, "select count(*) from marts.int_indicator_detail_rows where measure_value like '全新专题%'"
+    ) == [(0,)]
     assert sum(figure["matches"] for figure in figures.values()) == 66
 
 

@@ -176,7 +176,10 @@ def test_stopped_files_cost_little_time_and_memory(corpus) -> None:
     )
     report = json.loads(result.stdout)
     slowest = sorted(report["files"].items(), key=lambda item: -item[1][0])[:5]
-    print(f"peak RSS {report['peak_mb']:.0f} MB (ru_maxrss {report['ru_maxrss_mb']:.0f} MB); slowest: " + ", ".join(f"{Path(p).stem} {t:.2f}s" for p, (t, _) in slowest))
+    print(
+        f"peak RSS {report['peak_mb']:.0f} MB (ru_maxrss {report['ru_maxrss_mb']:.0f} MB); slowest: "
+        + ", ".join(f"{Path(p).stem} {t:.2f}s" for p, (t, _) in slowest)
+    )
     assert report["peak_mb"] < MAX_PEAK_RSS_MB
     for path, (seconds, rules) in report["files"].items():
         assert seconds < MAX_SECONDS_PER_FILE, f"{path}: {seconds:.1f} s"

@@ -80,12 +80,11 @@ def test_a_broken_file_is_rejected_and_the_good_ones_load(raw_copy: Path, tmp_pa
     summary = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
 
     assert (summary.files, summary.accepted, summary.rejected, summary.matched) == (19, 18, 1, 66)
-    [(status, errors)] = query(
-        warehouse, "select status, errors from ops.submissions where file_name = ?", broken.name
-    )
+    [(status, errors)] = query(warehouse, "select status, errors from ops.submissions where file_name = ?", broken.name)
     assert (status, errors) == ("rejected", 1)
     [(cell, message)] = query(
-        warehouse, "select sheet || '!' || cell, message from ops.findings where file_name = ? and severity = 'error'",
+        warehouse,
+        "select sheet || '!' || cell, message from ops.findings where file_name = ? and severity = 'error'",
         broken.name,
     )
     assert cell.startswith("指标!D") and "约100" in message

@@ -25,9 +25,19 @@ def _resave(source: Path, extension: str, folder: Path) -> Path:
     """`source` opened and saved by LibreOffice in another format, under the same stem."""
     out = folder / extension
     subprocess.run(
-        [SOFFICE, "--headless", f"-env:UserInstallation=file://{folder / 'profile'}", "--convert-to", extension,
-         "--outdir", str(out), str(source)],
-        check=True, capture_output=True, timeout=120,
+        [
+            SOFFICE,
+            "--headless",
+            f"-env:UserInstallation=file://{folder / 'profile'}",
+            "--convert-to",
+            extension,
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return out / f"{source.stem}.{extension}"
 

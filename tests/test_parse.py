@@ -44,7 +44,7 @@ def test_every_sheet_is_parsed_with_lineage() -> None:
         assert frame["source_row"].to_list() == list(range(2, 2 + len(expected)))
         assert set(frame["unit_code"]) <= {"qu_benji"} and set(frame["file_name"]) <= {path.name}
         assert frame.columns[: len(parse.LINEAGE_COLUMNS)] == list(parse.LINEAGE_COLUMNS)
-        assert frame.columns[len(parse.LINEAGE_COLUMNS):] == [column.name for column in sheet.columns]
+        assert frame.columns[len(parse.LINEAGE_COLUMNS) :] == [column.name for column in sheet.columns]
 
 
 def test_values_keep_their_text_and_dates_their_day() -> None:

@@ -18,7 +18,10 @@ from union_stats import paths
 from union_stats.paths import RAW_DIR, use_prefect_home
 
 PREFECT_KEYS = (
-    "PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE",
+    "PREFECT_API_URL",
+    "PREFECT_HOME",
+    "PREFECT_PROFILES_PATH",
+    "PREFECT_PROFILE",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
 )
 
@@ -72,7 +75,9 @@ def test_a_server_in_the_active_profile_is_left_alone(clean_env: Path, tmp_path:
 def test_the_users_profiles_stay_the_ones_prefect_reads(clean_env: Path, tmp_path: Path) -> None:
     profiles = clean_env / ".prefect" / "profiles.toml"
     profiles.parent.mkdir()
-    profiles.write_text('active = "ephemeral"\n[profiles.ephemeral]\nPREFECT_LOGGING_LEVEL = "WARNING"\n', encoding="utf-8")
+    profiles.write_text(
+        'active = "ephemeral"\n[profiles.ephemeral]\nPREFECT_LOGGING_LEVEL = "WARNING"\n', encoding="utf-8"
+    )
     use_prefect_home(tmp_path / "w1" / "w.duckdb")
     assert os.environ["PREFECT_HOME"] == str(tmp_path / "w1" / "prefect")
     assert os.environ["PREFECT_PROFILES_PATH"] == str(profiles)
@@ -115,10 +120,19 @@ def test_two_runs_against_two_warehouses_at_once_both_succeed(tmp_path: Path) ->
         raw = tmp_path / f"raw{n}"
         shutil.copytree(RAW_DIR / "2022", raw / "2022")
         warehouse = tmp_path / f"w{n}" / "w.duckdb"
-        processes.append((warehouse, subprocess.Popen(
-            [sys.executable, "-c", RUN, str(raw), str(warehouse)],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )))
+        processes.append(
+            (
+                warehouse,
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN, str(raw), str(warehouse)],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     results = []
     for warehouse, process in processes:
         try:

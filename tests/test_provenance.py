@@ -49,7 +49,9 @@ def _received(warehouse: Path) -> dict[str, datetime]:
 
 
 def _timely(warehouse: Path) -> dict[str, tuple]:
-    rows = query(warehouse, "select unit_code, on_time, days_late from report.submission_completeness where period = '2022'")
+    rows = query(
+        warehouse, "select unit_code, on_time, days_late from report.submission_completeness where period = '2022'"
+    )
     return {unit: (on_time, days_late) for unit, on_time, days_late in rows}
 
 
@@ -82,7 +84,8 @@ def fresh_clone(prefect_harness, tmp_path_factory) -> dict:
     ingest_period(period="2022", raw_dir=raw, warehouse=warehouse)
     steps["after_resubmission"] = _ledger(warehouse)
     steps["shiqiao"] = query(
-        warehouse, "select sha256, status, received_at from ops.submissions where unit_code = 'shiqiao' order by received_at"
+        warehouse,
+        "select sha256, status, received_at from ops.submissions where unit_code = 'shiqiao' order by received_at",
     )
     return steps
 
@@ -113,7 +116,8 @@ def with_manifest(prefect_harness, tmp_path_factory) -> dict:
     steps["reopened_run"] = datetime.now(UTC)
     ingest_period(period="2022", raw_dir=raw, warehouse=warehouse)
     steps["dashi"] = query(
-        warehouse, "select sha256, status, received_at from ops.submissions where unit_code = 'dashi' order by received_at"
+        warehouse,
+        "select sha256, status, received_at from ops.submissions where unit_code = 'dashi' order by received_at",
     )
     steps["after_reopen_ledger"] = _ledger(warehouse)
     return steps
@@ -190,7 +194,9 @@ def test_the_manifest_is_not_a_submission(tmp_path: Path) -> None:
 
 
 def test_a_manifest_time_needs_its_offset(tmp_path: Path) -> None:
-    (tmp_path / discover.RECEIPTS_FILE).write_text("file_name,received_at\nx_2022.xlsx,2023-01-12T09:30:00\n", encoding="utf-8")
+    (tmp_path / discover.RECEIPTS_FILE).write_text(
+        "file_name,received_at\nx_2022.xlsx,2023-01-12T09:30:00\n", encoding="utf-8"
+    )
     with pytest.raises(ValueError, match="offset"):
         discover.read_receipts(tmp_path)
 
@@ -215,7 +221,9 @@ def test_the_self_check_receives_files_now(tmp_path: Path) -> None:
 
 def test_the_sample_writes_the_shipped_manifest(tmp_path: Path) -> None:
     write_sample("2022", tmp_path)
-    assert (tmp_path / discover.RECEIPTS_FILE).read_text(encoding="utf-8") == SHIPPED_RECEIPTS.read_text(encoding="utf-8")
+    assert (tmp_path / discover.RECEIPTS_FILE).read_text(encoding="utf-8") == SHIPPED_RECEIPTS.read_text(
+        encoding="utf-8"
+    )
     receipts = discover.read_receipts(tmp_path)
     assert sorted(receipts) == sorted(path.name for path in (RAW_DIR / "2022").glob("*.xlsx"))
     beijing_dates = {received_at.astimezone(BEIJING).date() for received_at in receipts.values()}

@@ -53,8 +53,12 @@ def submission(source_path: Path | None, *, file_name: str = FILE_NAME, status: 
 
 
 FINDINGS = [
-    finding(INFO, "values.normalised", "指标", "D7", "１２", "已将“１２”按“12”读取（全角字符已规范化），如有误请更正。"),
-    finding(WARNING, "detail.credit_code_duplicate", "新建工会企业", "B3", "91440113MAWULB4N0W", "信用代码重复：请核对。"),
+    finding(
+        INFO, "values.normalised", "指标", "D7", "１２", "已将“１２”按“12”读取（全角字符已规范化），如有误请更正。"
+    ),
+    finding(
+        WARNING, "detail.credit_code_duplicate", "新建工会企业", "B3", "91440113MAWULB4N0W", "信用代码重复：请核对。"
+    ),
     finding(ERROR, "structure.file_name", None, None, None, FILE_LEVEL_MESSAGE),
     finding(ERROR, "indicator.value_number", "指标", "D5", INJECTED_VALUE, HOSTILE_MESSAGE),
     finding(ERROR, "structure.header_missing", "培训课程", None, None, "“培训课程”表找不到表头：请勿改动表头。"),
@@ -83,9 +87,7 @@ def test_html_report_escapes_submission_text_and_says_how_to_fix(submitted: Path
 
 
 def test_cells_sort_in_natural_order(tmp_path: Path) -> None:
-    findings = [
-        finding(ERROR, "r", "指标", cell, "x", f"第{cell}格有误。") for cell in ("D10", "AA2", "D2", "E1")
-    ]
+    findings = [finding(ERROR, "r", "指标", cell, "x", f"第{cell}格有误。") for cell in ("D10", "AA2", "D2", "E1")]
     html = write_reports(submission(None), findings, tmp_path)[0].read_text(encoding="utf-8")
     positions = [html.index(f"指标!{cell}<") for cell in ("D2", "D10", "E1", "AA2")]
     assert positions == sorted(positions)
@@ -205,7 +207,9 @@ def test_programming_errors_raise(tmp_path: Path) -> None:
         write_reports(submission(None), [finding("fatal", "r", None, None, None, "m")], tmp_path)
 
 
-def test_formula_looking_text_of_the_submission_stays_text_in_the_annotated_copy(submitted: Path, tmp_path: Path) -> None:
+def test_formula_looking_text_of_the_submission_stays_text_in_the_annotated_copy(
+    submitted: Path, tmp_path: Path
+) -> None:
     """A remark the clerk typed as `=1+1` is text in the file; the marked copy must not turn it into a formula."""
     workbook = openpyxl.load_workbook(submitted)
     remark = workbook["指标"]["E2"]

@@ -66,6 +66,7 @@ def test_each_unit_s_quarters_add_up_to_its_year(year_files: dict[str, dict[str,
             elif indicator.aggregation == "count_yes":
                 assert reported == [annual] * 4, (unit_code, code)
             else:  # a distinct count: each topic's courses sit in one quarter, so the counts add up too
+
                 def counted(details: dict, indicator=indicator) -> set[str]:
                     return {record[indicator.measure_field] for record in details[indicator.detail_sheet]}
 

@@ -16,10 +16,17 @@ UNITS = reference.reference_units()
 
 def _indicators(*rows: tuple[str, str, str | None]) -> pl.DataFrame:
     return pl.DataFrame(
-        [{"submission_id": "s1", "unit_code": unit, "source_row": n, "indicator_code": code, "value": value}
-         for n, (unit, code, value) in enumerate(rows, start=2)],
-        schema={"submission_id": pl.String, "unit_code": pl.String, "source_row": pl.Int64, "indicator_code": pl.String,
-                "value": pl.String},
+        [
+            {"submission_id": "s1", "unit_code": unit, "source_row": n, "indicator_code": code, "value": value}
+            for n, (unit, code, value) in enumerate(rows, start=2)
+        ],
+        schema={
+            "submission_id": pl.String,
+            "unit_code": pl.String,
+            "source_row": pl.Int64,
+            "indicator_code": pl.String,
+            "value": pl.String,
+        },
     )
 
 
@@ -74,8 +81,16 @@ def test_detail_columns_numbers_dates_check_digits_and_other_units() -> None:
 )
 def test_the_file_name_only_must_not_name_another_unit(file_name: str, cover_unit: str, named: str) -> None:
     submissions = pl.DataFrame(
-        {"submission_id": ["s"], "file_name": [file_name], "unit_code": [cover_unit], "period": ["2022"],
-         "template_version": ["v1"], "unit_name": ["x"], "contact_name": ["y"], "readable": [True]}
+        {
+            "submission_id": ["s"],
+            "file_name": [file_name],
+            "unit_code": [cover_unit],
+            "period": ["2022"],
+            "template_version": ["v1"],
+            "unit_name": ["x"],
+            "contact_name": ["y"],
+            "readable": [True],
+        }
     )
     batch = ParsedBatch("2022", submissions, {}, pl.DataFrame())
     assert rule_columns.cover_frame(batch, UNITS)["file_unit_code"].to_list() == [named]

@@ -24,7 +24,10 @@ def test_next_runs_quarterly_on_the_15th_after_each_quarter_annual_on_20_january
     runs = next_runs(n=4, after=datetime.fromisoformat("2026-11-25T10:00+08:00"))
 
     assert runs["quarterly-close"] == [
-        _beijing(2027, 1, 15), _beijing(2027, 4, 15), _beijing(2027, 7, 15), _beijing(2027, 10, 15),
+        _beijing(2027, 1, 15),
+        _beijing(2027, 4, 15),
+        _beijing(2027, 7, 15),
+        _beijing(2027, 10, 15),
     ]
     assert runs["annual-close"][:2] == [_beijing(2027, 1, 20), _beijing(2028, 1, 20)]
     for dates in runs.values():

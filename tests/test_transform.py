@@ -123,7 +123,9 @@ def test_every_rule_the_code_names_is_registered() -> None:
     package = Path(union_stats.__file__).parent
     named = set()
     for path in package.rglob("*.py"):
-        named |= set(re.findall(r'"((?:structure|values|codes|file|limits|cross_\w+|history)\.[a-z_]+)"', path.read_text()))
+        named |= set(
+            re.findall(r'"((?:structure|values|codes|file|limits|cross_\w+|history)\.[a-z_]+)"', path.read_text())
+        )
     named = {name for name in named if not name.endswith("_")} - {"limits.toml"}  # a prefix, a file name
     assert named - set(registry()) == set()
     assert len(named) >= 40

@@ -212,7 +212,6 @@ def test_value_far_outside_five_steady_periods_warns_history_outlier() -> None:
     assert validated.outcomes["status"].to_list() == ["accepted_with_warnings"]
 
 
-
 def test_quarters_not_summing_to_the_year_warn() -> None:
     row, value = _indicator_cell("employment_services")
     quarters = [round(value * share) for share in (0.2, 0.3, 0.25)]
@@ -253,7 +252,7 @@ def test_last_year_s_file_is_one_wrong_period_finding_not_one_per_date(tmp_path:
                     if hasattr(cell.value, "year"):
                         cell.value = cell.value.replace(year=2021)
         cover = workbook["封面"]
-        for (label, value) in cover.iter_rows(min_col=1, max_col=2):
+        for label, value in cover.iter_rows(min_col=1, max_col=2):
             if label.value == "统计期":
                 value.value = "2021"
     [result] = checking.check_files([path])

@@ -113,7 +113,8 @@ def write_book(book: Book, folder: Path) -> Path:
     path = folder / book.file_name
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(
-        str(path), {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+        str(path),
+        {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
     )
     workbook.set_properties({"created": datetime(2022, 1, 1)})  # same model, same bytes
     formats = {
@@ -388,7 +389,16 @@ def cover_sheets(draw, unit: Unit, period: str) -> Sheet:
     year = period_bounds(period)[0].year
     wrong = {
         "unit_code": [other_unit, unit.unit_code.upper(), unit.unit_code + " ", "未知单位", "x_2022"],
-        "period": [str(year - 1), f"{year}Q5", f"{year}年", period.lower(), int(year), f"{year}Q1", "2022 ", "２０２２"],
+        "period": [
+            str(year - 1),
+            f"{year}Q5",
+            f"{year}年",
+            period.lower(),
+            int(year),
+            f"{year}Q1",
+            "2022 ",
+            "２０２２",
+        ],
         "template_version": ["V1", "v2", "v9", "１", " v1 ", 1, "v1.0", "ｖ１"],
         "filled_on": [f"{year}/3/5", "昨天", year, period_bounds(period)[0]],
     }
@@ -429,11 +439,16 @@ def indicator_sheets(draw, unit: Unit, period: str) -> Sheet:
         keep = draw(st.integers(0, 19))
         if keep == 19:
             continue  # a row deleted
-        record: dict[str, Value] = {"indicator_code": indicator.indicator_code, "indicator_name": indicator.name_zh,
-                                    "unit_of_measure": indicator.unit_zh}
+        record: dict[str, Value] = {
+            "indicator_code": indicator.indicator_code,
+            "indicator_name": indicator.name_zh,
+            "unit_of_measure": indicator.unit_zh,
+        }
         if keep == 18:
             record["indicator_code"] = draw(
-                st.one_of(st.sampled_from(catalog).map(lambda i: i.indicator_code), header_texts(indicator.indicator_code))
+                st.one_of(
+                    st.sampled_from(catalog).map(lambda i: i.indicator_code), header_texts(indicator.indicator_code)
+                )
             )
         if indicator.value_type == "flag":
             record["value"] = draw(_mostly(st.sampled_from(["是", "否", " 是 ", "Y"]), any_value))
@@ -462,7 +477,9 @@ def detail_sheets(draw, spec: SheetSpec, period: str) -> Sheet:
 
 
 SHEET_NAMES = st.one_of(
-    st.sampled_from(["Sheet1", "Sheet2", "备用", "指标 (2)", "封面(旧)", "WpsReserved_CellImgList", "汇总", "新建工会企业 "]),
+    st.sampled_from(
+        ["Sheet1", "Sheet2", "备用", "指标 (2)", "封面(旧)", "WpsReserved_CellImgList", "汇总", "新建工会企业 "]
+    ),
     st.text(st.characters(blacklist_characters="[]:*?/\\'", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=31)
     .map(str.strip)
     .filter(bool),
@@ -486,7 +503,9 @@ def books(draw, unit: Unit, period: str, file_name: str) -> Book:
     for _ in range(draw(st.integers(0, 2)) if rarely(draw, 4) else 0):  # extra sheets
         name = draw(SHEET_NAMES)
         if name.lower() not in {sheet.name.lower() for sheet in sheets}:
-            extra = Sheet(name, draw(st.dictionaries(st.tuples(st.integers(0, 5), st.integers(0, 5)), any_value, max_size=4)))
+            extra = Sheet(
+                name, draw(st.dictionaries(st.tuples(st.integers(0, 5), st.integers(0, 5)), any_value, max_size=4))
+            )
             sheets.insert(draw(st.integers(0, len(sheets))), extra)
     if rarely(draw, 4):
         sheets = list(draw(st.permutations(sheets)))

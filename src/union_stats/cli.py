@@ -68,9 +68,15 @@ def _figures_table(period: str, figures: list) -> Table:
     if incomplete:
         title += f" [yellow]({incomplete} incomplete: not every unit of their group has an accepted file)[/]"
     table = Table(title=title)
-    for header, justify in (("figure", "left"), ("report says", "left"), ("published", "right"),
-                            ("reproduced", "right"), ("value (base unit)", "right"), ("", "center"),
-                            ("units", "right")):
+    for header, justify in (
+        ("figure", "left"),
+        ("report says", "left"),
+        ("published", "right"),
+        ("reproduced", "right"),
+        ("value (base unit)", "right"),
+        ("", "center"),
+        ("units", "right"),
+    ):
         table.add_column(header, justify=justify)
     for figure in figures:
         value = "—" if figure.value is None else f"{figure.value:,.2f}".rstrip("0").rstrip(".")
@@ -97,7 +103,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise Failure(f"run failed: the warehouse {args.warehouse} is a folder, not a DuckDB file")
     period = args.period or discover.latest_period(args.raw_dir)
     if period is None or not (args.raw_dir / period).is_dir():
-        wanted = f"folder {args.raw_dir / period}" if period else f"period folder (like 2022 or 2022Q1) under {args.raw_dir}"
+        wanted = (
+            f"folder {args.raw_dir / period}" if period else f"period folder (like 2022 or 2022Q1) under {args.raw_dir}"
+        )
         raise Failure(f"run failed: no {wanted}")
     try:
         from union_stats import warehouse
@@ -111,9 +119,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
             )
             return 0
-        from flows.ingest import ingest_period
+        from union_stats.paths import use_prefect_home
 
-        summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
+        use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
+        with warehouse.run_lock(args.warehouse):
+            from flows.ingest import ingest_period
+
+            summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
     _print_table(_figures_table(summary.period, summary.figures))
@@ -157,13 +169,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     table = Table(title=f"报送情况 {args.period}: {submitted} / {len(rows)} units submitted, due {rows[0]['due_on']}")
     for header in ("单位代码", "单位", "结果", "文件数", "首次收到", "是否按时", "错误", "警告"):
         table.add_column(header)
-    colours = {"missing": "red", "rejected": "red", "held": "yellow", "accepted_with_warnings": "yellow", "accepted": "green"}
+    colours = {
+        "missing": "red",
+        "rejected": "red",
+        "held": "yellow",
+        "accepted_with_warnings": "yellow",
+        "accepted": "green",
+    }
     for row in rows:
         timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"[red]逾期{row['days_late']}天[/]")
         received = row["first_received_at"].astimezone().strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
         table.add_row(
-            row["unit_code"], row["unit_name_zh"] or "", f"[{colours.get(row['status'], 'white')}]{row['status']}[/]",
-            str(row["files"] or 0), received, timely, str(row["errors"] if row["errors"] is not None else ""),
+            row["unit_code"],
+            row["unit_name_zh"] or "",
+            f"[{colours.get(row['status'], 'white')}]{row['status']}[/]",
+            str(row["files"] or 0),
+            received,
+            timely,
+            str(row["errors"] if row["errors"] is not None else ""),
             str(row["warnings"] if row["warnings"] is not None else ""),
         )
     console.print(table)
@@ -194,8 +217,9 @@ def cmd_template(args: argparse.Namespace) -> int:
         raise typer.BadParameter(f"unknown unit code {args.unit!r}; known: {', '.join(units)}", param_hint="'--unit'")
     out = Path(args.out)
     if out.suffix.lower() != ".xlsx":
-        raise typer.BadParameter(f"{args.out!r} does not end in .xlsx (the template is an Excel workbook)",
-                                 param_hint="'--out'")
+        raise typer.BadParameter(
+            f"{args.out!r} does not end in .xlsx (the template is an Excel workbook)", param_hint="'--out'"
+        )
     if out.is_dir():
         raise Failure(f"cannot write {out}: it is a folder")
     if not out.parent.is_dir():
@@ -209,8 +233,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from union_stats import sample
 
     if args.quarterly and is_quarter(args.period):
-        raise typer.BadParameter(f"--quarterly writes the four quarters of a year: give a year, not {args.period}",
-                                 param_hint="'--period'")
+        raise typer.BadParameter(
+            f"--quarterly writes the four quarters of a year: give a year, not {args.period}", param_hint="'--period'"
+        )
     if args.quarterly and args.units is not None:
         raise UsageError("--units and --quarterly do not go together (--quarterly writes the 18 real units)")
     out = Path(args.out)
@@ -234,12 +259,17 @@ def cmd_suites(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.schedules import next_runs, serve_deployments
-
     if args.dry_run:
+        from flows.schedules import next_runs
+
         for deployment, runs in next_runs().items():
             console.print(f"{deployment}: " + ", ".join(f"{run:%Y-%m-%d %H:%M %z}" for run in runs))
         return 0
+    from union_stats.paths import use_prefect_home
+
+    use_prefect_home(WAREHOUSE_FILE)  # before Prefect is imported: the scheduled runs load the default warehouse
+    from flows.schedules import serve_deployments
+
     serve_deployments()  # blocks until interrupted; Prefect pauses the schedules on shutdown
     return 0
 
@@ -331,8 +361,9 @@ Period = Annotated[
 ]
 Warehouse = Annotated[
     Path,
-    typer.Option("--warehouse", help=f"{WAREHOUSE_HELP}  [default: {_shown(WAREHOUSE_FILE)}]", show_default=False,
-                 metavar="FILE"),
+    typer.Option(
+        "--warehouse", help=f"{WAREHOUSE_HELP}  [default: {_shown(WAREHOUSE_FILE)}]", show_default=False, metavar="FILE"
+    ),
 ]
 
 
@@ -346,12 +377,22 @@ Warehouse = Annotated[
 def _run(
     period: Annotated[
         str | None,
-        typer.Option("--period", help=f"{PERIOD_HELP}  [default: the latest period folder under --raw-dir]",
-                     callback=_check_period, show_default=False, metavar="PERIOD"),
+        typer.Option(
+            "--period",
+            help=f"{PERIOD_HELP}  [default: the latest period folder under --raw-dir]",
+            callback=_check_period,
+            show_default=False,
+            metavar="PERIOD",
+        ),
     ] = None,
     raw_dir: Annotated[
-        Path, typer.Option("--raw-dir", help=f"folder holding one folder per period  [default: {_shown(RAW_DIR)}]",
-                           show_default=False, metavar="DIR")
+        Path,
+        typer.Option(
+            "--raw-dir",
+            help=f"folder holding one folder per period  [default: {_shown(RAW_DIR)}]",
+            show_default=False,
+            metavar="DIR",
+        ),
     ] = RAW_DIR,
     warehouse: Warehouse = WAREHOUSE_FILE,
     verbose: Annotated[
@@ -362,8 +403,9 @@ def _run(
         # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
         # reaches its API and UI, and `--verbose` prints it here too
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    return cmd_run(argparse.Namespace(command="run", period=period, raw_dir=raw_dir, warehouse=warehouse,
-                                      verbose=verbose))
+    return cmd_run(
+        argparse.Namespace(command="run", period=period, raw_dir=raw_dir, warehouse=warehouse, verbose=verbose)
+    )
 
 
 @app.command(
@@ -374,13 +416,18 @@ def _run(
     epilog=_example("union-stats validate data/raw/2022/shiqiao_2022.xlsx --report-dir reports"),
 )
 def _validate(
-    files: Annotated[list[Path], typer.Argument(help="the workbooks (.xlsx) to check", metavar="FILE",
-                                                show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="the workbooks (.xlsx) to check", metavar="FILE", show_default=False)
+    ],
     report_dir: Annotated[
         Path | None,
-        typer.Option("--report-dir", help="write an HTML report and an annotated copy of each file into this "
-                     "folder  [default: no reports, only the findings printed]", show_default=False,
-                     metavar="DIR"),
+        typer.Option(
+            "--report-dir",
+            help="write an HTML report and an annotated copy of each file into this "
+            "folder  [default: no reports, only the findings printed]",
+            show_default=False,
+            metavar="DIR",
+        ),
     ] = None,
 ) -> int:
     return cmd_validate(argparse.Namespace(command="validate", files=files, report_dir=report_dir))
@@ -405,8 +452,13 @@ def _status(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
 def _close(
     period: Period,
     note: Annotated[
-        str, typer.Option("--note", help="why or on whose approval, kept with the lock  [default: no note]",
-                     show_default=False, metavar="TEXT")
+        str,
+        typer.Option(
+            "--note",
+            help="why or on whose approval, kept with the lock  [default: no note]",
+            show_default=False,
+            metavar="TEXT",
+        ),
     ] = "",
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
@@ -444,8 +496,10 @@ def _serve(
 )
 def _template(
     unit: Annotated[
-        str, typer.Option("--unit", help="unit code from reference/units.csv, e.g. shiqiao", show_default=False,
-                     metavar="CODE")
+        str,
+        typer.Option(
+            "--unit", help="unit code from reference/units.csv, e.g. shiqiao", show_default=False, metavar="CODE"
+        ),
     ],
     period: Period,
     out: Annotated[str, typer.Option("--out", help="the .xlsx file to write", show_default=False, metavar="FILE")],
@@ -458,31 +512,45 @@ def _template(
     short_help="write sample submissions (the 18 real units, or N synthetic ones)",
     help="Write sample submissions: the 18 real units whose totals land on the report's figures, or N "
     "synthetic town-like units.",
-    epilog=_example("union-stats sample --period 2022 --out data/raw/2022",
-                    "union-stats sample --period 2023 --quarterly --out data/raw",
-                    "union-stats sample --period 2024Q1 --units 40 --out /tmp/2024Q1"),
+    epilog=_example(
+        "union-stats sample --period 2022 --out data/raw/2022",
+        "union-stats sample --period 2023 --quarterly --out data/raw",
+        "union-stats sample --period 2024Q1 --units 40 --out /tmp/2024Q1",
+    ),
 )
 def _sample(
     period: Period,
     out: Annotated[
-        str, typer.Option("--out", help="folder to write into (a period folder; with --quarterly, the folder "
-                          "that gets <year>Q1..Q4/)", show_default=False, metavar="DIR")
+        str,
+        typer.Option(
+            "--out",
+            help="folder to write into (a period folder; with --quarterly, the folder that gets <year>Q1..Q4/)",
+            show_default=False,
+            metavar="DIR",
+        ),
     ],
     units: Annotated[
         int | None,
-        typer.Option("--units", min=1, help="write N synthetic town-like units (and a units.csv) instead of the "
-                     "18 real ones  [default: the 18 real units]", show_default=False, metavar="N"),
+        typer.Option(
+            "--units",
+            min=1,
+            help="write N synthetic town-like units (and a units.csv) instead of the "
+            "18 real ones  [default: the 18 real units]",
+            show_default=False,
+            metavar="N",
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="random seed: the same seed writes the same files", metavar="S")
     ] = 2022,
     quarterly: Annotated[
-        bool, typer.Option("--quarterly", help="with a year as --period: write its four quarters to "
-                           "<out>/<year>Q1..Q4/")
+        bool,
+        typer.Option("--quarterly", help="with a year as --period: write its four quarters to <out>/<year>Q1..Q4/"),
     ] = False,
 ) -> int:
-    return cmd_sample(argparse.Namespace(command="sample", period=period, out=out, units=units, seed=seed,
-                                         quarterly=quarterly))
+    return cmd_sample(
+        argparse.Namespace(command="sample", period=period, out=out, units=units, seed=seed, quarterly=quarterly)
+    )
 
 
 @app.command(
@@ -497,8 +565,14 @@ def _suites() -> int:
 
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
-PLAIN_MISTAKES = (PeriodError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-                  PermissionError)
+PLAIN_MISTAKES = (
+    PeriodError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 def _one_line(text: str) -> str:

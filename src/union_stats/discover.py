@@ -81,9 +81,7 @@ def is_submission(path: Path) -> bool:
     is kept and answered (unreadable, send a workbook), never silently skipped. Office lock files, hidden
     files, the generator's units file and the receipts manifest are not submissions."""
     return (
-        path.is_file()
-        and not path.name.startswith(("~$", "."))
-        and path.name not in (EXTRA_UNITS_FILE, RECEIPTS_FILE)
+        path.is_file() and not path.name.startswith(("~$", ".")) and path.name not in (EXTRA_UNITS_FILE, RECEIPTS_FILE)
     )
 
 
@@ -108,7 +106,9 @@ def read_receipts(period_dir: Path) -> dict[str, datetime]:
             try:
                 received_at = datetime.fromisoformat(text)
             except ValueError:
-                raise ValueError(f"{path}:{line}: {text!r} is not an ISO 8601 time (2023-01-12T09:30:00+08:00)") from None
+                raise ValueError(
+                    f"{path}:{line}: {text!r} is not an ISO 8601 time (2023-01-12T09:30:00+08:00)"
+                ) from None
             if received_at.tzinfo is None:
                 raise ValueError(f"{path}:{line}: {text!r} has no offset (write it as 2023-01-12T09:30:00+08:00)")
             receipts[name] = received_at.astimezone(UTC)
@@ -121,7 +121,9 @@ def arrival_times(paths: list[Path], receipts: dict[str, datetime], now: datetim
     (one microsecond apart, by modification time, then name), so that of two files of one unit found in the
     same run the later-written one is the later arrival. The load replaces these by the ledger's time for a
     file the warehouse has already seen."""
-    unnamed = sorted((path for path in paths if path.name not in receipts), key=lambda path: (path.stat().st_mtime, path.name))
+    unnamed = sorted(
+        (path for path in paths if path.name not in receipts), key=lambda path: (path.stat().st_mtime, path.name)
+    )
     times = {path: now + timedelta(microseconds=rank) for rank, path in enumerate(unnamed)}
     times.update({path: receipts[path.name] for path in paths if path.name in receipts})
     return times

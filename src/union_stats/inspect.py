@@ -171,9 +171,13 @@ def _dde(sheet: str | None, cell: str | None, formula: str | None) -> Issue:
 
 
 def _external_link(sheet: str | None, cell: str | None, formula: str | None) -> Issue:
-    where_zh = f"“{sheet}”表 {cell} 单元格的公式引用了其他工作簿" if sheet and cell else "文件含有指向其他工作簿的外部链接"
-    where_en = f"the formula in {sheet}!{cell} refers to another workbook" if sheet and cell else (
-        "the file links to other workbooks"
+    where_zh = (
+        f"“{sheet}”表 {cell} 单元格的公式引用了其他工作簿" if sheet and cell else "文件含有指向其他工作簿的外部链接"
+    )
+    where_en = (
+        f"the formula in {sheet}!{cell} refers to another workbook"
+        if sheet and cell
+        else ("the file links to other workbooks")
     )
     return Issue(
         "file.external_link",
@@ -189,8 +193,7 @@ def _zip_path(name: str) -> Issue:
     return Issue(
         "file.zip_path",
         f"文件内部含有不安全的路径“{name[:100]}”，不是正常的 Excel 文件：{SAVE_AS_XLSX_ZH}",
-        f"The file holds an unsafe internal path {name[:100]!r}, so it is not a normal Excel file: "
-        f"{SAVE_AS_XLSX_EN}",
+        f"The file holds an unsafe internal path {name[:100]!r}, so it is not a normal Excel file: {SAVE_AS_XLSX_EN}",
         value=name[:200],
     )
 
@@ -199,8 +202,7 @@ def _zip_duplicate(name: str) -> Issue:
     return Issue(
         "file.zip_duplicate",
         f"文件内部的“{name[:100]}”出现了两次，不是正常的 Excel 文件：{SAVE_AS_XLSX_ZH}",
-        f"The file holds the internal part {name[:100]!r} twice, so it is not a normal Excel file: "
-        f"{SAVE_AS_XLSX_EN}",
+        f"The file holds the internal part {name[:100]!r} twice, so it is not a normal Excel file: {SAVE_AS_XLSX_EN}",
         value=name[:200],
     )
 
@@ -745,13 +747,15 @@ _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]",
 _STRING_LITERAL = re.compile(r'"[^"]*"')
 _ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
 _ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?\bt\s*=\s*["']e["'][^>]*)>""")
-_ERROR_VALUE = re.compile(rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<""")
+_ERROR_VALUE = re.compile(
+    rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<"""
+)
 MAX_ERROR_CELLS = 1000  # enough to tell the clerk; a sheet of errors is one fix
 
 
 @lru_cache(maxsize=4096)
 def _reaches_out(formula: str) -> str | None:
-    """"dde" or "external" when a formula calls another program or reads another workbook; filled columns
+    """ "dde" or "external" when a formula calls another program or reads another workbook; filled columns
     repeat the same formula text, hence the cache."""
     bare = _STRING_LITERAL.sub('""', formula)
     if _DDE.search(bare):
@@ -961,7 +965,10 @@ def _inspect_cfb(path: Path, limits: Limits) -> Inspection:
             return Inspection(None, [_not_spreadsheet("一个 PowerPoint 演示文稿（.ppt）", "a PowerPoint file (.ppt)")])
         stream = "workbook" if "workbook" in tops else "book" if "book" in tops else None
         if stream is None:
-            return Inspection(None, [_not_spreadsheet("一个 Office 文件，但不是 Excel 工作簿", "an Office file that is not a workbook")])
+            return Inspection(
+                None,
+                [_not_spreadsheet("一个 Office 文件，但不是 Excel 工作簿", "an Office file that is not a workbook")],
+            )
         issues: list[Issue] = []
         if "_vba_project_cur" in tops or "macros" in tops:
             issues.append(_macro("含有 VBA 宏工程", "a VBA project"))

@@ -41,13 +41,18 @@ def arrival_times(con: duckdb.DuckDBPyConnection, submissions: pl.DataFrame, now
     A manifest speaks for the content first seen under a name: a different content under a file name the ledger
     already has for the period was written after that one was seen, so a manifest time not later than that
     sighting gives way to `now` (a unit correcting `shiqiao_2022.xlsx` in place has not sent it in 2023)."""
-    first_seen = dict(con.execute(
-        "select sha256, first_seen_at from ops.ledger where sha256 in (select unnest(?))", [submissions["sha256"].to_list()]
-    ).fetchall())
-    seen_names = dict(con.execute(
-        "select file_name, max(first_seen_at) from ops.ledger where period = ? group by file_name",
-        [submissions["period"][0] if submissions.height else None],
-    ).fetchall())
+    first_seen = dict(
+        con.execute(
+            "select sha256, first_seen_at from ops.ledger where sha256 in (select unnest(?))",
+            [submissions["sha256"].to_list()],
+        ).fetchall()
+    )
+    seen_names = dict(
+        con.execute(
+            "select file_name, max(first_seen_at) from ops.ledger where period = ? group by file_name",
+            [submissions["period"][0] if submissions.height else None],
+        ).fetchall()
+    )
     times = []
     for sha256, file_name, received_at in submissions.select("sha256", "file_name", "received_at").iter_rows():
         if sha256 in first_seen:
@@ -60,7 +65,11 @@ def arrival_times(con: duckdb.DuckDBPyConnection, submissions: pl.DataFrame, now
 
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection, run: RunContext, batch: ParsedBatch, validated: ValidatedBatch, archived: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    run: RunContext,
+    batch: ParsedBatch,
+    validated: ValidatedBatch,
+    archived: dict[str, str],
 ) -> None:
     """Record every file of the batch; load the accepted ones' rows; supersede what they replace."""
     outcomes, findings, run_id, expected_units = validated.outcomes, validated.findings, run.run_id, run.expected_units
@@ -70,7 +79,14 @@ def load_batch(
 
     load_reference(con, run.units)
     con.execute("delete from ops.expected_units where period = ?", [batch.period])
-    _insert(con, "ops.expected_units", pl.DataFrame({"period": batch.period, "unit_code": list(expected_units)}, schema={"period": pl.String, "unit_code": pl.String}))
+    _insert(
+        con,
+        "ops.expected_units",
+        pl.DataFrame(
+            {"period": batch.period, "unit_code": list(expected_units)},
+            schema={"period": pl.String, "unit_code": pl.String},
+        ),
+    )
 
     submissions = batch.submissions.join(outcomes, on="submission_id", how="left").with_columns(
         pl.lit(batch.period).alias("period"),
@@ -82,13 +98,23 @@ def load_batch(
     )
     # the ledger keeps each file's first sighting: a file it already has (a rerun, a held file loaded after a
     # reopen) keeps its entry and its first_seen_at; only files never seen before are added
-    known = {row[0] for row in con.execute(
-        "select sha256 from ops.ledger where sha256 in (select unnest(?))", [submissions["sha256"].to_list()]
-    ).fetchall()}
-    ledger = submissions.filter(~pl.col("sha256").is_in(list(known))).unique("sha256", keep="first").select(
-        "sha256", "file_name", "period", "size_bytes",
-        pl.col("received_at").alias("first_seen_at"),
-        pl.col("submission_id").replace_strict(archived, default=None).alias("archived_path"),
+    known = {
+        row[0]
+        for row in con.execute(
+            "select sha256 from ops.ledger where sha256 in (select unnest(?))", [submissions["sha256"].to_list()]
+        ).fetchall()
+    }
+    ledger = (
+        submissions.filter(~pl.col("sha256").is_in(list(known)))
+        .unique("sha256", keep="first")
+        .select(
+            "sha256",
+            "file_name",
+            "period",
+            "size_bytes",
+            pl.col("received_at").alias("first_seen_at"),
+            pl.col("submission_id").replace_strict(archived, default=None).alias("archived_path"),
+        )
     )
     _insert(con, "ops.ledger", ledger)
 
@@ -97,8 +123,22 @@ def load_batch(
         con,
         "ops.submission_log",
         submissions.select(
-            "submission_id", "sha256", "file_name", "size_bytes", "received_at", "unit_code", "unit_name", "period",
-            "template_version", "contact_name", "status", "errors", "warnings", "infos", "run_id", "processed_at",
+            "submission_id",
+            "sha256",
+            "file_name",
+            "size_bytes",
+            "received_at",
+            "unit_code",
+            "unit_name",
+            "period",
+            "template_version",
+            "contact_name",
+            "status",
+            "errors",
+            "warnings",
+            "infos",
+            "run_id",
+            "processed_at",
         ),
     )
     _delete_where_in(con, "ops.findings_log", "submission_id", submission_ids)
@@ -127,5 +167,3 @@ def load_batch(
         """,
         [batch.period, batch.period],
     )
-
-

@@ -264,7 +264,9 @@ def _parse_sheet(
     error_cells: dict[str, str],
 ) -> pl.DataFrame | None:
     if sheet.sheet not in reader.sheet_names:
-        findings.append(rule("structure.sheet_missing").finding(received.submission_id, received.file_name, sheet.sheet))
+        findings.append(
+            rule("structure.sheet_missing").finding(received.submission_id, received.file_name, sheet.sheet)
+        )
         return None
     rows, sheet_columns = _load(reader, sheet.sheet)
     header = _find_header(rows, sheet)
@@ -290,8 +292,13 @@ def _parse_sheet(
         if column.name not in positions:
             findings.append(
                 rule("structure.header_missing").finding(
-                    received.submission_id, received.file_name, sheet.sheet, f"{column.letter}{header_index + 1}",
-                    variant="column", header=column.header, row=header_index + 1,
+                    received.submission_id,
+                    received.file_name,
+                    sheet.sheet,
+                    f"{column.letter}{header_index + 1}",
+                    variant="column",
+                    header=column.header,
+                    row=header_index + 1,
                 )
             )
         layouts.append(
@@ -317,15 +324,23 @@ def _parse_sheet(
                 if not (column.type == "date" and str(typed).startswith(value)):  # a date cell printed with its time
                     findings.append(
                         rule("values.normalised").finding(
-                            received.submission_id, received.file_name, sheet.sheet,
-                            f"{letters[column.name]}{row_index + 1}", str(typed), normalised=value,
+                            received.submission_id,
+                            received.file_name,
+                            sheet.sheet,
+                            f"{letters[column.name]}{row_index + 1}",
+                            str(typed),
+                            normalised=value,
                         )
                     )
             cell = f"{letters.get(column.name)}{row_index + 1}"
             if cell in error_cells:
                 findings.append(
                     rule("values.error_cell").finding(
-                        received.submission_id, received.file_name, sheet.sheet, cell, error_cells[cell],
+                        received.submission_id,
+                        received.file_name,
+                        sheet.sheet,
+                        cell,
+                        error_cells[cell],
                         header=column.header,
                     )
                 )
@@ -346,8 +361,14 @@ def _text_limit(column: Column) -> int:
 
 def _text_too_long(received: ReceivedFile, sheet: str, cell: str, value: str, header: str, limit: int) -> Finding:
     return rule("values.text_too_long").finding(
-        received.submission_id, received.file_name, sheet, cell, value[:VALUE_SHOWN] + "…",
-        header=header, limit=limit, length=len(value),
+        received.submission_id,
+        received.file_name,
+        sheet,
+        cell,
+        value[:VALUE_SHOWN] + "…",
+        header=header,
+        limit=limit,
+        length=len(value),
     )
 
 
@@ -387,20 +408,33 @@ def _submission_record(received: ReceivedFile) -> dict:
     }
 
 
-def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
+def parse_workbook(
+    received: ReceivedFile, period: str
+) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
     """One workbook: its submission record, its sheets as frames, its column layout and its findings."""
     findings: list[Finding] = []
     layouts: list[dict] = []
     submission = _submission_record(received)
     inspection = inspect_file(received.path)
     if not inspection.ok:  # a limit or the content policy: the file is answered without being read
-        return submission, {}, layouts, [
-            Finding(
-                received.submission_id, received.file_name, ERROR, issue.rule, issue.sheet, issue.cell, issue.value,
-                issue.message_zh,
-            )
-            for issue in inspection.issues
-        ]
+        return (
+            submission,
+            {},
+            layouts,
+            [
+                Finding(
+                    received.submission_id,
+                    received.file_name,
+                    ERROR,
+                    issue.rule,
+                    issue.sheet,
+                    issue.cell,
+                    issue.value,
+                    issue.message_zh,
+                )
+                for issue in inspection.issues
+            ],
+        )
     try:
         reader = fastexcel.read_excel(received.path)
     except Exception as error:  # calamine raises several kinds; all mean the same to a clerk
@@ -434,7 +468,9 @@ def parse_workbook(received: ReceivedFile, period: str) -> tuple[dict, dict[str,
     return submission, sheets, layouts, findings
 
 
-def parse_isolated(received: ReceivedFile, period: str) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
+def parse_isolated(
+    received: ReceivedFile, period: str
+) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
     """`parse_workbook`, where any failure of the file (a reader error, a panic of the native reader) becomes
     the file's own finding and never stops the other files of the run."""
     try:

@@ -38,7 +38,9 @@ def resource_dir(name: str) -> Path:
     packaged = resources.files("union_stats") / "_data" / name
     # pip and uv install wheels unpacked, so this is a real folder; say so clearly if it ever is not
     if not isinstance(packaged, Path) or not packaged.is_dir():
-        raise FileNotFoundError(f"union_stats: the packaged folder {name!r} is missing ({packaged}); reinstall the wheel")
+        raise FileNotFoundError(
+            f"union_stats: the packaged folder {name!r} is missing ({packaged}); reinstall the wheel"
+        )
     return packaged
 
 

@@ -18,7 +18,9 @@ from union_stats.warehouse import HELD, FigureRow, read_district_figures, record
 
 def outcomes_markdown(outcomes: list[tuple]) -> str:
     lines = ["| 单位 | 文件 | 结果 | 错误 | 警告 |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {unit} | {file} | {status} | {errors} | {warnings} |" for unit, file, status, errors, warnings in outcomes]
+    lines += [
+        f"| {unit} | {file} | {status} | {errors} | {warnings} |" for unit, file, status, errors, warnings in outcomes
+    ]
     return "\n".join(lines)
 
 
@@ -27,7 +29,9 @@ def figures_markdown(figures: list[FigureRow]) -> str:
     incomplete = sum(not figure.complete for figure in figures)
     lines = [f"**{matched} / {len(figures)}** figures match the published report."]
     if incomplete:
-        lines.append(f"**{incomplete}** figures are incomplete: not every unit of their group has an accepted file (⚠).")
+        lines.append(
+            f"**{incomplete}** figures are incomplete: not every unit of their group has an accepted file (⚠)."
+        )
     lines += [
         "",
         "| figure | published | reproduced | matches | units accepted/expected |",
@@ -88,11 +92,15 @@ def completeness_markdown(rows: list[dict]) -> str:
     for row in rows:
         timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"逾期{row['days_late']}天")
         received = row["first_received_at"].strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
-        lines.append(f"| {row['unit_name_zh'] or row['unit_code']} | {row['status']} | {received} | {row['due_on']} | {timely} |")
+        lines.append(
+            f"| {row['unit_name_zh'] or row['unit_code']} | {row['status']} | {received} | {row['due_on']} | {timely} |"
+        )
     return "\n".join(lines)
 
 
-def rejected_files(submissions: pl.DataFrame, outcomes: pl.DataFrame, findings: list[Finding]) -> tuple[tuple[str, str], ...]:
+def rejected_files(
+    submissions: pl.DataFrame, outcomes: pl.DataFrame, findings: list[Finding]
+) -> tuple[tuple[str, str], ...]:
     """Each rejected file of a run with the first of its errors, as the clerk's report lists them."""
     rejected = outcomes.filter(pl.col("status") == "rejected").join(submissions, on="submission_id")
     first_error: dict[str, Finding] = {}
@@ -101,7 +109,9 @@ def rejected_files(submissions: pl.DataFrame, outcomes: pl.DataFrame, findings: 
             first_error.setdefault(finding.submission_id, finding)
     return tuple(
         (file_name, first_error[submission_id].message if submission_id in first_error else "")
-        for submission_id, file_name in sorted(rejected.select("submission_id", "file_name").iter_rows(), key=lambda row: row[1])
+        for submission_id, file_name in sorted(
+            rejected.select("submission_id", "file_name").iter_rows(), key=lambda row: row[1]
+        )
     )
 
 
@@ -135,8 +145,16 @@ def summarise(
     """What the command line prints after a run that processed files."""
     accepted, rejected = validated.counts()
     return RunSummary(
-        run.run_id, run.period, files, validated.outcomes.height, accepted, rejected, validated.count(HELD), figures,
-        run.report_dir, rejected_files=rejected_files(batch.submissions, validated.outcomes, validated.findings),
+        run.run_id,
+        run.period,
+        files,
+        validated.outcomes.height,
+        accepted,
+        rejected,
+        validated.count(HELD),
+        figures,
+        run.report_dir,
+        rejected_files=rejected_files(batch.submissions, validated.outcomes, validated.findings),
     )
 
 

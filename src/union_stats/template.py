@@ -72,8 +72,10 @@ def _write_cell(sheet: Worksheet, row: int, col: int, column_type: str, value: o
         return
     if column_type == "date" and isinstance(value, date):
         sheet.write_datetime(row, col, value, formats.date)
-    elif column_type in ("money", "integer", "number", "date") and isinstance(value, int | float) and not isinstance(
-        value, bool
+    elif (
+        column_type in ("money", "integer", "number", "date")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
     ):
         sheet.write_number(row, col, value, formats.money if column_type == "money" else None)
     else:

@@ -72,7 +72,11 @@ def _references(model: Model, others: list[Model]) -> set[str]:
     for other in others:
         if other is model:
             continue
-        pattern = rf"\b{re.escape(other.identifier)}\s*\(" if other.folder == "macros" else rf"\b{re.escape(other.relation)}\b"
+        pattern = (
+            rf"\b{re.escape(other.identifier)}\s*\("
+            if other.folder == "macros"
+            else rf"\b{re.escape(other.relation)}\b"
+        )
         if re.search(pattern, text):
             found.add(other.identifier)
     return found

@@ -30,6 +30,7 @@ from union_stats.runs import RunContext
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class ValidationContext:
     """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
@@ -42,8 +43,6 @@ class ValidationContext:
     )
     # per detail sheet kind: rows of the period's current submissions that are not in this batch
     other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-
 
 
 ACCEPTED = ("accepted", "accepted_with_warnings")
@@ -87,6 +86,36 @@ def connect(warehouse: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBP
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def run_lock(warehouse: Path) -> Iterator[None]:
+    """One run at a time per warehouse, for the whole run: a second run waits for the first (DuckDB has one
+    writer anyway), and the two never race to create the Prefect database they share beside the warehouse."""
+    try:
+        import fcntl
+    except ImportError:  # not on a POSIX system: the warehouse's own lock still keeps writes apart
+        yield
+        return
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
+    with warehouse.with_name(warehouse.name + ".run-lock").open("a") as handle:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waited >= patience:
+                    raise WarehouseBusy(
+                        f"another run of {warehouse} has been going for over {waited:.0f} s: try again when it has finished"
+                    ) from None
+                time.sleep(0.25)
+                waited += 0.25
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -150,9 +179,7 @@ def _blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _deadline_rules() -> pl.DataFrame:
     settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))
-    return pl.DataFrame(
-        [{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()]
-    )
+    return pl.DataFrame([{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()])
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> None:
@@ -160,23 +187,36 @@ def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> N
     reference_codes = {unit.unit_code for unit in reference.reference_units()}
     incoming = pl.DataFrame(
         [
-            dataclasses.asdict(unit) | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
+            dataclasses.asdict(unit)
+            | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
             for unit in units
         ],
-        schema={field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)}
+        schema={
+            field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)
+        }
         | {"origin": pl.String},
     )
-    tables = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()}
+    tables = {
+        row[0]
+        for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()
+    }
     if "units" in tables:
         known = con.sql("select * from ref.units").pl()
-        incoming = pl.concat([known.filter(~pl.col("unit_code").is_in(incoming["unit_code"].implode())), incoming], how="vertical_relaxed")
+        incoming = pl.concat(
+            [known.filter(~pl.col("unit_code").is_in(incoming["unit_code"].implode())), incoming],
+            how="vertical_relaxed",
+        )
     _replace_table(con, "ref.units", incoming.sort("unit_code"))
-    _replace_table(con, "ref.indicators", _blank_as_null(pl.DataFrame([dataclasses.asdict(i) for i in reference.indicators()])))
+    _replace_table(
+        con, "ref.indicators", _blank_as_null(pl.DataFrame([dataclasses.asdict(i) for i in reference.indicators()]))
+    )
     _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
     _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
     _replace_table(con, "ref.deadline_rules", _deadline_rules())
     _replace_table(
-        con, "ref.targets", pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String))
+        con,
+        "ref.targets",
+        pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String)),
     )
 
 
@@ -215,7 +255,9 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
         state.statuses = dict(
             con.execute("select submission_id, status from ops.submission_log where period = ?", [period]).fetchall()
         )
-        state.closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
+        state.closed = bool(
+            con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0]
+        )
         if not with_context:
             return state
         if "marts.fct_indicator_value" in tables:
@@ -247,8 +289,18 @@ def record_run(
     """How a run ended, in `ops.runs` (inside the caller's transaction, if any)."""
     con.execute(
         "insert or replace into ops.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run.run_id, run.period, str(run.raw_dir), run.started_at, datetime.now(UTC), status, files_seen, accepted,
-         rejected, message],
+        [
+            run.run_id,
+            run.period,
+            str(run.raw_dir),
+            run.started_at,
+            datetime.now(UTC),
+            status,
+            files_seen,
+            accepted,
+            rejected,
+            message,
+        ],
     )
 
 
@@ -271,7 +323,9 @@ def set_period_lock(warehouse: Path, period: str, closed: bool, note: str = "") 
     """Close or reopen a period; returns whether anything changed."""
     with connect(warehouse) as con:
         ensure_warehouse(con)
-        was_closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0])
+        was_closed = bool(
+            con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0]
+        )
         if closed and not was_closed:
             con.execute("insert into ops.period_locks values (?, ?, ?)", [period, datetime.now(UTC), note])
         elif not closed and was_closed:
@@ -326,8 +380,6 @@ def completeness(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
 def read_completeness(warehouse: Path, period: str) -> list[dict]:
     with connect(warehouse, read_only=True) as con:
         return completeness(con, period)
-
-
 
 
 def nothing_new(raw_dir: Path, warehouse: Path, period: str | None = None) -> tuple[str, list[FigureRow]] | None:

@@ -44,6 +44,7 @@ __all__ = ["ValidatedBatch", "ValidationContext", "derived_indicator_values", "o
 
 log = logging.getLogger(__name__)
 
+
 def validate_batch(
     batch: ParsedBatch,
     units: tuple[Unit, ...],
@@ -71,7 +72,9 @@ def validate_batch(
                 log.exception("event=submission_validation_failed submission_id=%s", submission_id)
                 findings += [*alone.findings, check_failed(alone, submission_id, error)]
     findings = without_consequences(findings)
-    return ValidatedBatch(findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish())
+    return ValidatedBatch(
+        findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish()
+    )
 
 
 def _check(
@@ -122,7 +125,11 @@ def _check(
         (COVER_SUITE, cover_frame(batch, units), None),
         (indicators, indicator_frame(batch.sheets[indicators], units), indicators),
         *[
-            (sheet.kind, detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units), sheet.kind)
+            (
+                sheet.kind,
+                detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units),
+                sheet.kind,
+            )
             for sheet in spec.details
         ],
         (CROSS_SHEET_SUITE, cross_sheet_frame(batch, units), indicators),

@@ -18,6 +18,8 @@ from union_stats.findings import Finding
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
+
+
 class _Placeholders(dict):
     """Message templates name row columns; a name the row lacks stays visible rather than failing."""
 
@@ -57,9 +59,13 @@ class SuiteRunner:
         if frame.height == 0:
             return []
         name = suite_json["name"]
-        suite = self.gx.ExpectationSuite(name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta"))
+        suite = self.gx.ExpectationSuite(
+            name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta")
+        )
         source = self.context.data_sources.add_or_update_pandas("submissions")
-        asset = next((asset for asset in source.assets if asset.name == name), None) or source.add_dataframe_asset(name=name)
+        asset = next((asset for asset in source.assets if asset.name == name), None) or source.add_dataframe_asset(
+            name=name
+        )
         definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None) or (
             asset.add_batch_definition_whole_dataframe("whole_batch")
         )
@@ -82,7 +88,9 @@ class SuiteRunner:
                 continue
             problem = _raised(outcome.exception_info)
             if problem:
-                raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}")
+                raise RuntimeError(
+                    f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}"
+                )
             failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
         return failures
 
@@ -156,5 +164,3 @@ def findings_from_failures(
                 )
             )
     return findings
-
-

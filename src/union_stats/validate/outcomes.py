@@ -63,7 +63,10 @@ def check_failed(batch: ParsedBatch, submission_id: str, error: Exception) -> Fi
 
 # a finding that follows from another one says nothing new: every date is outside the period when the cover
 # names the wrong period (anywhere in the file), and a cell showing #REF! reads as blank (at that cell)
-CONSEQUENCES = {"values.date_in_period": ("structure.period_mismatch", "file"), "values.required": ("values.error_cell", "cell")}
+CONSEQUENCES = {
+    "values.date_in_period": ("structure.period_mismatch", "file"),
+    "values.required": ("values.error_cell", "cell"),
+}
 
 
 def without_consequences(findings: list[Finding]) -> list[Finding]:
@@ -81,5 +84,3 @@ def without_consequences(findings: list[Finding]) -> list[Finding]:
         for finding in findings
         if finding.rule not in CONSEQUENCES or scope(finding, *CONSEQUENCES[finding.rule]) not in causes
     ]
-
-

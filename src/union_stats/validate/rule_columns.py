@@ -17,7 +17,12 @@ from union_stats.validate.suites import COVER_TEXT_FIELDS
 from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference
 
 NUMERIC_TYPES = ("number", "integer", "money")
-REPORTED_BY_ZH = {"all": "各单位", "towns": "各镇街总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
+REPORTED_BY_ZH = {
+    "all": "各单位",
+    "towns": "各镇街总工会",
+    "district_office": "区总工会本级",
+    "education_union": "区教育工会",
+}
 
 
 def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
@@ -38,7 +43,9 @@ def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
         "period",
         "template_version",
         *COVER_TEXT_FIELDS,
-    ).with_columns(pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name"))
+    ).with_columns(
+        pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name")
+    )
 
 
 def catalog_frame() -> pl.DataFrame:
@@ -99,11 +106,16 @@ def detail_frame(
             derived.append(pl.col(column.name).cast(pl.Float64, strict=False).alias(f"{column.name}__n"))
         elif column.type == "date":
             derived.append(
-                pl.col(column.name).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).alias(f"{column.name}__date")
+                pl.col(column.name)
+                .str.to_date("%Y-%m-%d", strict=False)
+                .cast(pl.Datetime("us"))
+                .alias(f"{column.name}__date")
             )
         elif column.type == "credit_code":
             derived.append(
-                pl.col(column.name).map_elements(credit_code.is_valid, return_dtype=pl.Boolean).alias(f"{column.name}__valid")
+                pl.col(column.name)
+                .map_elements(credit_code.is_valid, return_dtype=pl.Boolean)
+                .alias(f"{column.name}__valid")
             )
     prepared = frame.with_columns(derived)
     names = dict(unit_kinds(units).select("unit_code", "unit_name").iter_rows())
@@ -111,12 +123,7 @@ def detail_frame(
         seen = frame.select("unit_code", name)
         if others is not None and others.height:
             seen = pl.concat([seen, others.select("unit_code", name)])
-        holders = (
-            seen.drop_nulls()
-            .unique()
-            .group_by(name)
-            .agg(pl.col("unit_code").sort().alias("holders"))
-        )
+        holders = seen.drop_nulls().unique().group_by(name).agg(pl.col("unit_code").sort().alias("holders"))
         prepared = (
             prepared.join(holders, on=name, how="left")
             .with_columns(
@@ -181,7 +188,12 @@ def cross_sheet_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFra
         .join(sheets_read, on=["submission_id", "sheet_kind"])
         .join(derived, on=["submission_id", "indicator_code"], how="left")
         .select(
-            "submission_id", "source_row", "indicator_code", "indicator_name", "detail_sheet", "value",
+            "submission_id",
+            "source_row",
+            "indicator_code",
+            "indicator_name",
+            "detail_sheet",
+            "value",
             pl.col("number").alias("reported_value"),
             pl.col("derived").cast(pl.Float64).fill_null(0.0).alias("derived_value"),
         )
@@ -198,8 +210,11 @@ def indicator_rows_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.Data
         .join(reporting_groups(), on="unit_kind")
         .join(catalog_frame().select("indicator_code", "indicator_name", "reported_by"), on="reported_by")
     )
-    present = batch.sheets[kind].select("submission_id", "indicator_code").unique().with_columns(
-        pl.lit(True).alias("row_present")
+    present = (
+        batch.sheets[kind]
+        .select("submission_id", "indicator_code")
+        .unique()
+        .with_columns(pl.lit(True).alias("row_present"))
     )
     return (
         expected.join(present, on=["submission_id", "indicator_code"], how="left")
@@ -219,14 +234,22 @@ def indicator_parts_frame(batch: ParsedBatch) -> pl.DataFrame:
     return (
         pairs.join(values.rename({"indicator_code": "part"}), on="part")
         .join(
-            values.select("submission_id", pl.col("indicator_code").alias("whole"), pl.col("number").alias("whole_value")),
+            values.select(
+                "submission_id", pl.col("indicator_code").alias("whole"), pl.col("number").alias("whole_value")
+            ),
             on=["submission_id", "whole"],
         )
         .join(names.rename({"indicator_code": "part", "indicator_name": "part_name"}), on="part")
         .join(names.rename({"indicator_code": "whole", "indicator_name": "whole_name"}), on="whole")
         .select(
-            "submission_id", "source_row", "value", "part_name", "whole_name", "relation_zh",
-            pl.col("number").alias("part_value"), "whole_value",
+            "submission_id",
+            "source_row",
+            "value",
+            "part_name",
+            "whole_name",
+            "relation_zh",
+            pl.col("number").alias("part_value"),
+            "whole_value",
         )
     )
 
@@ -240,7 +263,10 @@ def history_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFram
         (pl.col("period") < batch.period) & (pl.col("period").str.contains("Q") == quarterly)
     )
     previous = earlier.filter(pl.col("period") == periods.previous_period(batch.period)).select(
-        "unit_code", "indicator_code", pl.col("period").alias("previous_period"), pl.col("value").alias("previous_value")
+        "unit_code",
+        "indicator_code",
+        pl.col("period").alias("previous_period"),
+        pl.col("value").alias("previous_value"),
     )
     spread = earlier.group_by("unit_code", "indicator_code").agg(
         pl.len().alias("history_periods"),
@@ -289,7 +315,9 @@ def quarters_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFra
     quarters = periods.quarters_of(year)
     current = reported_values(batch).filter(pl.col("indicator_code").is_in(additive))
     known = context.history.filter(pl.col("period").is_in([*quarters, year]) & (pl.col("period") != batch.period))
-    mine = current.select("unit_code", "indicator_code", pl.lit(batch.period).alias("period"), pl.col("number").alias("value"))
+    mine = current.select(
+        "unit_code", "indicator_code", pl.lit(batch.period).alias("period"), pl.col("number").alias("value")
+    )
     together = pl.concat([known.select(mine.columns), mine], how="vertical_relaxed")
     quarter_totals = (
         together.filter(pl.col("period").is_in(quarters))
@@ -306,5 +334,3 @@ def quarters_frame(batch: ParsedBatch, context: ValidationContext) -> pl.DataFra
         .join(annual, on=["unit_code", "indicator_code"], how="left")
         .with_columns(pl.lit(year).alias("year"))
     )
-
-

@@ -233,7 +233,12 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
-            {"column": "value", "value_set": ["是", "否"], "row_condition": 'value_type=="flag"', "condition_parser": "pandas"},
+            {
+                "column": "value",
+                "value_set": ["是", "否"],
+                "row_condition": 'value_type=="flag"',
+                "condition_parser": "pandas",
+            },
             "values.flag",
         ),
     ]
@@ -294,7 +299,12 @@ def _indicator_parts_suite() -> list[dict]:
     return [
         _expectation(
             "expect_column_pair_values_a_to_be_greater_than_b",
-            {"column_A": "whole_value", "column_B": "part_value", "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+            {
+                "column_A": "whole_value",
+                "column_B": "part_value",
+                "or_equal": True,
+                "ignore_row_if": "either_value_is_missing",
+            },
             "cross_field.part_exceeds_whole",
             variant="indicator",
             cell_column="value",
