@@ -19,7 +19,8 @@ import fastexcel
 from rich.console import Console
 from rich.table import Table
 
-from union_stats import discover, load, parse, reference, sample, transform, validate
+from union_stats import discover, load, parse, sample, transform, validate, warehouse
+from union_stats.runs import RunContext
 
 
 def _read_only(files: list[discover.ReceivedFile]) -> None:
@@ -57,25 +58,15 @@ def main() -> None:
             "archive (copy by hash)", lambda: {f.submission_id: str(discover.archive(f, archive)) for f in files}
         )
         timed("read only (fastexcel floor)", lambda: _read_only(files))
-        units = reference.units_for(raw)
-        batch = timed("parse", lambda: parse.parse_batch(files, args.period))
-        validated = timed("validate (GX, incl. import)", lambda: validate.validate_batch(batch, units))
-        warehouse = Path(scratch) / "bench.duckdb"
+        run = RunContext.start(args.period, raw.parent, Path(scratch) / "bench.duckdb")
+        batch = timed("inspect + parse", lambda: parse.parse_batch(files, args.period))
+        validated = timed("validate (GX, incl. import)", lambda: validate.validate_batch(batch, run.units))
 
         def load_and_build() -> None:
-            with load.connect(warehouse) as con:
-                load.ensure_warehouse(con)
-                with load.transaction(con):
-                    load.load_batch(
-                        con,
-                        batch,
-                        validated.outcomes,
-                        validated.findings,
-                        units,
-                        "bench",
-                        [unit.unit_code for unit in reference.expected_units(raw)],
-                        archived,
-                    )
+            with warehouse.connect(run.warehouse) as con:
+                warehouse.ensure_warehouse(con)
+                with warehouse.transaction(con):
+                    load.load_batch(con, run, batch, validated, archived)
                     transform.build(con)
 
         timed("load + transform", load_and_build)
