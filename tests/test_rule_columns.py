@@ -94,3 +94,45 @@ def test_the_file_name_only_must_not_name_another_unit(file_name: str, cover_uni
     )
     batch = ParsedBatch("2022", submissions, {}, pl.DataFrame())
     assert rule_columns.cover_frame(batch, UNITS)["file_unit_code"].to_list() == [named]
+
+
+def _batch(indicator_rows: list[tuple[str, str, str]], unit: str = "qu_benji") -> ParsedBatch:
+    """A batch of one submission whose 指标 sheet holds `indicator_rows` (code, value, unit code)."""
+    frame = _indicators(*[(row_unit, code, value) for code, value, row_unit in indicator_rows])
+    frame = frame.with_columns(pl.lit("2022").alias("period"))
+    submissions = pl.DataFrame({"submission_id": ["s1"], "unit_code": [unit], "readable": [True]})
+    layouts = pl.DataFrame({"submission_id": ["s1"], "sheet_kind": ["indicator_values"]})
+    return ParsedBatch("2022", submissions, {"indicator_values": frame}, layouts)
+
+
+def test_a_part_beside_its_whole() -> None:
+    batch = _batch([("mediation_cases", "10", "qu_benji"), ("mediation_success_cases", "12", "qu_benji")])
+    [row] = rule_columns.indicator_parts_frame(batch).to_dicts()
+    assert (row["part_value"], row["whole_value"], row["source_row"]) == (12.0, 10.0, 3)
+
+
+def test_rows_the_unit_must_report_and_whether_they_are_there() -> None:
+    batch = _batch([("job_fairs", "3", "shiqiao")], unit="shiqiao")
+    frame = rule_columns.indicator_rows_frame(batch, UNITS)
+    present = dict(frame.select("indicator_code", "row_present").iter_rows())
+    assert present["job_fairs"] is True
+    assert present["employment_services"] is False  # every unit reports it; this file deleted the row
+    assert "dues_refund_amount" not in present  # only the district office reports it
+    assert frame["source_row"].is_unique().all() and (frame["source_row"] < 0).all()  # stand-ins, not sheet rows
+
+
+def test_change_from_last_period_and_distance_from_the_usual_range() -> None:
+    from union_stats.warehouse import ValidationContext
+
+    history = pl.DataFrame(
+        {
+            "unit_code": ["shiqiao"] * 5,
+            "period": ["2017", "2018", "2019", "2020", "2021"],
+            "indicator_code": ["job_fairs"] * 5,
+            "value": [20.0, 22.0, 21.0, 23.0, 25.0],
+        }
+    )
+    batch = _batch([("job_fairs", "100", "shiqiao")], unit="shiqiao")
+    [row] = rule_columns.history_frame(batch, ValidationContext(history=history)).to_dicts()
+    assert row["previous_value"] == 25.0 and row["change_factor"] == 4.0
+    assert row["iqr_distance"] == (100 - 23) / (23 - 21)  # above Q3 by 38.5 interquartile ranges
