@@ -385,16 +385,55 @@ def unit_code_from_file_name(file_name: str) -> str:
 def units_named_in(file_name: str, units: tuple[Unit, ...]) -> list[str]:
     """The units a file name names, by code (`dashi_2022_更正.xlsx`) or Chinese name (`大石街2022年报.xlsx`).
 
-    The unit of a file is what its cover says; the name only must not point at another unit.
+    The unit of a file is what its cover says; the name only must not point at another unit. Each piece of the
+    name is looked up (not each unit tried in turn), so a batch of N files from N units costs N, not N².
     """
+    codes, names, order = _unit_names(units)
     stem = unicodedata.normalize("NFKC", file_name.rsplit(".", 1)[0]).lower()
-    named = []
+    named = set()
+    for start in range(len(stem)):
+        for length in reversed(names.lengths):  # the longest name at a place: 测试12镇, not also 测试1
+            if stem[start : start + length] in names.units:
+                named.add(names.units[stem[start : start + length]])
+                break
+        if start and "a" <= stem[start - 1] <= "z":
+            continue  # a code is a whole word: not the tail of a longer one
+        for length in codes.lengths:
+            end = start + length
+            if stem[start:end] in codes.units and not (end < len(stem) and "a" <= stem[end] <= "z"):
+                named.add(codes.units[stem[start:end]])
+    return sorted(named, key=order.__getitem__)
+
+
+@dataclass(frozen=True)
+class _NameIndex:
+    units: dict[str, str]  # a code or a Chinese name -> the unit it names
+    lengths: tuple[int, ...]
+
+
+def _unit_names(units: tuple[Unit, ...]) -> tuple[_NameIndex, _NameIndex, dict[str, int]]:
+    # a batch asks once per file with the same tuple: remembered by identity (hashing 10,000 units per file is not free)
+    if _NAME_INDEX and _NAME_INDEX[0] is units:
+        return _NAME_INDEX[1]
+    _NAME_INDEX[:] = [units, _build_unit_names(units)]
+    return _NAME_INDEX[1]
+
+
+_NAME_INDEX: list = []
+
+
+def _build_unit_names(units: tuple[Unit, ...]) -> tuple[_NameIndex, _NameIndex, dict[str, int]]:
+    codes = {unit.unit_code.lower(): unit.unit_code for unit in units}
+    names: dict[str, str] = {}
     for unit in units:
-        code, *names_zh = unit.names
-        by_code = re.search(rf"(?<![a-z]){re.escape(code.lower())}(?![a-z])", stem)
-        if by_code or any(name in stem for name in names_zh):
-            named.append(unit.unit_code)
-    return named
+        for name in unit.names[1:]:
+            names.setdefault(name, unit.unit_code)
+    order = {unit.unit_code: position for position, unit in enumerate(units)}
+    return (
+        _NameIndex(codes, tuple(sorted({len(code) for code in codes}))),
+        _NameIndex(names, tuple(sorted({len(name) for name in names}))),
+        order,
+    )
 
 
 def _submission_record(received: ReceivedFile) -> dict:
