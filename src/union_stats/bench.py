@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,21 @@ def _children_maxrss_mb() -> float:
 # fresh processes, timed from outside
 
 
+def _terminate_tree(pid: int) -> None:
+    """SIGTERM to `pid` and every descendant, children first looked up while the parent still holds them."""
+    children = _children_by_parent()
+    todo, tree = [pid], []
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    for member in reversed(tree):
+        try:
+            os.kill(member, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 @dataclass
 class Timed:
     seconds: float
@@ -214,7 +230,12 @@ def timed_process(command: list[str], log_dir: Path, name: str, ok: Iterable[int
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         sampler = PeakSampler(process.pid).start()
-        returncode = process.wait()
+        try:
+            returncode = process.wait()
+        except BaseException:  # interrupted: leave no Prefect server behind (it outlives a killed parent)
+            _terminate_tree(process.pid)
+            sampler.stop()
+            raise
         seconds = time.perf_counter() - started
         peak = sampler.stop()
     if returncode not in ok:
