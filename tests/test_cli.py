@@ -19,7 +19,7 @@ from rich.console import Console
 from union_stats import cli
 from union_stats.paths import EXPECTATIONS_DIR, SQL_DIR, WAREHOUSE_FILE
 
-COMMANDS = ("run", "validate", "status", "close", "reopen", "serve", "template", "sample", "suites")
+COMMANDS = ("run", "validate", "status", "close", "reopen", "serve", "template", "sample", "suites", "bench")
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
 BAD_ARGUMENTS: list[tuple[list[str], int]] = [
@@ -86,6 +86,19 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     # suites
     (["suites", "extra"], 2),
     (["suites", "--bogus"], 2),
+    # bench (each refused before any work: nothing generated, nothing measured)
+    (["bench", "--units", "0"], 2),
+    (["bench", "--units", "a,b"], 2),
+    (["bench", "--units", "18,,200"], 2),
+    (["bench", "--units", "-3"], 2),
+    (["bench", "--units"], 2),
+    (["bench", "--out", "x.txt"], 2),
+    (["bench", "--out", "bench"], 2),
+    (["bench", "--out", "folder.xlsx"], 2),
+    (["bench", "--out", "nowhere/b.json"], 1),
+    (["bench", "--work-dir", "note.txt"], 2),
+    (["bench", "--seed", "x"], 2),
+    (["bench", "extra"], 2),
 ]
 
 

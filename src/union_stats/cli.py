@@ -274,6 +274,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from union_stats import bench
+
+    out = args.out
+    if out is not None:
+        if out.suffix.lower() not in (".csv", ".json"):
+            raise typer.BadParameter(
+                f"{str(out)!r} does not end in .csv or .json (the table is written as CSV or JSON)",
+                param_hint="'--out'",
+            )
+        if out.is_dir():
+            raise Failure(f"cannot write {out}: it is a folder")
+        if not out.parent.is_dir():
+            raise Failure(f"cannot write {out}: no folder {out.parent}")
+    if args.work_dir.exists() and not args.work_dir.is_dir():
+        raise typer.BadParameter(f"{args.work_dir} is a file, not a folder", param_hint="'--work-dir'")
+
+    def progress(row: bench.Row) -> None:
+        n = "" if row.n is None else f"N={row.n:,} "
+        console.print(f"[dim]{n}{escape(row.measure)}: {row.seconds:,.2f} s[/]")
+
+    console.print(f"machine: {bench.machine_line(bench.machine())}")
+    try:
+        result = bench.measure(args.units, args.work_dir, args.seed, shipped_raw_dir=RAW_DIR, on_row=progress)
+    except bench.BenchError as error:
+        raise Failure(f"bench failed: {error}") from error
+    for table in bench.tables(result):
+        _print_table(table)
+    console.print(f"machine: {bench.machine_line(result.machine)}")
+    if out is not None:
+        console.print(f"wrote {bench.write(result, out)}")
+    return 0
+
+
 SEVERITY_ZH = {"error": "[red]错误[/]", "warning": "[yellow]警告[/]", "info": "[blue]提示[/]"}
 
 
@@ -561,6 +595,70 @@ def _sample(
 )
 def _suites() -> int:
     return cmd_suites(argparse.Namespace(command="suites"))
+
+
+def _check_units(value: str) -> list[int]:
+    """A comma list of workbook counts, each at least 1 (`18,200,2000`): anything else is a usage error."""
+    parts = [part.strip() for part in str(value).split(",")]
+    if not parts or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise typer.BadParameter(f"{value!r} is not a comma list of workbook counts of at least 1, like 18,200,2000")
+    return sorted({int(part) for part in parts})
+
+
+@app.command(
+    "bench",
+    short_help="measure a run over N synthetic workbooks against the floor and the bare start-up",
+    help="Measure, over N synthetic workbooks each: the floor (fastexcel reads every sheet), each stage, the whole "
+    "run in a fresh process, a no-op rerun and `validate` of one file; and the fixed costs they are compared with "
+    "(a bare start-up of the stack with an empty Prefect flow, bare imports). Prints a table per N; exit 1 with one "
+    "line when a measured process fails.",
+    epilog=_example(
+        "union-stats bench --units 18,200,2000 --out bench.json",
+        "union-stats bench --units 10000 --work-dir /var/tmp/bench --out bench-10000.csv",
+    ),
+)
+def _bench(
+    units: Annotated[
+        str,
+        typer.Option(
+            "--units",
+            help="how many synthetic workbooks, a comma list: one measurement per count  [default: 18,200,2000,10000]",
+            callback=_check_units,
+            show_default=False,
+            metavar="N,N,...",
+        ),
+    ] = ",".join(str(n) for n in (18, 200, 2000, 10000)),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="also write the rows to this .csv or .json file  [default: only the printed tables]",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--work-dir",
+            help="folder where the synthetic workbooks are generated once and reused by later benchmarks (the "
+            "runs' warehouses go there too, and are removed)  [default: union-stats-bench in the system temp folder]",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="random seed of the synthetic workbooks (another seed, other files)", metavar="S"),
+    ] = 1,
+) -> int:
+    from union_stats import bench
+
+    return cmd_bench(
+        argparse.Namespace(
+            command="bench", units=units, out=out, work_dir=work_dir or bench.DEFAULT_WORK_DIR, seed=seed
+        )
+    )
 
 
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
