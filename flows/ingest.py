@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from union_stats import discover, load, parse, publish, transform, validate
+from union_stats import discover, load, parse, publish, validate
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.progress import terminal_progress
@@ -48,13 +48,7 @@ def load_warehouse(
     run: RunContext, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, archived: dict[str, str]
 ) -> list[db.FigureRow]:
     """Load and rebuild the models in one transaction (a failure rolls it all back); the period's figures."""
-    with db.connect(run.warehouse) as con:
-        db.ensure_warehouse(con)
-        with db.transaction(con):
-            load.load_batch(con, run, batch, validated, archived)
-            transform.build(con)
-            db.record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
-        return db.district_figures(con, run.period)
+    return load.load_and_build(run, batch, validated, archived)
 
 
 @task(cache_policy=NO_CACHE)

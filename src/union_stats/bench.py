@@ -258,7 +258,7 @@ def measure_stages(period_dir: Path, scratch: Path) -> dict:
     """Time the floor and each stage of a run over `period_dir`, without Prefect, as the flow calls them."""
     import fastexcel
 
-    from union_stats import discover, load, parse, publish, transform, warehouse
+    from union_stats import discover, load, parse, publish, warehouse
     from union_stats.runs import RunContext
 
     sampler = PeakSampler(os.getpid()).start()
@@ -294,16 +294,7 @@ def measure_stages(period_dir: Path, scratch: Path) -> dict:
 
     validated = timed(STAGES[3], validate_files)
 
-    def load_and_build() -> None:
-        with warehouse.connect(run.warehouse) as con:
-            warehouse.ensure_warehouse(con)
-            with warehouse.transaction(con):
-                load.load_batch(con, run, batch, validated, archived)
-                transform.build(con)
-                warehouse.record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
-            warehouse.district_figures(con, run.period)
-
-    timed(STAGES[4], load_and_build)
+    timed(STAGES[4], lambda: load.load_and_build(run, batch, validated, archived))
     timed(
         STAGES[5],
         lambda: publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir),

@@ -13,11 +13,22 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from union_stats import transform
 from union_stats.findings import findings_frame
 from union_stats.parse import ParsedBatch
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
-from union_stats.warehouse import ACCEPTED, load_reference, register
+from union_stats.warehouse import (
+    ACCEPTED,
+    FigureRow,
+    connect,
+    district_figures,
+    ensure_warehouse,
+    load_reference,
+    record_run,
+    register,
+    transaction,
+)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -167,3 +178,17 @@ def load_batch(
         """,
         [batch.period, batch.period],
     )
+
+
+def load_and_build(
+    run: RunContext, batch: ParsedBatch, validated: ValidatedBatch, archived: dict[str, str]
+) -> list[FigureRow]:
+    """Load a validated batch and rebuild the models in one transaction, record the run; the period's figures.
+    A failure anywhere rolls it all back: the warehouse stays as it was."""
+    with connect(run.warehouse) as con:
+        ensure_warehouse(con)
+        with transaction(con):
+            load_batch(con, run, batch, validated, archived)
+            transform.build(con)
+            record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
+        return district_figures(con, run.period)
