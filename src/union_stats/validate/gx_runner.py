@@ -15,16 +15,10 @@ from typing import Any
 import polars as pl
 
 from union_stats.findings import Finding
+from union_stats.rules import fill
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
-
-
-class _Placeholders(dict):
-    """Message templates name row columns; a name the row lacks stays visible rather than failing."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 def text(value: Any) -> str:
@@ -140,7 +134,8 @@ def findings_from_failures(
             cell = cell_for(submission_id, column, source_row)
             if cell == ABSENT:
                 continue
-            placeholders = _Placeholders(
+            # message templates name row columns; a name the row lacks stays visible rather than failing
+            placeholders = (
                 {key: text(item_value) for key, item_value in row.items()}
                 | extra
                 | {
@@ -160,7 +155,7 @@ def findings_from_failures(
                     sheet=sheet_name,
                     cell=cell,
                     value=None if value is None else text(value),
-                    message=meta["message_zh"].format_map(placeholders),
+                    message=fill(meta["message_zh"], **placeholders),
                 )
             )
     return findings
