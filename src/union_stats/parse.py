@@ -7,9 +7,14 @@ staging layer's job and judging values is the validate stage's.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import re
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -33,6 +38,8 @@ from union_stats.reference import (
     template_versions,
 )
 from union_stats.rules import rule
+
+log = logging.getLogger(__name__)
 
 SUBMISSION_SCHEMA = {
     "submission_id": pl.String,
@@ -531,13 +538,90 @@ def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:
     return pl.DataFrame(schema=schema | {column.name: pl.String for column in sheet.columns})
 
 
+# files a worker parses at a time: large enough that the frames it sends back are few, small enough to spread
+CHUNK_FILES = 250
+# below this many files, worker processes cost more to start (they import polars and fastexcel) than they save
+PARALLEL_FROM_FILES = 400
+
+
+def chunked(received_files: list[ReceivedFile], size: int = CHUNK_FILES) -> list[list[ReceivedFile]]:
+    """The files of a run in chunks of `size`, in order: the unit of work of a parse worker or a Dask task."""
+    return [received_files[start : start + size] for start in range(0, len(received_files), size)]
+
+
+def default_workers(files: int) -> int:
+    """Worker processes for parsing `files` files: one per core once there are enough files to pay for them."""
+    if files < PARALLEL_FROM_FILES:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+
+def parse_chunk(
+    received_files: list[ReceivedFile], period: str, template_version: str = CURRENT_TEMPLATE
+) -> ParsedBatch:
+    """Parse some files of a run and stack each sheet kind over them (no callback: it may run in another process)."""
+    return _parse_serial(received_files, period, template_version)
+
+
+def merge_batches(period: str, batches: list[ParsedBatch], template_version: str = CURRENT_TEMPLATE) -> ParsedBatch:
+    """Parsed chunks of one run as one batch, in the order given (the order of the files)."""
+    spec = template(template_version)
+    return ParsedBatch(
+        period=period,
+        submissions=pl.concat(
+            [pl.DataFrame(schema=SUBMISSION_SCHEMA), *(batch.submissions for batch in batches)], how="vertical"
+        ),
+        sheets={
+            sheet.kind: pl.concat(
+                [empty_sheet(sheet), *(batch.sheets[sheet.kind] for batch in batches)], how="vertical"
+            )
+            for sheet in spec.sheets
+        },
+        layouts=pl.concat([pl.DataFrame(schema=LAYOUT_SCHEMA), *(batch.layouts for batch in batches)], how="vertical"),
+        findings=[finding for batch in batches for finding in batch.findings],
+    )
+
+
 def parse_batch(
     received_files: list[ReceivedFile],
     period: str,
     template_version: str = CURRENT_TEMPLATE,
     on_parsed: Callable[[ReceivedFile], None] | None = None,
+    workers: int | None = None,
 ) -> ParsedBatch:
-    """Parse every file of a run and stack each sheet kind over all submissions."""
+    """Parse every file of a run and stack each sheet kind over all submissions.
+
+    With more than one worker (by default one per core once a run has `PARALLEL_FROM_FILES` files), chunks of
+    files are parsed in worker processes and merged in file order: the batch is the same either way.
+    """
+    workers = default_workers(len(received_files)) if workers is None else workers
+    if workers <= 1:
+        return _parse_serial(received_files, period, template_version, on_parsed)
+    chunks = chunked(received_files, min(CHUNK_FILES, -(-len(received_files) // workers)))
+    batches = []
+    try:
+        # spawn, not fork: the parent may hold threads (Prefect's, DuckDB's, Polars' pool) that a fork would break
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(parse_chunk, chunk, period, template_version) for chunk in chunks]
+            for chunk, future in zip(chunks, futures):
+                batches.append(future.result())
+                if on_parsed is not None:
+                    for received in chunk:
+                        on_parsed(received)
+    except BrokenProcessPool:
+        # a worker died (killed, out of memory, or a script without a __main__ guard): the files a dead worker
+        # held are parsed here instead, so one broken process never costs the run
+        log.warning("event=parse_workers_failed: parsing the remaining chunks in the run's own process")
+        batches += [_parse_serial(chunk, period, template_version, on_parsed) for chunk in chunks[len(batches) :]]
+    return merge_batches(period, batches, template_version)
+
+
+def _parse_serial(
+    received_files: list[ReceivedFile],
+    period: str,
+    template_version: str = CURRENT_TEMPLATE,
+    on_parsed: Callable[[ReceivedFile], None] | None = None,
+) -> ParsedBatch:
     spec = template(template_version)
     submissions, layouts, findings = [], [], []
     frames: dict[str, list[pl.DataFrame]] = {sheet.kind: [] for sheet in spec.sheets}
