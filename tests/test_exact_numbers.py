@@ -36,7 +36,7 @@ def _read_back(values: list[float], cell_format: dict | None = None) -> list[str
         sheet.write_number(row, 0, value, style)
     workbook.close()
     reader = fastexcel.read_excel(buffer.getvalue())
-    rows, _ = parse._load(reader, "s")
+    rows = parse.sheet_rows(reader, "s")
     return [parse.normalise_cell(row[0], "money") for row in rows]
 
 

@@ -50,7 +50,7 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
         if period is None:
             for item in received:
                 # a file that cannot be read says so, whatever its name; only a readable one lacks a period
-                _, _, _, findings = parse.parse_isolated(item, "?")
+                findings = parse.parse_batch([item], "?").findings
                 if not any(finding.severity == ERROR and finding.sheet is None for finding in findings):
                     findings = [rule("structure.period_unknown").finding(item.submission_id, item.file_name)]
                 results.append(FileCheck(item.path, item.file_name, "?", "rejected", sorted(findings, key=sort_key)))

@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
 import olefile
@@ -854,8 +855,9 @@ class _SheetScanner:
             return False
         if not positions:
             return True
-        last_row = max(int(row) for _, row in positions)
-        widest = max((letters.upper() for letters, _ in positions), key=lambda letters: (len(letters), letters))
+        # map/set over C getters: a sheet of thousands of cells is scanned without a Python step per cell
+        last_row = max(map(int, map(itemgetter(1), positions)))
+        widest = max((letters.upper() for letters in set(map(itemgetter(0), positions))), key=lambda x: (len(x), x))
         if (
             last_row > self.limits.max_rows
             or _column_number(widest) > self.limits.max_columns

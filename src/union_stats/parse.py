@@ -12,16 +12,19 @@ import multiprocessing
 import os
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import fastexcel
 import polars as pl
+import pyarrow as pa
 
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding
@@ -73,6 +76,7 @@ THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 # fastexcel prints a number cell with at most nine decimals; text of that shape may come from a number cell
 READER_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 READER_DECIMALS = 9
+CELL_REFERENCE = re.compile(r"^([A-Z]+)([0-9]+)$")
 SERIAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel counts a 29 February 1900 that never was)
 PLAUSIBLE_SERIALS = (32874, 73051)  # 1990-01-01 up to 2100-01-01: a count or a year typed in a date cell is no date
@@ -108,6 +112,7 @@ class ParsedBatch:
         )
 
 
+@lru_cache(maxsize=65536)
 def normalise_label(text: str | None) -> str:
     """Header and label text as compared: NFKC (full-width to half-width) with all whitespace removed."""
     if text is None:
@@ -189,17 +194,27 @@ def as_read(text: str | None, column_type: str) -> str | None:
     return value
 
 
-def _load(reader: fastexcel.ExcelReader, sheet_name: str) -> tuple[list[list[str | None]], list[int]]:
-    """A sheet's cells as text rows (row 0 is sheet row 1) and each column's 0-based sheet column index."""
+def _load(reader: fastexcel.ExcelReader, sheet_name: str) -> tuple[pa.RecordBatch, list[int]]:
+    """A sheet's cells as text, one column per sheet column (row 0 is sheet row 1), and each column's 0-based
+    sheet column index."""
     sheet = reader.load_sheet(sheet_name, header_row=None, dtypes="string", skip_rows=0)
     columns = [info.absolute_index for info in sheet.available_columns()]
-    frame = sheet.to_polars()
-    return [list(row) for row in frame.iter_rows()], columns
+    return sheet.to_arrow(), columns
+
+
+def _rows(cells: pa.RecordBatch) -> list[list[str | None]]:
+    columns = [column.to_pylist() for column in cells.columns]
+    return [list(row) for row in zip(*columns)] if columns else [[] for _ in range(cells.num_rows)]
+
+
+def sheet_rows(reader: fastexcel.ExcelReader, sheet_name: str) -> list[list[str | None]]:
+    """A sheet's cells as text rows, as the parse stage reads them (row 0 is sheet row 1)."""
+    return _rows(_load(reader, sheet_name)[0])
 
 
 def _cover_values(reader: fastexcel.ExcelReader, spec: Template) -> dict[str, str | None]:
     """The cover's fields by name: labels in column A, values in column B, wherever the rows are."""
-    rows, _ = _load(reader, spec.cover_sheet)
+    rows = sheet_rows(reader, spec.cover_sheet)
     wanted = {normalise_label(item.label): item.name for item in spec.cover_fields}
     cover: dict[str, str | None] = {item.name: None for item in spec.cover_fields}
     for row in rows:
@@ -261,22 +276,34 @@ def _find_header(rows: list[list[str | None]], sheet: SheetSpec) -> tuple[int, d
     return best
 
 
-def _parse_sheet(
+@dataclass
+class _SheetBody:
+    """One sheet of one workbook below its header row: the template's columns as typed, not yet normalised
+    (the cells of a whole batch are normalised and judged together, column by column)."""
+
+    sheet: SheetSpec
+    cells: pa.Table  # a text column per template column (null where the sheet lacks it), and source_row
+    letters: dict[str, str | None]  # where each template column was found
+    errors: dict[str, dict[int, str]]  # error values inside the body: column letter -> sheet row -> value
+
+
+def _read_sheet(
     reader: fastexcel.ExcelReader,
     sheet: SheetSpec,
     received: ReceivedFile,
-    lineage: dict[str, str | None],
     findings: list[Finding],
     layouts: list[dict],
     error_cells: dict[str, str],
-) -> pl.DataFrame | None:
+) -> _SheetBody | None:
+    """Find a sheet's header row and columns (findings for what is missing or blank) and take its body as text."""
     if sheet.sheet not in reader.sheet_names:
         findings.append(
             rule("structure.sheet_missing").finding(received.submission_id, received.file_name, sheet.sheet)
         )
         return None
-    rows, sheet_columns = _load(reader, sheet.sheet)
-    header = _find_header(rows, sheet)
+    cells, sheet_columns = _load(reader, sheet.sheet)
+    head = _rows(cells.slice(0, HEADER_SEARCH_ROWS))
+    header = _find_header(head, sheet)
     if header is None:
         findings.append(
             rule("structure.header_missing").finding(
@@ -286,7 +313,7 @@ def _parse_sheet(
         return None
     header_index, positions = header
     letters = {name: column_letter(sheet_columns[position]) for name, position in positions.items()}
-    header_cells = rows[header_index]
+    header_cells = head[header_index]
     for position in range(min(positions.values()), max(positions.values()) + 1):
         if position < len(header_cells) and not normalise_label(header_cells[position]):
             cell = f"{column_letter(sheet_columns[position])}{header_index + 1}"
@@ -318,48 +345,106 @@ def _parse_sheet(
                 "header_row": header_index + 1,
             }
         )
+    body = cells.slice(header_index + 1)
+    first_row = header_index + 2  # the sheet row of the body's first row (1-based)
+    arrays = {
+        column.name: (
+            body.column(positions[column.name]) if column.name in positions else pa.nulls(body.num_rows, pa.string())
+        )
+        for column in sheet.columns
+    }
+    arrays["source_row"] = pa.array(range(first_row, first_row + body.num_rows), pa.int64())
+    errors: dict[str, dict[int, str]] = {}
+    for cell, error in error_cells.items():
+        matched = CELL_REFERENCE.match(cell)
+        if matched and first_row <= int(matched.group(2)) < first_row + body.num_rows:
+            errors.setdefault(matched.group(1), {})[int(matched.group(2))] = error
+    return _SheetBody(sheet, pa.table(arrays), letters, errors)
 
-    records = []
-    for row_index in range(header_index + 1, len(rows)):
-        row = rows[row_index]
-        record: dict[str, str | None] = {}
-        for column in sheet.columns:
-            position = positions.get(column.name)
-            typed = row[position] if position is not None and position < len(row) else None
-            value = normalise_cell(typed, column.type)
-            if value is not None and value != as_read(typed, column.type):
-                if not (column.type == "date" and str(typed).startswith(value)):  # a date cell printed with its time
-                    findings.append(
-                        rule("values.normalised").finding(
-                            received.submission_id,
-                            received.file_name,
-                            sheet.sheet,
-                            f"{letters[column.name]}{row_index + 1}",
-                            str(typed),
-                            normalised=value,
-                        )
-                    )
-            cell = f"{letters.get(column.name)}{row_index + 1}"
-            if cell in error_cells:
-                findings.append(
-                    rule("values.error_cell").finding(
-                        received.submission_id,
-                        received.file_name,
-                        sheet.sheet,
-                        cell,
-                        error_cells[cell],
-                        header=column.header,
-                    )
-                )
-            limit = _text_limit(column)
-            if value is not None and len(value) > limit:
-                findings.append(_text_too_long(received, sheet.sheet, cell, value, column.header, limit))
-            record[column.name] = value
-        if any(value is not None for value in record.values()):
-            records.append({**lineage, "sheet_name": sheet.sheet, "source_row": row_index + 1, **record})
+
+def _sheet_frame(
+    sheet: SheetSpec, bodies: list[tuple[int, _SheetBody]], files: list[_FileParse]
+) -> tuple[pl.DataFrame, list[tuple[int, tuple, Finding]]]:
+    """The bodies of one sheet kind over a batch's files, normalised column by column, with lineage; and the
+    cell findings (normalised values, error values, over-long text), each with its file and place in the file."""
     schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
     schema |= {column.name: pl.String for column in sheet.columns}
-    return pl.DataFrame(records, schema=schema, orient="row") if records else pl.DataFrame(schema=schema)
+    if not bodies:
+        return pl.DataFrame(schema=schema), []
+    cells = pl.from_arrow(pa.concat_tables([body.cells for _, body in bodies], promote_options="default"))
+    owner = pl.Series("file", [index for index, body in bodies for _ in range(body.cells.num_rows)], dtype=pl.Int64)
+    found: list[tuple[int, tuple, Finding]] = []
+    columns = []
+    for column_order, column in enumerate(sheet.columns):
+        typed = (
+            cells[column.name] if column.name in cells.columns else pl.Series([None] * cells.height, dtype=pl.String)
+        )
+        value, shown = _normalised(typed.cast(pl.String), column.type)
+        changed = value.is_not_null() & (value != shown).fill_null(True)
+        if column.type == "date":  # a date cell printed with its time is the same date
+            pair = pl.DataFrame([typed.alias("typed"), value.alias("value")])
+            changed &= ~pair.select(pl.col("typed").str.starts_with(pl.col("value")).fill_null(False)).to_series()
+        limit = _text_limit(column)
+        too_long = (value.str.len_chars() > limit).fill_null(False)
+        for index in (changed | too_long).arg_true().to_list():
+            file = files[owner[index]]
+            row = cells["source_row"][index]
+            where = f"{file.bodies[sheet.kind].letters.get(column.name)}{row}"
+            if changed[index]:
+                finding = rule("values.normalised").finding(
+                    file.received.submission_id,
+                    file.received.file_name,
+                    sheet.sheet,
+                    where,
+                    str(typed[index]),
+                    normalised=value[index],
+                )
+                found.append((owner[index], (row, column_order, 0), finding))
+            if too_long[index]:
+                finding = _text_too_long(file.received, sheet.sheet, where, value[index], column.header, limit)
+                found.append((owner[index], (row, column_order, 2), finding))
+        columns.append(value.alias(column.name))
+    for index, body in bodies:
+        for column_order, column in enumerate(sheet.columns):
+            letter = body.letters.get(column.name)
+            for row, error in body.errors.get(letter, {}).items() if letter else ():
+                received = files[index].received
+                finding = rule("values.error_cell").finding(
+                    received.submission_id,
+                    received.file_name,
+                    sheet.sheet,
+                    f"{letter}{row}",
+                    error,
+                    header=column.header,
+                )
+                found.append((index, (row, column_order, 1), finding))
+    lineage = pl.DataFrame(
+        [files[index].lineage for index, _ in bodies], schema={name: pl.String for name in LINEAGE_COLUMNS[:4]}
+    )
+    at = pl.Series(
+        [position for position, (_, body) in enumerate(bodies) for _ in range(body.cells.num_rows)], dtype=pl.Int64
+    )
+    frame = pl.DataFrame(
+        [
+            *(lineage[name].gather(at) for name in lineage.columns),
+            pl.Series("sheet_name", [sheet.sheet] * cells.height, dtype=pl.String),
+            cells["source_row"],
+            *columns,
+        ]
+    )
+    frame = frame.filter(pl.any_horizontal(pl.col(column.name).is_not_null() for column in sheet.columns))
+    return frame.select(list(schema)), found
+
+
+def _normalised(typed: pl.Series, column_type: str) -> tuple[pl.Series, pl.Series]:
+    """A column's cells as `normalise_cell` and `as_read` give them, computed once per distinct text."""
+    distinct = typed.drop_nulls().unique().to_list()
+    value = {text: normalise_cell(text, column_type) for text in distinct}
+    shown = {text: as_read(text, column_type) for text in distinct}
+    return (
+        typed.replace_strict(value, default=None, return_dtype=pl.String),
+        typed.replace_strict(shown, default=None, return_dtype=pl.String),
+    )
 
 
 def _text_limit(column: Column) -> int:
@@ -454,20 +539,27 @@ def _submission_record(received: ReceivedFile) -> dict:
     }
 
 
-def parse_workbook(
-    received: ReceivedFile, period: str
-) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
-    """One workbook: its submission record, its sheets as frames, its column layout and its findings."""
-    findings: list[Finding] = []
-    layouts: list[dict] = []
-    submission = _submission_record(received)
+@dataclass
+class _FileParse:
+    """What reading one workbook gave, before the batch's cells are normalised together."""
+
+    received: ReceivedFile
+    submission: dict
+    findings: list[tuple[int, Finding]] = field(default_factory=list)  # (sheet order, -1 the cover), as found
+    layouts: list[dict] = field(default_factory=list)
+    bodies: dict[str, _SheetBody] = field(default_factory=dict)
+    lineage: dict[str, str | None] = field(default_factory=dict)
+
+
+def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
+    """One workbook inspected and read: its submission record, cover and structure findings, column layout and
+    the bodies of its sheets as typed."""
+    parsed = _FileParse(received, _submission_record(received))
     inspection = inspect_file(received.path)
     if not inspection.ok:  # a limit or the content policy: the file is answered without being read
-        return (
-            submission,
-            {},
-            layouts,
-            [
+        parsed.findings = [
+            (
+                -1,
                 Finding(
                     received.submission_id,
                     received.file_name,
@@ -477,55 +569,55 @@ def parse_workbook(
                     issue.cell,
                     issue.value,
                     issue.message_zh,
-                )
-                for issue in inspection.issues
-            ],
-        )
+                ),
+            )
+            for issue in inspection.issues
+        ]
+        return parsed
     try:
         reader = fastexcel.read_excel(received.path)
     except Exception as error:  # calamine raises several kinds; all mean the same to a clerk
-        return submission, {}, layouts, [unreadable(received, error)]
+        parsed.findings = [(-1, unreadable(received, error))]
+        return parsed
 
     version_spec = template(CURRENT_TEMPLATE)
     if version_spec.cover_sheet not in reader.sheet_names:
-        findings.append(
-            rule("structure.sheet_missing").finding(
-                received.submission_id, received.file_name, version_spec.cover_sheet, variant="cover"
-            )
+        finding = rule("structure.sheet_missing").finding(
+            received.submission_id, received.file_name, version_spec.cover_sheet, variant="cover"
         )
-        return submission, {}, layouts, findings
-    cover = _parse_cover(reader, version_spec, received, findings)
+        parsed.findings = [(-1, finding)]
+        return parsed
+    found: list[Finding] = []
+    cover = _parse_cover(reader, version_spec, received, found)
+    parsed.findings = [(-1, finding) for finding in found]
     version = cover.get("template_version") or CURRENT_TEMPLATE
     spec = template(version) if version in template_versions() else version_spec
-    submission |= cover | {"readable": True}
-    unit_code = cover.get("unit_code") or unit_code_from_file_name(received.file_name)
-    lineage = {
+    parsed.submission |= cover | {"readable": True}
+    parsed.lineage = {
         "submission_id": received.submission_id,
-        "unit_code": unit_code,
+        "unit_code": cover.get("unit_code") or unit_code_from_file_name(received.file_name),
         "period": period,  # the run's period is the partition key; a cover saying otherwise is a finding
         "file_name": received.file_name,
     }
-    sheets = {}
-    for sheet in spec.sheets:
+    for order, sheet in enumerate(spec.sheets):
         errors = {cell: value for name, cell, value in inspection.error_cells if name == sheet.sheet}
-        frame = _parse_sheet(reader, sheet, received, lineage, findings, layouts, errors)
-        if frame is not None:
-            sheets[sheet.kind] = frame
-    return submission, sheets, layouts, findings
+        found = []
+        body = _read_sheet(reader, sheet, received, found, parsed.layouts, errors)
+        parsed.findings += [(order, finding) for finding in found]
+        if body is not None:
+            parsed.bodies[sheet.kind] = body
+    return parsed
 
 
-def parse_isolated(
-    received: ReceivedFile, period: str
-) -> tuple[dict, dict[str, pl.DataFrame], list[dict], list[Finding]]:
-    """`parse_workbook`, where any failure of the file (a reader error, a panic of the native reader) becomes
+def read_isolated(received: ReceivedFile, period: str) -> _FileParse:
+    """`read_workbook`, where any failure of the file (a reader error, a panic of the native reader) becomes
     the file's own finding and never stops the other files of the run."""
     try:
-        return parse_workbook(received, period)
+        return read_workbook(received, period)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # calamine's PanicException derives from BaseException
-        submission = _submission_record(received)
-        return submission, {}, [], [unreadable(received, error)]
+        return _FileParse(received, _submission_record(received), [(-1, unreadable(received, error))])
 
 
 def unreadable(received: ReceivedFile, error: BaseException | None = None) -> Finding:
@@ -623,24 +715,27 @@ def _parse_serial(
     on_parsed: Callable[[ReceivedFile], None] | None = None,
 ) -> ParsedBatch:
     spec = template(template_version)
-    submissions, layouts, findings = [], [], []
-    frames: dict[str, list[pl.DataFrame]] = {sheet.kind: [] for sheet in spec.sheets}
+    files = []
     for received in received_files:
-        submission, sheets, layout, found = parse_isolated(received, period)
-        submissions.append(submission)
-        layouts.extend(layout)
-        findings.extend(found)
-        for kind, frame in sheets.items():
-            frames.setdefault(kind, []).append(frame)
+        files.append(read_isolated(received, period))
         if on_parsed is not None:
             on_parsed(received)
-    stacked = {
-        sheet.kind: pl.concat([empty_sheet(sheet), *frames[sheet.kind]], how="vertical") for sheet in spec.sheets
-    }
+    sheets, cell_findings = {}, defaultdict(list)
+    for sheet in spec.sheets:
+        bodies = [(index, file.bodies[sheet.kind]) for index, file in enumerate(files) if sheet.kind in file.bodies]
+        sheets[sheet.kind], found = _sheet_frame(sheet, bodies, files)
+        order = spec.sheets.index(sheet)
+        for index, place, finding in found:
+            cell_findings[index].append(((order, 1, *place), finding))
+    findings = []
+    for index, file in enumerate(files):
+        # a file's findings as a reader meets them: the cover, then sheet by sheet its structure, then cell by cell
+        keyed = [((order, 0, position, 0, 0), finding) for position, (order, finding) in enumerate(file.findings)]
+        findings += [finding for _, finding in sorted(keyed + cell_findings[index], key=lambda item: item[0])]
     return ParsedBatch(
         period=period,
-        submissions=pl.DataFrame(submissions, schema=SUBMISSION_SCHEMA),
-        sheets=stacked,
-        layouts=pl.DataFrame(layouts, schema=LAYOUT_SCHEMA),
+        submissions=pl.DataFrame([file.submission for file in files], schema=SUBMISSION_SCHEMA),
+        sheets=sheets,
+        layouts=pl.DataFrame([row for file in files for row in file.layouts], schema=LAYOUT_SCHEMA),
         findings=findings,
     )
