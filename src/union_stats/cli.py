@@ -466,7 +466,9 @@ Warehouse = Annotated[
     "run",
     short_help="ingest a period's workbooks into the warehouse and print the figures",
     help="Ingest a period's workbooks into the warehouse and print the district figures; exit 1 with one line "
-    "when the run fails.",
+    "when the run fails. With UNION_STATS_PARQUET_DIR=DIR set, also publish the Parquet copy into DIR (as "
+    "`union-stats publish --parquet DIR` does) after a run that loaded something, or when the copy there is missing "
+    "or older than the warehouse's last run.",
     epilog=_example("union-stats run --period 2022", "union-stats run --raw-dir data/raw --warehouse w.duckdb"),
 )
 def _run(

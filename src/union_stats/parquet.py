@@ -109,6 +109,10 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _kept(target: Path) -> str:
+    return "the previous copy is unchanged" if read_manifest(target) is not None else f"nothing written to {target}"
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -352,7 +356,7 @@ def publish(warehouse: Path, target: Path) -> Published:
                     f"the warehouse {warehouse} has no {' or '.join(SCHEMAS)} relations: run `union-stats run` first"
                 )
             last_run = _last_run(con)
-            reading = f"publishing {warehouse} to {target} failed (the previous copy is unchanged)"
+            reading = f"publishing {warehouse} to {target} failed ({_kept(target)})"
             # a plain mkdir (not mkdtemp's 0700): the copy is for other users and machines, as the umask says
             staging = target.absolute().parent / f".{target.name}{STAGING_INFIX}{uuid.uuid4().hex[:12]}"
             staging.mkdir()
@@ -377,8 +381,7 @@ def publish(warehouse: Path, target: Path) -> Published:
         raise PublishError(f"{reading}: {_first_line(error)}") from error
     except OSError as error:
         raise PublishError(
-            f"publishing to {target} failed (the previous copy is unchanged): {type(error).__name__}: "
-            f"{_first_line(error)}"
+            f"publishing to {target} failed ({_kept(target)}): {type(error).__name__}: {_first_line(error)}"
         ) from error
     finally:
         if staging is not None:
