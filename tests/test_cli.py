@@ -19,7 +19,19 @@ from rich.console import Console
 from union_stats import cli
 from union_stats.paths import EXPECTATIONS_DIR, SQL_DIR, WAREHOUSE_FILE
 
-COMMANDS = ("run", "validate", "status", "close", "reopen", "serve", "template", "sample", "suites", "bench")
+COMMANDS = (
+    "run",
+    "validate",
+    "status",
+    "close",
+    "reopen",
+    "publish",
+    "serve",
+    "template",
+    "sample",
+    "suites",
+    "bench",
+)
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
 BAD_ARGUMENTS: list[tuple[list[str], int]] = [
@@ -61,6 +73,17 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["reopen", "--period", "2022", "--note", "x"], 2),  # reopen takes no note
     (["reopen", "--period", "2022", "--warehouse", "missing.duckdb"], 1),
     (["reopen", "--period", "2022", "--warehouse", "empty"], 1),
+    # publish (the folder is checked before the warehouse; nothing is written before both are good)
+    (["publish"], 2),
+    (["publish", "--parquet"], 2),
+    (["publish", "--parquet", "out", "extra"], 2),
+    (["publish", "--parquet", "note.txt"], 1),  # a file, not a folder
+    (["publish", "--parquet", "raw"], 1),  # a folder with other things in it than an earlier copy
+    (["publish", "--parquet", "nowhere/out"], 1),
+    (["publish", "--parquet", "out", "--warehouse", "missing.duckdb"], 1),
+    (["publish", "--parquet", "out", "--warehouse", "note.txt"], 1),  # not a DuckDB file
+    (["publish", "--parquet", "out", "--warehouse", "empty"], 1),
+    (["publish", "--parquet", "empty", "--warehouse", "missing.duckdb"], 1),  # an empty folder is fine, not the rest
     # serve
     (["serve", "--bogus"], 2),
     (["serve", "now"], 2),
@@ -182,6 +205,8 @@ def test_messages_name_the_mistake(mistakes_folder: Path, capsys: pytest.Capture
         ("run", "--raw-dir", "raw", "--period", "2023"): "no folder raw/2023",
         ("run", "--raw-dir", "nowhere"): "no folder nowhere",
         ("validate", "missing.xlsx"): "no such file: missing.xlsx",
+        ("publish", "--parquet", "raw"): "no manifest.json of an earlier copy",
+        ("publish", "--parquet", "out", "--warehouse", "note.txt"): "cannot read the warehouse note.txt",
         ("bogus",): "No such command",
     }
     for arguments, says in cases.items():
@@ -208,7 +233,7 @@ def test_help_explains_every_option_with_defaults_and_an_example(
             if not flag and not param.required:
                 # a default is shown: Click's own, or said in the help where there is no value
                 assert param.show_default or "[default: " in param.help, f"{command} {param.opts[0]}"
-    if command in {"run", "status", "close", "reopen"}:
+    if command in {"run", "status", "close", "reopen", "publish"}:
         assert "[default: data/warehouse/union_stats.duckdb]" in text or "[default: " in text
     if command == "sample":
         assert "[default: 2022]" in text and "[default: the 18 real units]" in text

@@ -94,9 +94,46 @@ def _figures_table(period: str, figures: list) -> Table:
     return table
 
 
+PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"
+
+
+def _parquet_setting() -> Path | None:
+    """The folder `UNION_STATS_PARQUET_DIR` names: `union-stats run` publishes the Parquet copy there."""
+    value = os.environ.get(PARQUET_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _publish_after_run(warehouse: Path, target: Path, *, only_if_stale: bool) -> None:
+    """The Parquet copy after a run (`UNION_STATS_PARQUET_DIR`); after a no-op run only when the copy there is
+    missing or older than the warehouse's latest successful run. A failure is exit 1 with one line: the run's
+    work is kept in the warehouse, the previous copy is unchanged, and the line says how to publish again."""
+    from union_stats import parquet
+
+    try:
+        if only_if_stale and parquet.is_current(target, warehouse):
+            console.print(f"Parquet copy {target} is up to date")
+            return
+        published = parquet.publish(warehouse, target)
+    except (parquet.PublishError, duckdb.Error) as error:
+        raise Failure(
+            f"the run's data are in the warehouse {warehouse}, but publishing the Parquet copy "
+            f"({PARQUET_DIR_ENV}) failed: {parquet._first_line(error)}; the previous copy is unchanged: "
+            f"`union-stats publish --parquet {target} --warehouse {warehouse}` publishes it again"
+        ) from error
+    console.print(f"published {published.relations} relations ({published.rows:,} rows) as Parquet to {target}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from union_stats import discover
 
+    parquet_dir = _parquet_setting()
+    if parquet_dir is not None:
+        from union_stats import parquet
+
+        try:
+            parquet.check_target(parquet_dir)
+        except parquet.PublishError as error:
+            raise Failure(f"run failed before starting: {PARQUET_DIR_ENV}: {error}") from error
     if not args.raw_dir.is_dir():
         raise Failure(f"run failed: no folder {args.raw_dir}" + (" (it is a file)" if args.raw_dir.exists() else ""))
     if args.warehouse.exists() and not args.warehouse.is_file():
@@ -111,23 +148,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         from union_stats import warehouse
 
         unchanged = warehouse.nothing_new(args.raw_dir, args.warehouse, args.period)
-        if unchanged is not None:
-            period, figures = unchanged
-            _print_table(_figures_table(period, figures))
-            console.print(
-                f"period {period}: nothing new since the last run (every file is in the warehouse); "
-                f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
-            )
-            return 0
-        from union_stats.paths import use_prefect_home
+        if unchanged is None:
+            from union_stats.paths import use_prefect_home
 
-        use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
-        with warehouse.run_lock(args.warehouse):
-            from flows.ingest import ingest_period
+            use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
+            with warehouse.run_lock(args.warehouse):
+                from flows.ingest import ingest_period
 
-            summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
+                summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
+    if unchanged is not None:
+        period, figures = unchanged
+        _print_table(_figures_table(period, figures))
+        console.print(
+            f"period {period}: nothing new since the last run (every file is in the warehouse); "
+            f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
+        )
+        if parquet_dir is not None:
+            _publish_after_run(args.warehouse, parquet_dir, only_if_stale=True)
+        return 0
     _print_table(_figures_table(summary.period, summary.figures))
     console.print(
         f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
@@ -138,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
     if summary.report_dir is not None:
         console.print(f"data-quality reports: {summary.report_dir}")
+    if parquet_dir is not None:  # a flow that found nothing new (started another way meanwhile) changed nothing
+        _publish_after_run(args.warehouse, parquet_dir, only_if_stale=summary.processed == 0)
     return 0
 
 
@@ -190,6 +232,25 @@ def cmd_status(args: argparse.Namespace) -> int:
             str(row["warnings"] if row["warnings"] is not None else ""),
         )
     console.print(table)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from union_stats import parquet
+
+    try:
+        parquet.check_target(args.parquet)  # before the warehouse: a wrong folder is said first, and costs nothing
+        published = parquet.publish(_existing_warehouse(args.warehouse), args.parquet)
+    except parquet.PublishError as error:
+        raise Failure(str(error)) from error
+    manifest = published.manifest
+    run = manifest["last_run"]
+    console.print(
+        f"published {published.relations} relations of {' and '.join(parquet.SCHEMAS)} ({published.rows:,} rows; "
+        f"periods {', '.join(manifest['periods']) or 'none'}; last run {run['run_id'] if run else 'none'}) "
+        f"to {args.parquet}"
+    )
+    console.print(f"manifest: {args.parquet / parquet.MANIFEST}")
     return 0
 
 
@@ -405,7 +466,9 @@ Warehouse = Annotated[
     "run",
     short_help="ingest a period's workbooks into the warehouse and print the figures",
     help="Ingest a period's workbooks into the warehouse and print the district figures; exit 1 with one line "
-    "when the run fails.",
+    "when the run fails. With UNION_STATS_PARQUET_DIR=DIR set, also publish the Parquet copy into DIR (as "
+    "`union-stats publish --parquet DIR` does) after a run that loaded something, or when the copy there is missing "
+    "or older than the warehouse's last run.",
     epilog=_example("union-stats run --period 2022", "union-stats run --raw-dir data/raw --warehouse w.duckdb"),
 )
 def _run(
@@ -507,6 +570,34 @@ def _close(
 )
 def _reopen(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
     return cmd_lock(argparse.Namespace(command="reopen", period=period, warehouse=warehouse))
+
+
+@app.command(
+    "publish",
+    short_help="publish marts and report as Hive-partitioned Parquet (by period) with a manifest",
+    help="Publish every table and view of the marts and report schemas as Parquet, partitioned by period (or year) "
+    "with Hive folders, and a manifest.json, into DIR: one copy several machines and BI tools read without the "
+    "DuckDB file. DIR is replaced as a whole, in one swap (readers never see half a copy); a failure leaves the "
+    "previous copy as it was. Set UNION_STATS_PARQUET_DIR to publish on each `union-stats run`.",
+    epilog=_example(
+        "union-stats publish --parquet /srv/share/union-stats",
+        "union-stats publish --parquet out/parquet --warehouse w.duckdb",
+    ),
+)
+def _publish(
+    parquet: Annotated[
+        Path,
+        typer.Option(
+            "--parquet",
+            help="the folder to publish into: new, empty, or a copy published before (it is replaced whole); its "
+            "parent folder must exist",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_publish(argparse.Namespace(command="publish", parquet=parquet, warehouse=warehouse))
 
 
 @app.command(
