@@ -118,7 +118,18 @@ def findings_from_failures(
     files: dict[str, str],
     extra: dict[str, str],
 ) -> list[Finding]:
-    rows = {(row["submission_id"], row["source_row"]): row for row in frame.iter_rows(named=True)}
+    if not failures:
+        return []
+    # only the rows some expectation found unexpected are looked at (a batch of 10,000 files has millions)
+    failing = pl.DataFrame(
+        [(item["submission_id"], int(item["source_row"])) for _, unexpected in failures for item in unexpected],
+        schema={"submission_id": frame.schema["submission_id"], "source_row": frame.schema["source_row"]},
+        orient="row",
+    ).unique()
+    rows = {
+        (row["submission_id"], row["source_row"]): row
+        for row in frame.join(failing, on=["submission_id", "source_row"], how="semi").iter_rows(named=True)
+    }
     findings = []
     for meta, unexpected in failures:
         seen = set()
