@@ -152,9 +152,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             from union_stats.paths import use_prefect_home
 
             use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
+            from union_stats import prefect_server
+
+            server = prefect_server.start()  # its start-up overlaps with importing Prefect and the flow
             with warehouse.run_lock(args.warehouse):
                 from flows.ingest import ingest_period
 
+                if server is not None:
+                    from union_stats.validate.gx_runner import preload
+
+                    preload()  # the run validates: Great Expectations loads while the server starts
+                    server.wait_ready()
                 summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
