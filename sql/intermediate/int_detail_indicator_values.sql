@@ -1,4 +1,5 @@
 -- detail-derived indicator values per submission: count, sum or distinct count over the rows that count
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with detail_rows as (
     select * from marts.int_indicator_detail_rows
 ),

@@ -3,6 +3,7 @@
 -- field, and which field=value conditions a row must meet ("channel=三方联调中心调解;outcome=调解成功").
 -- Only rows of units whose kind reports the indicator count: a town's file carrying training courses (an
 -- indicator of the district office) moves no figure.
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with indicators as (
     select * from marts.dim_indicator where detail_sheet is not null
 ),

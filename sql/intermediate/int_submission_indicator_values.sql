@@ -1,6 +1,7 @@
 -- one value per loaded submission (current or superseded) and indicator. An indicator with a detail sheet
 -- takes its value from that sheet (the indicator row must agree, which the validate stage checks); the others
 -- come from the indicator sheet. Lineage: submission, sheet, and the source row (indicator sheet) or row count.
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with submissions as (
     select * from ops.submissions where status in ('accepted', 'accepted_with_warnings', 'superseded')
 ),

@@ -1,4 +1,5 @@
 -- union dues refunded to small and micro enterprises, one row each, from accepted submissions, with the unit named and the lineage kept
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with current_submissions as (
     select * from ops.current_submissions
 ),

@@ -1,5 +1,6 @@
 -- one value per period, unit and indicator: the unit's current submission (its latest accepted file), with
 -- lineage to the submission, sheet and row the value comes from
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with submission_values as (
     select * from marts.int_submission_indicator_values
 ),

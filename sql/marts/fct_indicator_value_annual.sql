@@ -4,6 +4,7 @@
 -- count counts distinct values over the quarters' detail rows. value is the year's figure: the annual return when
 -- the unit filed one (it is the unit's own statement of its year), else the quarters once all four are in, else
 -- null (a part of a year is not a year; quarters_value still shows the year to date).
+-- incremental by year: its rows depend on their own year only (a year's annual return and quarters): a run rebuilds just its year's rows
 with indicator_values as (
     select * from marts.fct_indicator_value
 ),

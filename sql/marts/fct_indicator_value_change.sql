@@ -1,5 +1,6 @@
 -- the change log of reported values: each value a resubmission changed, with the submission before and after
 -- and when the new one arrived (a unit's first submission of a period is not a change)
+-- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with submission_values as (
     select * from marts.int_submission_indicator_values
 ),

@@ -189,6 +189,6 @@ def load_and_build(
         ensure_warehouse(con)
         with transaction(con):
             load_batch(con, run, batch, validated, archived)
-            transform.build(con)
+            transform.build(con, period=run.period)
             record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
         return district_figures(con, run.period)

@@ -3,10 +3,17 @@
 `sql/ddl/<schema>.<table>.sql` creates a table the pipeline writes into (ops, raw: made once, never replaced);
 `sql/macros/` holds macros; every other file holds a `select` and becomes a relation of its folder's schema
 (`intermediate/` models live in `marts`), a view or a table by its folder.
+
+A table model whose file says `-- incremental by period` (or `by year`: the year of a period, `2022` for
+`2022Q3`) holds rows that depend on their own period only. A run then replaces just its period's rows
+(delete, then insert the model's rows of that period: dbt's delete+insert strategy), as long as nothing else
+changed since the last build: `ops.build_state` keeps a fingerprint of every model's SQL and of the reference
+data, and any difference (a changed model, a renamed unit) rebuilds every model whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -21,6 +28,7 @@ MATERIALIZATION = {"ops": "view", "staging": "view", "intermediate": "table", "m
 SCHEMA_OF_FOLDER = {"intermediate": "marts"}  # dbt's layout: intermediate models sit beside the marts they feed
 STATEMENT_FOLDERS = ("ddl", "macros")  # run as written, not wrapped as a relation
 SCHEMAS = ("ref", "raw", "ops", "staging", "marts", "report")
+INCREMENTAL = re.compile(r"^--\s*incremental by (period|year)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,12 @@ class Model:
     def identifier(self) -> str:
         # macros are called by bare name, relations by schema.name
         return self.name if self.folder == "macros" else self.relation
+
+    @property
+    def incremental_key(self) -> str | None:
+        """`period` or `year` for a table model that may be rebuilt one period at a time."""
+        matched = INCREMENTAL.search(self.sql)
+        return matched.group(1) if matched and MATERIALIZATION.get(self.folder) == "table" else None
 
     def statement(self) -> str:
         if self.is_statement:
@@ -106,15 +120,71 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> N
             con.execute(model.statement())
 
 
-def build(con: duckdb.DuckDBPyConnection, targets: set[str] | None = None, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Create or replace every model (or the targets and their upstream); returns what was built, in order."""
+def fingerprint(con: duckdb.DuckDBPyConnection, models: list[Model]) -> str:
+    """What the models' rows rest on besides the loaded data: their SQL and the reference tables' content."""
+    digest = hashlib.sha256()
+    for model in models:
+        digest.update(f"{model.folder}/{model.name}\n{model.sql}\n".encode())
+    tables = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'ref' order by table_name"
+    ).fetchall()
+    for (table,) in tables:
+        (content,) = con.execute(
+            f"select md5(coalesce(string_agg(cast(row_text as varchar), chr(10) order by row_text), '')) "
+            f"from (select cast(t as varchar) as row_text from ref.{table} as t)"
+        ).fetchone()
+        digest.update(f"ref.{table}:{content}\n".encode())
+    return digest.hexdigest()
+
+
+def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, name = relation.split(".", 1)
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
+
+
+def _partition_value(key: str, period: str) -> str:
+    return period[:4] if key == "year" else period
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    targets: set[str] | None = None,
+    sql_dir: Path = SQL_DIR,
+    period: str | None = None,
+) -> list[str]:
+    """Create or replace every model (or the targets and their upstream); returns what was built, in order.
+
+    With `period`, the incremental models replace only that period's rows, when the last build rested on the
+    same SQL and reference data (else everything is rebuilt whole, and the new fingerprint is kept)."""
+    models = load_models(sql_dir)
+    now = fingerprint(con, models) if period is not None and targets is None else None
+    last = None
+    if now is not None and _exists(con, "ops.build_state"):
+        row = con.execute("select fingerprint from ops.build_state order by built_at desc limit 1").fetchone()
+        last = row[0] if row else None
     built = []
-    for model in ordered(load_models(sql_dir), targets):
+    for model in ordered(models, targets):
         if model.folder == "ddl":
             continue  # the pipeline's own tables are made once by ensure_schemas, never replaced
         try:
-            con.execute(model.statement())
+            key = model.incremental_key
+            if now is not None and now == last and key and _exists(con, model.relation):
+                value = _partition_value(key, period)
+                con.execute(f"delete from {model.relation} where {key} = ?", [value])
+                con.execute(
+                    f"insert into {model.relation} by name select * from (\n{model.sql}\n) as model where {key} = ?",
+                    [value],
+                )
+            else:
+                con.execute(model.statement())
         except duckdb.Error as error:
             raise RuntimeError(f"building {model.identifier} failed: {error}") from error
         built.append(model.identifier)
+    if now is not None and now != last:
+        con.execute("delete from ops.build_state")
+        con.execute("insert into ops.build_state values (?, now())", [now])
     return built
