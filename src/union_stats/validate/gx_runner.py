@@ -19,6 +19,9 @@ from union_stats.rules import fill
 
 ROW_ID_COLUMNS = ["submission_id", "source_row"]
 ABSENT = "absent"  # the cell of a column the sheet does not have
+# rows GX validates at a time: pandas and GX hold several copies of what they check, so a province's batch is
+# checked in parts (whole submissions each: every rule is about a row or a submission, never across them)
+PART_ROWS = 100_000
 
 
 def text(value: Any) -> str:
@@ -70,6 +73,13 @@ class SuiteRunner:
         definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None) or (
             asset.add_batch_definition_whole_dataframe("whole_batch")
         )
+        merged: dict[int, tuple[dict, list[dict]]] = {}
+        for part in _parts(frame, PART_ROWS):
+            for position, meta, unexpected in self._failures(definition, suite, name, part, parameters):
+                merged.setdefault(position, (meta, []))[1].extend(unexpected)
+        return [merged[position] for position in sorted(merged)]
+
+    def _failures(self, definition, suite, name: str, frame: pl.DataFrame, parameters: dict):
         options = {
             "batch_parameters": {"dataframe": frame.to_pandas()},
             "expectation_parameters": parameters,
@@ -83,8 +93,7 @@ class SuiteRunner:
                 self.gx.ValidationDefinition(data=definition, suite=suite, name=name)
             )
             result = validation.run(**options)
-        failures = []
-        for outcome in result.results:
+        for position, outcome in enumerate(result.results):
             if outcome.success:
                 continue
             problem = _raised(outcome.exception_info)
@@ -92,8 +101,7 @@ class SuiteRunner:
                 raise RuntimeError(
                     f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}"
                 )
-            failures.append((outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []))
-        return failures
+            yield position, outcome.expectation_config.meta, outcome.result.get("unexpected_index_list") or []
 
     def finish(self) -> Path | None:
         """Render the Data Docs site; its index page, when results are kept."""
@@ -102,6 +110,17 @@ class SuiteRunner:
         self.context.build_data_docs()
         index = next(self.docs_dir.rglob("data_docs/local_site/index.html"), None)
         return index
+
+
+def _parts(frame: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
+    """The frame's rows submission by submission (in order of first appearance, each submission's rows in frame
+    order), in parts of about `rows` rows that never split a submission: the same order however many parts."""
+    sizes = frame.group_by("submission_id", maintain_order=True).len().with_row_index("rank")
+    part_of = sizes.with_columns(((pl.col("len").cum_sum() - pl.col("len")) // rows).alias("part"))
+    grouped = frame.join(
+        part_of.select("submission_id", "rank", "part"), on="submission_id", how="left", maintain_order="left"
+    ).sort("rank", maintain_order=True)
+    return [chunk.drop("rank", "part") for chunk in grouped.partition_by("part", maintain_order=True)]
 
 
 def _raised(exception_info: Any) -> str | None:
