@@ -119,13 +119,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
             )
             return 0
+        dask = getattr(args, "dask", None)
+        if dask is not None:
+            from flows.cluster import ClusterError, check_scheduler
+
+            try:  # before anything is written: a scheduler that does not answer is a one-line failure
+                check_scheduler(dask)
+            except ClusterError as error:
+                raise Failure(f"run failed: {error}") from error
         from union_stats.paths import use_prefect_home
 
         use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
         with warehouse.run_lock(args.warehouse):
-            from flows.ingest import ingest_period
+            from flows.ingest import run_ingest
 
-            summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
+            summary = run_ingest(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse, dask_address=dask)
+    except Failure:
+        raise
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
     _print_table(_figures_table(summary.period, summary.figures))
@@ -365,6 +375,18 @@ def _check_period(value: str | None) -> str | None:
     return text
 
 
+def _check_dask(value: str | None) -> str | None:
+    """A Dask scheduler address `tcp://host:port` (checked for its form only; the run connects to it)."""
+    if value is None or not value.strip():
+        return None
+    from flows.cluster import address_problem
+
+    problem = address_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(problem)
+    return value.strip()
+
+
 def _shown(path: Path) -> str:
     """A default path as help shows it: relative to the current folder when it is under it."""
     try:
@@ -406,7 +428,11 @@ Warehouse = Annotated[
     short_help="ingest a period's workbooks into the warehouse and print the figures",
     help="Ingest a period's workbooks into the warehouse and print the district figures; exit 1 with one line "
     "when the run fails.",
-    epilog=_example("union-stats run --period 2022", "union-stats run --raw-dir data/raw --warehouse w.duckdb"),
+    epilog=_example(
+        "union-stats run --period 2022",
+        "union-stats run --raw-dir data/raw --warehouse w.duckdb",
+        "union-stats run --raw-dir /shared/raw --warehouse /shared/w.duckdb --dask tcp://10.0.0.5:8786",
+    ),
 )
 def _run(
     period: Annotated[
@@ -432,13 +458,29 @@ def _run(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="also print Prefect's log lines (they always go to its API)")
     ] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="parse and validate on the Dask cluster whose scheduler is at this address, tcp://host:port; its "
+            "workers must read the raw folder and the warehouse's folder at the same paths  "
+            "[default: this machine, without Dask]",
+            envvar="UNION_STATS_DASK_ADDRESS",
+            callback=_check_dask,
+            show_default=False,
+            show_envvar=True,
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> int:
     if not verbose:
         # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
         # reaches its API and UI, and `--verbose` prints it here too
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     return cmd_run(
-        argparse.Namespace(command="run", period=period, raw_dir=raw_dir, warehouse=warehouse, verbose=verbose)
+        argparse.Namespace(
+            command="run", period=period, raw_dir=raw_dir, warehouse=warehouse, verbose=verbose, dask=dask
+        )
     )
 
 
