@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -144,6 +145,16 @@ def test_union_stats_run_dask_end_to_end(dask_cluster, raw_with_defects: Path, t
     ran = _tasks_on(client, started)
     assert len(ran.get("parse_chunk", [])) == 2 and len(ran.get("validate_files", [])) == 1, ran
     assert query(warehouse, "select count(*) from report.district_figures where period = '2022'") == [(66,)]
+    # the workers reported their task runs to the run's own temporary Prefect server (beside the warehouse),
+    # not to servers of their own
+    with sqlite3.connect(warehouse.parent / "prefect" / "prefect.db") as prefect_db:
+        recorded = prefect_db.execute("select name, state_type from task_run").fetchall()
+    on_workers = sorted(
+        (name.rsplit("-", 1)[0], state)
+        for name, state in recorded
+        if name.startswith(("parse_chunk", "validate_files"))
+    )
+    assert on_workers == [("parse_chunk", "COMPLETED"), ("parse_chunk", "COMPLETED"), ("validate_files", "COMPLETED")]
 
 
 @pytest.mark.parametrize(
@@ -172,3 +183,11 @@ def test_the_default_path_does_not_import_dask() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_deployment_can_set_a_dask_address() -> None:
+    from flows.schedules import scheduled_ingest
+
+    schema = scheduled_ingest.parameters.model_dump()
+    assert schema["properties"]["dask_address"]["default"] is None
+    assert "dask_address" not in schema["required"]
