@@ -90,7 +90,9 @@ def api_for_workers() -> Iterator[None]:
     With no `PREFECT_API_URL` (no Prefect server, the usual case) a run starts a temporary API server; a worker
     given no URL would start one of its own. The temporary server is started here instead, and its address
     (on this machine's loopback interface, so reachable only from workers on the same machine) passed on.
-    Workers on other machines need a Prefect server they can reach: set `PREFECT_API_URL` to it.
+    Workers on other machines need a Prefect server they can reach: set `PREFECT_API_URL` to it. So does a cluster
+    that outlives one run: Prefect's events worker in a worker process keeps the first API it reported to, so a
+    later run's task runs would go to an earlier run's (stopped) temporary server, missing from its own record.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
