@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 
+from flows import cluster
 from union_stats import discover, load, parse, publish, validate
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
@@ -37,10 +40,35 @@ def parse_files(run: RunContext, files: list[discover.ReceivedFile]) -> parse.Pa
 
 
 @task(cache_policy=NO_CACHE)
+def parse_chunk(run: RunContext, files: list[discover.ReceivedFile]) -> parse.ParsedBatch:
+    """Parse one chunk of the files on a cluster's worker (which reads them at the same paths)."""
+    return parse.parse_chunk(files, run.period)
+
+
+def parse_on_cluster(run: RunContext, files: list[discover.ReceivedFile], client: Any) -> parse.ParsedBatch:
+    """The parse stage on a Dask cluster: a task per chunk, the chunks sized to keep every worker thread busy."""
+    threads = max(1, sum(client.nthreads().values()))
+    chunks = parse.chunked(files, max(1, min(parse.CHUNK_FILES, -(-len(files) // threads))))
+    get_run_logger().info(
+        "event=parse_on_cluster scheduler=%s threads=%d files=%d chunks=%d",
+        client.scheduler.address,
+        threads,
+        len(files),
+        len(chunks),
+    )
+    return parse.merge_batches(run.period, parse_chunk.map(unmapped(run), chunks).result())
+
+
+@task(cache_policy=NO_CACHE)
 def validate_files(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
     """Run the expectation suites over the batch and decide each outcome (held, for a closed period)."""
     validated = validate.validate_batch(batch, run.units, state.context, docs_dir=run.data_docs_dir)
     return validated.held() if state.closed else validated
+
+
+def validate_on_cluster(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
+    """The validate task on a Dask cluster: one task over the whole batch, so that cross-file rules see every file."""
+    return validate_files.submit(run, batch, state).result()
 
 
 @task(cache_policy=NO_CACHE)
@@ -105,9 +133,13 @@ def publish_run(
 def ingest_period(
     period: str | None = None, raw_dir: Path = RAW_DIR, warehouse: Path = WAREHOUSE_FILE
 ) -> publish.RunSummary:
-    """Discover a period's files; parse, validate and load the new ones; publish outcomes and figures."""
+    """Discover a period's files; parse, validate and load the new ones; publish outcomes and figures.
+
+    On a Dask task runner (`run_ingest(..., dask_address=...)`) parse and validate run on the cluster's workers.
+    """
     run = RunContext.start(period, raw_dir, warehouse)
     try:
+        dask = cluster.dask_client(FlowRunContext.get().task_runner)  # None: in this process (and its own workers)
         # Extract: what is new since the last run
         files = discover_files(run)
         state = db.read_state(run.warehouse, run.period)
@@ -115,9 +147,9 @@ def ingest_period(
         if not pending:
             return publish.nothing_new(run, len(files))
         archived = archive_files(run, pending)
-        batch = parse_files(run, pending)
+        batch = parse_files(run, pending) if dask is None else parse_on_cluster(run, pending, dask)
         # Validate
-        validated = validate_files(run, batch, state)
+        validated = validate_files(run, batch, state) if dask is None else validate_on_cluster(run, batch, state)
         # Load
         figures = load_warehouse(run, batch, validated, archived)
         # Report
@@ -126,3 +158,17 @@ def ingest_period(
     except BaseException as error:
         db.record_failed_run(run, error)  # the load rolled back: only the failure itself is recorded
         raise
+
+
+def run_ingest(
+    period: str | None = None,
+    raw_dir: Path = RAW_DIR,
+    warehouse: Path = WAREHOUSE_FILE,
+    dask_address: str | None = None,
+) -> publish.RunSummary:
+    """Run the ingest flow, on the default task runner or (given a scheduler address) on a Dask cluster."""
+    if dask_address is None:
+        return ingest_period(period=period, raw_dir=raw_dir, warehouse=warehouse)
+    with cluster.api_for_workers():
+        on_dask = ingest_period.with_options(task_runner=cluster.task_runner(dask_address))
+        return on_dask(period=period, raw_dir=raw_dir, warehouse=warehouse)

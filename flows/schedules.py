@@ -17,7 +17,8 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.server.schemas.schedules import CronSchedule
 
-from flows.ingest import ingest_period
+from flows.cluster import address_from_env, address_problem
+from flows.ingest import run_ingest
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.periods import previous_period
 from union_stats.publish import RunSummary
@@ -74,14 +75,22 @@ def scheduled_ingest(
     kind: PeriodKind,
     raw_dir: Path = RAW_DIR,
     warehouse: Path = WAREHOUSE_FILE,
+    dask_address: str | None = None,
 ) -> RunSummary:
-    """Ingest the quarter or year that had ended when this run was scheduled."""
+    """Ingest the quarter or year that had ended when this run was scheduled.
+
+    With `dask_address` (a deployment's parameter; else `UNION_STATS_DASK_ADDRESS` where the run executes), parse
+    and validate run on that Dask cluster.
+    """
     # the scheduled time, not the clock: a late or retried run still loads the period it was scheduled for;
     # outside a scheduled run (a manual run) Prefect gives the current time
     scheduled_at = flow_run.scheduled_start_time
     period = period_due(kind, scheduled_at)
     get_run_logger().info("%s close scheduled for %s: period %s", kind, scheduled_at, period)
-    return ingest_period(period=period, raw_dir=raw_dir, warehouse=warehouse)
+    dask_address = dask_address or address_from_env()
+    if dask_address is not None and (problem := address_problem(dask_address)) is not None:
+        raise ValueError(problem)
+    return run_ingest(period=period, raw_dir=raw_dir, warehouse=warehouse, dask_address=dask_address)
 
 
 def deployments() -> list[RunnerDeployment]:

@@ -50,6 +50,12 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["run", "--raw-dir", "empty"], 1),
     (["run", "--raw-dir", "raw", "--period", "2023"], 1),  # a period with no folder
     (["run", "--raw-dir", "raw", "--warehouse", "empty"], 1),  # the warehouse is a folder
+    (["run", "--dask", "127.0.0.1:8786"], 2),  # a scheduler address is tcp://host:port
+    (["run", "--dask", "tcp://127.0.0.1"], 2),
+    (["run", "--dask", "tcp://127.0.0.1:70000"], 2),
+    (["run", "--dask"], 2),
+    # no scheduler answers there: refused within the connect timeout, before a warehouse or a Prefect home is made
+    (["run", "--raw-dir", "raw", "--warehouse", "w.duckdb", "--dask", "tcp://127.0.0.1:1"], 1),
     # validate
     (["validate"], 2),
     (["validate", "missing.xlsx"], 2),
@@ -204,6 +210,10 @@ def test_messages_name_the_mistake(mistakes_folder: Path, capsys: pytest.Capture
         ("status", "--period", "2022", "--warehouse", "missing.duckdb"): "run `union-stats run` first",
         ("run", "--raw-dir", "raw", "--period", "2023"): "no folder raw/2023",
         ("run", "--raw-dir", "nowhere"): "no folder nowhere",
+        ("run", "--dask", "localhost:8786"): "is not a Dask scheduler address: give tcp://host:port",
+        ("run", "--raw-dir", "raw", "--warehouse", "w.duckdb", "--dask", "tcp://127.0.0.1:1"): (
+            "run failed: no Dask scheduler answers at tcp://127.0.0.1:1"
+        ),
         ("validate", "missing.xlsx"): "no such file: missing.xlsx",
         ("publish", "--parquet", "raw"): "no manifest.json of an earlier copy",
         ("publish", "--parquet", "out", "--warehouse", "note.txt"): "cannot read the warehouse note.txt",

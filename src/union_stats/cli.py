@@ -149,6 +149,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         unchanged = warehouse.nothing_new(args.raw_dir, args.warehouse, args.period)
         if unchanged is None:
+            dask = getattr(args, "dask", None)
+            if dask is not None:
+                from flows.cluster import ClusterError, check_scheduler
+
+                try:  # before anything is written: a scheduler that does not answer is a one-line failure
+                    check_scheduler(dask)
+                except ClusterError as error:
+                    raise Failure(f"run failed: {error}") from error
             from union_stats.paths import use_prefect_home
 
             use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
@@ -156,14 +164,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             server = prefect_server.start()  # its start-up overlaps with importing Prefect and the flow
             with warehouse.run_lock(args.warehouse):
-                from flows.ingest import ingest_period
+                from flows.ingest import run_ingest
 
                 if server is not None:
                     from union_stats.validate.gx_runner import preload
 
                     preload()  # the run validates: Great Expectations loads while the server starts
                     server.wait_ready()
-                summary = ingest_period(period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse)
+                summary = run_ingest(
+                    period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse, dask_address=dask
+                )
+    except Failure:
+        raise
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
     if unchanged is not None:
@@ -434,6 +446,18 @@ def _check_period(value: str | None) -> str | None:
     return text
 
 
+def _check_dask(value: str | None) -> str | None:
+    """A Dask scheduler address `tcp://host:port` (checked for its form only; the run connects to it)."""
+    if value is None or not value.strip():
+        return None
+    from flows.cluster import address_problem
+
+    problem = address_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(problem)
+    return value.strip()
+
+
 def _shown(path: Path) -> str:
     """A default path as help shows it: relative to the current folder when it is under it."""
     try:
@@ -477,7 +501,11 @@ Warehouse = Annotated[
     "when the run fails. With UNION_STATS_PARQUET_DIR=DIR set, also publish the Parquet copy into DIR (as "
     "`union-stats publish --parquet DIR` does) after a run that loaded something, or when the copy there is missing "
     "or older than the warehouse's last run.",
-    epilog=_example("union-stats run --period 2022", "union-stats run --raw-dir data/raw --warehouse w.duckdb"),
+    epilog=_example(
+        "union-stats run --period 2022",
+        "union-stats run --raw-dir data/raw --warehouse w.duckdb",
+        "union-stats run --raw-dir /shared/raw --warehouse /shared/w.duckdb --dask tcp://10.0.0.5:8786",
+    ),
 )
 def _run(
     period: Annotated[
@@ -503,13 +531,29 @@ def _run(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="also print Prefect's log lines (they always go to its API)")
     ] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="parse and validate on the Dask cluster whose scheduler is at this address, tcp://host:port; its "
+            "workers must read the raw folder and the warehouse's folder at the same paths  "
+            "[default: this machine, without Dask]",
+            envvar="UNION_STATS_DASK_ADDRESS",
+            callback=_check_dask,
+            show_default=False,
+            show_envvar=True,
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> int:
     if not verbose:
         # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
         # reaches its API and UI, and `--verbose` prints it here too
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     return cmd_run(
-        argparse.Namespace(command="run", period=period, raw_dir=raw_dir, warehouse=warehouse, verbose=verbose)
+        argparse.Namespace(
+            command="run", period=period, raw_dir=raw_dir, warehouse=warehouse, verbose=verbose, dask=dask
+        )
     )
 
 

@@ -1,0 +1,196 @@
+"""The flow on a Dask cluster (`union-stats run --dask tcp://...`): the same figures and findings as the default runner.
+
+One local cluster of two worker processes (loopback only) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from defects import credit_code_check_character, not_a_workbook, set_indicator
+from warehouse import query
+
+from flows import cluster
+from flows.ingest import run_ingest
+from union_stats.paths import RAW_DIR
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+FIGURES_SQL = (
+    "select figure_id, value, reproduced, matches from report.district_figures where period = '2022' order by 1"
+)
+FINDINGS_SQL = (
+    "select submission_id, file_name, rule, severity, sheet, cell, value, message from ops.findings order by all"
+)
+OUTCOMES_SQL = "select submission_id, unit_code, status, errors, warnings from ops.submissions order by all"
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A local Dask cluster, two single-threaded worker processes on 127.0.0.1, and a client to watch it."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as local,
+        distributed.Client(local, set_as_default=False) as client,
+    ):
+        client.get_task_stream()  # the scheduler records the task stream from its first request on
+        yield local, client
+
+
+@pytest.fixture(scope="module")
+def raw_with_defects(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped 18 workbooks of 2022 with two of them broken, plus a text file saved as .xlsx (19 files)."""
+    raw = tmp_path_factory.mktemp("dask") / "raw"
+    shutil.copytree(RAW_DIR / "2022", raw / "2022")
+    set_indicator(raw / "2022" / "dashi_2022.xlsx", "volunteer_sessions", -5)  # rejected: a negative count
+    credit_code_check_character(raw / "2022" / "shiqiao_2022.xlsx")  # rejected: a wrong check character
+    not_a_workbook(raw / "2022" / "nancun_2022(补报).xlsx")
+    return raw
+
+
+def _warehouse_view(warehouse: Path) -> dict[str, list[tuple]]:
+    sql = {"figures": FIGURES_SQL, "findings": FINDINGS_SQL, "outcomes": OUTCOMES_SQL}
+    return {name: query(warehouse, text) for name, text in sql.items()}
+
+
+def _tasks_on(client, since: float) -> dict[str, list[str]]:
+    """The workers each Prefect task ran on since `since`, by task name (`parse_chunk`, `validate_files`)."""
+    ran: dict[str, list[str]] = {}
+    for record in client.get_task_stream(start=since):
+        ran.setdefault(record["key"].rsplit("-", 1)[0], []).append(record["worker"])
+    return ran
+
+
+def test_the_flow_on_a_dask_cluster_gives_the_same_figures_and_findings(
+    dask_cluster, raw_with_defects: Path, tmp_path: Path
+) -> None:
+    local, client = dask_cluster
+    workers = set(local.scheduler_info["workers"])
+    assert len(workers) == 2
+
+    by_default = run_ingest(period="2022", raw_dir=raw_with_defects, warehouse=tmp_path / "default" / "w.duckdb")
+    started = time.time()
+    on_dask = run_ingest(
+        period="2022",
+        raw_dir=raw_with_defects,
+        warehouse=tmp_path / "dask" / "w.duckdb",
+        dask_address=local.scheduler_address,
+    )
+    ran = _tasks_on(client, started)
+
+    assert (on_dask.files, on_dask.accepted, on_dask.rejected, on_dask.matched) == (
+        by_default.files,
+        by_default.accepted,
+        by_default.rejected,
+        by_default.matched,
+    )
+    assert (by_default.files, by_default.rejected) == (19, 3)
+    default_view = _warehouse_view(tmp_path / "default" / "w.duckdb")
+    dask_view = _warehouse_view(tmp_path / "dask" / "w.duckdb")
+    assert len(default_view["figures"]) == 66
+    assert dask_view["figures"] == default_view["figures"]
+    rules = {row[2] for row in default_view["findings"]}
+    assert {"values.number", "codes.credit_code_check", "file.not_spreadsheet"} <= rules
+    assert dask_view["findings"] == default_view["findings"]
+    assert dask_view["outcomes"] == default_view["outcomes"]
+    # 19 files over 2 worker threads: two parse tasks, and one validate task over the whole batch, all on the cluster
+    assert len(ran.get("parse_chunk", [])) == 2, ran
+    assert len(ran.get("validate_files", [])) == 1, ran
+    assert set(ran["parse_chunk"] + ran["validate_files"]) <= workers
+
+
+def test_union_stats_run_dask_end_to_end(dask_cluster, raw_with_defects: Path, tmp_path: Path) -> None:
+    local, client = dask_cluster
+    # fresh worker processes, as for a cluster started for the run: a Prefect process keeps sending its events to
+    # the first API it reported to (the test harness's, in the test above)
+    client.restart()
+    warehouse = tmp_path / "w.duckdb"
+    started = time.time()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "union_stats.cli",
+            "run",
+            "--raw-dir",
+            str(raw_with_defects),
+            "--warehouse",
+            str(warehouse),
+            "--dask",
+            local.scheduler_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "19 files, 19 new: 16 accepted, 3 rejected" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    ran = _tasks_on(client, started)
+    assert len(ran.get("parse_chunk", [])) == 2 and len(ran.get("validate_files", [])) == 1, ran
+    assert query(warehouse, "select count(*) from report.district_figures where period = '2022'") == [(66,)]
+    # the workers reported their task runs to the run's own temporary Prefect server (beside the warehouse),
+    # not to servers of their own
+    with sqlite3.connect(warehouse.parent / "prefect" / "prefect.db") as prefect_db:
+        recorded = prefect_db.execute("select name, state_type from task_run").fetchall()
+    on_workers = sorted(
+        (name.rsplit("-", 1)[0], state)
+        for name, state in recorded
+        if name.startswith(("parse_chunk", "validate_files"))
+    )
+    assert on_workers == [("parse_chunk", "COMPLETED"), ("parse_chunk", "COMPLETED"), ("validate_files", "COMPLETED")]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("tcp://127.0.0.1:8786", None),
+        ("tcp://scheduler.example.org:8786", None),
+        ("tcp://[::1]:8786", None),
+        ("127.0.0.1:8786", "not a Dask scheduler address"),
+        ("tcp://127.0.0.1", "not a Dask scheduler address"),
+        ("http://127.0.0.1:8786", "not a Dask scheduler address"),
+        ("tcp://:8786", "not a Dask scheduler address"),
+        ("tcp://127.0.0.1:99999", "the port must be 1 to 65535"),
+        ("tcp://127.0.0.1:0", "the port must be 1 to 65535"),
+    ],
+)
+def test_a_scheduler_address_is_tcp_host_port(text: str, problem: str | None) -> None:
+    found = cluster.address_problem(text)
+    assert found is None if problem is None else problem in found
+
+
+def test_the_default_path_does_not_import_dask() -> None:
+    code = (
+        "import sys; from flows.ingest import run_ingest; import union_stats.cli; "
+        "print(sorted(m for m in ('distributed', 'dask', 'prefect_dask') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_deployment_can_set_a_dask_address() -> None:
+    from flows.schedules import scheduled_ingest
+
+    schema = scheduled_ingest.parameters.model_dump()
+    assert schema["properties"]["dask_address"]["default"] is None
+    assert "dask_address" not in schema["required"]
