@@ -32,7 +32,13 @@ def test_bench_measures_three_units_and_writes_json(
         row = rows[(3, measure)]
         assert row["seconds"] > 0, measure
         assert row["peak_mb"] > 0, measure
-    for baseline in (bench.BARE_POLARS_DUCKDB, bench.BARE_GX, bench.BARE_STACK_NEW, bench.BARE_STACK):
+    for baseline in (
+        bench.BARE_POLARS_DUCKDB,
+        bench.BARE_GX,
+        bench.BARE_STACK_NEW,
+        bench.BARE_STACK,
+        bench.BARE_STACK_PREFECT_OWN,
+    ):
         assert rows[(None, baseline)]["seconds"] > 0, baseline
     assert rows[(3, bench.RUN)]["baseline"] == bench.BARE_STACK and rows[(3, bench.RUN)]["x_baseline"] > 0
     assert rows[(3, bench.NOOP)]["baseline"] == bench.BARE_POLARS_DUCKDB

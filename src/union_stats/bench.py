@@ -72,7 +72,30 @@ RUN = "run (fresh process, Prefect)"
 NOOP = "no-op rerun (fresh process)"
 VALIDATE_COLD = "validate one file (fresh process)"
 
+BARE_STACK_PREFECT_OWN = "bare stack start-up, Prefect's own temporary server"
+# a bare process that starts the stack the way `union-stats run` does (its own early Prefect server, Great
+# Expectations imported while the server starts, see prefect_server.py) and runs an empty flow: the fixed cost
+# a run is compared with
 EMPTY_FLOW = """
+import sys
+from pathlib import Path
+from union_stats.paths import use_prefect_home
+use_prefect_home(Path(sys.argv[1]))
+from union_stats import prefect_server
+server = prefect_server.start()
+import prefect, polars, duckdb
+from union_stats.validate.gx_runner import preload
+preload()
+if server is not None:
+    server.wait_ready()
+from prefect import flow
+@flow(name="bench-empty-flow")
+def empty_flow():
+    return None
+empty_flow()
+"""
+# the same, with the temporary server Prefect starts by itself when a flow first needs its API
+EMPTY_FLOW_PREFECT_OWN = """
 import sys
 from pathlib import Path
 from union_stats.paths import use_prefect_home
@@ -433,6 +456,8 @@ def measure(
         empty_flow = [python, "-c", EMPTY_FLOW, str(baseline_warehouse)]
         fixed(BARE_STACK_NEW, timed_process(empty_flow, logs, "bare-stack-new-home"))
         fixed(BARE_STACK, timed_process(empty_flow, logs, "bare-stack"))
+        own = [python, "-c", EMPTY_FLOW_PREFECT_OWN, str(baseline_warehouse)]
+        fixed(BARE_STACK_PREFECT_OWN, timed_process(own, logs, "bare-stack-prefect-own"), BARE_STACK)
         warm_home = baseline_warehouse.parent / "prefect"
         if shipped_raw_dir is not None and (shipped_raw_dir / "2022").is_dir():
             shipped = scratch / "shipped" / "union_stats.duckdb"
