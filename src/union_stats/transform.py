@@ -59,10 +59,10 @@ class Model:
         matched = INCREMENTAL.search(self.sql)
         return matched.group(1) if matched and MATERIALIZATION.get(self.folder) == "table" else None
 
-    def statement(self) -> str:
+    def statement(self, as_view: bool = False) -> str:
         if self.is_statement:
             return self.sql
-        kind = MATERIALIZATION[self.folder]
+        kind = "view" if as_view else MATERIALIZATION[self.folder]
         return f"create or replace {kind} {self.relation} as\n{self.sql}"
 
 
@@ -111,6 +111,11 @@ def ordered(models: list[Model], targets: set[str] | None = None) -> list[Model]
     return [by_identifier[identifier] for identifier in TopologicalSorter(graph).static_order()]
 
 
+def raw_tables_read(targets: set[str], sql_dir: Path = SQL_DIR) -> set[str]:
+    """The raw tables (`raw.<kind>`) that the targets read, directly or through their upstream."""
+    return {model.name for model in ordered(load_models(sql_dir), targets) if model.name.startswith("raw.")}
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
     """Schemas and the operational tables that loads write into (idempotent)."""
     for schema in SCHEMAS:
@@ -155,11 +160,13 @@ def build(
     targets: set[str] | None = None,
     sql_dir: Path = SQL_DIR,
     period: str | None = None,
+    as_views: bool = False,
 ) -> list[str]:
     """Create or replace every model (or the targets and their upstream); returns what was built, in order.
 
     With `period`, the incremental models replace only that period's rows, when the last build rested on the
-    same SQL and reference data (else everything is rebuilt whole, and the new fingerprint is kept)."""
+    same SQL and reference data (else everything is rebuilt whole, and the new fingerprint is kept). With
+    `as_views`, every model is a view (a query asked once does not need its upstream stored)."""
     models = load_models(sql_dir)
     now = fingerprint(con, models) if period is not None and targets is None else None
     last = None
@@ -180,7 +187,7 @@ def build(
                     [value],
                 )
             else:
-                con.execute(model.statement())
+                con.execute(model.statement(as_view=as_views))
         except duckdb.Error as error:
             raise RuntimeError(f"building {model.identifier} failed: {error}") from error
         built.append(model.identifier)

@@ -50,10 +50,18 @@ HELD = "held"
 
 
 LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
+DUCKDB_MEMORY_LIMIT = "512MB"
 
 
 class WarehouseBusy(RuntimeError):
     """Another process held the warehouse for longer than this one would wait."""
+
+
+def _duckdb_config() -> dict[str, str]:
+    """DuckDB's memory for one connection: by default it takes up to 80% of the machine, and a province's
+    rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower, never
+    out of memory). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's own spelling, e.g. `4GB`) changes it."""
+    return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 
 def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -63,7 +71,7 @@ def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
     while True:
         try:
-            return duckdb.connect(str(warehouse), read_only=read_only)
+            return duckdb.connect(str(warehouse), read_only=read_only, config=_duckdb_config())
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise

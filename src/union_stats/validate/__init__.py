@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -120,22 +121,23 @@ def _check(
         "max_change_factor": text(float(settings["max_change_factor"])),
     }
     indicators = spec.indicators.kind
-    # (suite, the frame it checks, the sheet kind its findings point into; None for the cover)
-    checks: list[tuple[str, pl.DataFrame, str | None]] = [
-        (COVER_SUITE, cover_frame(batch, units), None),
-        (indicators, indicator_frame(batch.sheets[indicators], units), indicators),
+    # (suite, what makes the frame it checks, the sheet kind its findings point into; None for the cover): each
+    # frame is made when its suite runs and let go after, so a large batch holds one prepared frame at a time
+    checks: list[tuple[str, Callable[[], pl.DataFrame], str | None]] = [
+        (COVER_SUITE, lambda: cover_frame(batch, units), None),
+        (indicators, lambda: indicator_frame(batch.sheets[indicators], units), indicators),
         *[
             (
                 sheet.kind,
-                detail_frame(sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units),
+                partial(detail_frame, sheet, batch.sheets[sheet.kind], context.other_records.get(sheet.kind), units),
                 sheet.kind,
             )
             for sheet in spec.details
         ],
-        (CROSS_SHEET_SUITE, cross_sheet_frame(batch, units), indicators),
-        (INDICATOR_ROWS_SUITE, indicator_rows_frame(batch, units), indicators),
-        (INDICATOR_PARTS_SUITE, indicator_parts_frame(batch), indicators),
-        (HISTORY_SUITE, history_frame(batch, context), indicators),
+        (CROSS_SHEET_SUITE, lambda: cross_sheet_frame(batch, units), indicators),
+        (INDICATOR_ROWS_SUITE, lambda: indicator_rows_frame(batch, units), indicators),
+        (INDICATOR_PARTS_SUITE, lambda: indicator_parts_frame(batch), indicators),
+        (HISTORY_SUITE, lambda: history_frame(batch, context), indicators),
     ]
     cover_rows = {item.name: item.row for item in spec.cover_fields}
 
@@ -152,8 +154,10 @@ def _check(
         return cover_cell if kind is None else sheet_cell
 
     findings = list(batch.findings)
-    for suite_name, frame, kind in checks:
+    for suite_name, make_frame, kind in checks:
+        frame = make_frame()
         failures = validator.run(suites[suite_name], frame, parameters)
         sheet_name = spec.cover_sheet if kind is None else spec.sheet_spec(kind).sheet
         findings += findings_from_failures(failures, frame, sheet_name, cell_finder(kind), files, extra)
+        del frame, failures  # before the next suite's frame is made
     return findings

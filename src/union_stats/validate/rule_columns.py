@@ -139,19 +139,39 @@ def detail_frame(
     return prepared
 
 
+DERIVED_PART_SUBMISSIONS = 1000  # submissions whose derived values are computed at once
+
+
 def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
-    """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models."""
+    """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models.
+
+    Submissions are independent here, so a large batch goes through in parts of `DERIVED_PART_SUBMISSIONS`: the
+    generic detail-rows model joins every detail field with the catalog's conditions, and DuckDB's memory for
+    that grows with the rows asked at once (a gigabyte for 10,000 workbooks in one go)."""
     from union_stats import transform
 
+    targets = {"marts.int_detail_indicator_values"}
+    read = transform.raw_tables_read(targets)
+    # the detail sheets; not the indicator sheet, the largest of a batch
+    sheets = {kind: frame for kind, frame in batch.sheets.items() if f"raw.{kind}" in read}
+    submissions = batch.submissions["submission_id"]
+    parts = []
     with duckdb.connect(":memory:") as con:
         ensure_warehouse(con)
         load_reference(con, units)
-        for kind, frame in batch.sheets.items():
-            con.register("incoming", frame.to_arrow())
-            con.execute(f"insert into raw.{kind} by name select * from incoming")
-            con.unregister("incoming")
-        transform.build(con, targets={"marts.int_detail_indicator_values"})
-        return con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
+        # views: asked once, the models need nothing of their upstream stored
+        transform.build(con, targets=targets, as_views=True)
+        for start in range(0, max(submissions.len(), 1), DERIVED_PART_SUBMISSIONS):
+            part = submissions.slice(start, DERIVED_PART_SUBMISSIONS).implode()
+            for kind, frame in sheets.items():
+                con.execute(f"delete from raw.{kind}")
+                con.register("incoming", frame.filter(pl.col("submission_id").is_in(part)).to_arrow())
+                con.execute(f"insert into raw.{kind} by name select * from incoming")
+                con.unregister("incoming")
+            parts.append(
+                con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
+            )
+    return pl.concat(parts, how="vertical_relaxed")
 
 
 def reported_values(batch: ParsedBatch) -> pl.DataFrame:
