@@ -58,6 +58,22 @@ class SuiteRunner:
         else:
             self.context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self._source = None
+        self._definitions: dict[str, Any] = {}
+        self._kept_before = set(self.context.validation_results_store.list_keys()) if docs_dir is not None else set()
+
+    def _batch_definition(self, name: str) -> Any:
+        """The whole-dataframe batch definition of a suite's asset, made once per runner: each change of a file
+        project's data sources rewrites its great_expectations.yml (30 rewrites a run, when made per suite)."""
+        if name not in self._definitions:
+            if self._source is None:
+                # add_or_update (not get): a data source read back from a file project is not bound to it
+                self._source = self.context.data_sources.add_or_update_pandas("submissions")
+            asset = next((asset for asset in self._source.assets if asset.name == name), None)
+            asset = asset or self._source.add_dataframe_asset(name=name)
+            definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None)
+            self._definitions[name] = definition or asset.add_batch_definition_whole_dataframe("whole_batch")
+        return self._definitions[name]
 
     def run(self, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
         """Each failed expectation's meta with the rows (index columns and values) it found unexpected."""
@@ -74,13 +90,7 @@ class SuiteRunner:
         suite = self.gx.ExpectationSuite(
             name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta")
         )
-        source = self.context.data_sources.add_or_update_pandas("submissions")
-        asset = next((asset for asset in source.assets if asset.name == name), None) or source.add_dataframe_asset(
-            name=name
-        )
-        definition = next((d for d in asset.batch_definitions if d.name == "whole_batch"), None) or (
-            asset.add_batch_definition_whole_dataframe("whole_batch")
-        )
+        definition = self._batch_definition(name)
         merged: dict[int, tuple[dict, list[dict]]] = {}
         for part in _parts(frame, PART_ROWS):
             for position, meta, unexpected in self._failures(definition, suite_json, suite, part, parameters):
@@ -137,7 +147,10 @@ class SuiteRunner:
         """Render the Data Docs site; its index page, when results are kept."""
         if self.docs_dir is None:
             return None
-        self.context.build_data_docs()
+        # only this runner's results are rendered (and the index): rendering every result ever kept made each
+        # run slower than the one before
+        new = set(self.context.validation_results_store.list_keys()) - self._kept_before
+        self.context.build_data_docs(resource_identifiers=sorted(new, key=str))
         index = next(self.docs_dir.rglob("data_docs/local_site/index.html"), None)
         return index
 

@@ -1,0 +1,69 @@
+"""The Great Expectations runner: the same findings however a batch is cut into parts, rows traced through GX's
+own order of results, and Data Docs that render only a run's own results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from defects import corrupt
+
+from union_stats import discover, parse, reference, validate
+from union_stats.paths import RAW_DIR
+from union_stats.validate import gx_runner, rule_columns
+
+DEFECTS = ("count_decimal", "value_negative", "credit_code_check_character", "duplicate_indicator", "header_renamed")
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> parse.ParsedBatch:
+    """The shipped 18 and a handful of defective copies, parsed once."""
+    folder = tmp_path_factory.mktemp("defects")
+    paths = sorted((RAW_DIR / "2022").glob("*.xlsx"))
+    for index, name in enumerate(DEFECTS):
+        path, _ = corrupt(name, folder / str(index))
+        paths.append(path)
+    files = list({item.submission_id: item for item in map(discover.receive, paths)}.values())
+    return parse.parse_batch(files, "2022")
+
+
+def _findings(batch: parse.ParsedBatch) -> list[str]:
+    validated = validate.validate_batch(batch, reference.units_for(RAW_DIR / "2022"))
+    return sorted(map(repr, validated.findings))
+
+
+def test_a_batch_checked_in_small_parts_gives_the_same_findings(
+    batch: parse.ParsedBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _findings(batch)
+    assert {"values.integer", "codes.credit_code_check", "structure.duplicate_indicator"} <= {
+        line.split("rule='")[1].split("'")[0] for line in whole
+    }
+    monkeypatch.setattr(gx_runner, "PART_ROWS", 37)  # parts of a few submissions, never splitting one
+    monkeypatch.setattr(rule_columns, "DERIVED_PART_SUBMISSIONS", 3)
+    assert _findings(batch) == whole
+
+
+def test_parts_keep_each_submission_whole_and_every_row_once(batch: parse.ParsedBatch) -> None:
+    frame = batch.sheets["indicator_values"]
+    parts = gx_runner._parts(frame, 100)
+    assert len(parts) > 1
+    assert sum(part.height for part in parts) == frame.height
+    owners = [set(part["submission_id"]) for part in parts]
+    assert all(not (first & second) for index, first in enumerate(owners) for second in owners[index + 1 :])
+
+
+def test_data_docs_render_only_a_run_s_own_results(batch: parse.ParsedBatch, tmp_path: Path) -> None:
+    one = batch.only(batch.submissions["submission_id"][0])
+    units = reference.units_for(RAW_DIR / "2022")
+    first = validate.validate_batch(one, units, docs_dir=tmp_path)
+    assert first.data_docs is not None and first.data_docs.is_file()
+    site = first.data_docs.parent
+    pages = {path: path.stat().st_mtime_ns for path in (site / "validations").rglob("*.html")}
+    assert pages
+
+    validate.validate_batch(one, units, docs_dir=tmp_path)
+
+    after = {path: path.stat().st_mtime_ns for path in (site / "validations").rglob("*.html")}
+    assert len(after) == 2 * len(pages)  # the second run's pages are added beside the first's
+    assert all(after[path] == mtime for path, mtime in pages.items())  # and the first's are not rendered again
