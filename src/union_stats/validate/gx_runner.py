@@ -117,11 +117,7 @@ class SuiteRunner:
         for outcome in result.results:
             if outcome.success:
                 continue
-            problem = _raised(outcome.exception_info)
-            if problem:
-                raise RuntimeError(
-                    f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}"
-                )
+            _ran(outcome, name)
             failed.append(outcome.expectation_config.meta[INDEX])
         if not failed:
             return
@@ -135,11 +131,7 @@ class SuiteRunner:
         if len(detail.results) != len(failed):
             raise RuntimeError(f"suite {name}: {len(detail.results)} results for {len(failed)} failed expectations")
         for outcome in detail.results:
-            problem = _raised(outcome.exception_info)
-            if problem:
-                raise RuntimeError(
-                    f"expectation {outcome.expectation_config.type} in suite {name} could not run: {problem}"
-                )
+            _ran(outcome, name)
             meta = outcome.expectation_config.meta
             yield meta[INDEX], meta, outcome.result.get("unexpected_index_list") or []
 
@@ -164,6 +156,14 @@ def _parts(frame: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
         part_of.select("submission_id", "rank", "part"), on="submission_id", how="left", maintain_order="left"
     ).sort("rank", maintain_order=True)
     return [chunk.drop("rank", "part") for chunk in grouped.partition_by("part", maintain_order=True)]
+
+
+def _ran(outcome: Any, suite: str) -> None:
+    """An expectation that raised instead of judging the rows stops the check (the batch is then checked file by
+    file, and a file whose check cannot run is rejected)."""
+    problem = _raised(outcome.exception_info)
+    if problem:
+        raise RuntimeError(f"expectation {outcome.expectation_config.type} in suite {suite} could not run: {problem}")
 
 
 def _raised(exception_info: Any) -> str | None:
