@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from defects import corrupt
 
@@ -67,3 +68,31 @@ def test_data_docs_render_only_a_run_s_own_results(batch: parse.ParsedBatch, tmp
     after = {path: path.stat().st_mtime_ns for path in (site / "validations").rglob("*.html")}
     assert len(after) == 2 * len(pages)  # the second run's pages are added beside the first's
     assert all(after[path] == mtime for path, mtime in pages.items())  # and the first's are not rendered again
+
+
+def test_an_expectation_that_cannot_run_on_one_file_rejects_that_file_only(
+    batch: parse.ParsedBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GX reports an expectation that raised as a result with exception info: the batch is then checked file by
+    file, the file it cannot check is rejected (structure.check_failed) and the others are decided as usual."""
+    broken = batch.submissions["submission_id"][3]
+    real = gx_runner.SuiteRunner.run
+
+    def run(self, suite_json: dict, frame, parameters: dict):
+        if suite_json["name"] == "indicator_values" and broken in frame["submission_id"].to_list():
+            # a regex the engine cannot compile: the expectation raises inside GX instead of judging rows
+            suite_json = suite_json | {
+                "expectations": [
+                    {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "value", "regex": "("}}
+                    | {"meta": suite_json["expectations"][0]["meta"]}
+                ]
+            }
+        return real(self, suite_json, frame, parameters)
+
+    monkeypatch.setattr(gx_runner.SuiteRunner, "run", run)
+    validated = validate.validate_batch(batch, reference.units_for(RAW_DIR / "2022"))
+    status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
+    assert status[broken] == "rejected"
+    assert [f.rule for f in validated.findings if f.submission_id == broken][-1] == "structure.check_failed"
+    shipped = batch.submissions.filter(pl.col("file_name").str.ends_with("_2022.xlsx"))["submission_id"].to_list()
+    assert sum(status[submission] == "accepted" for submission in shipped if submission != broken) >= 15
