@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +37,15 @@ def test_a_rerun_with_nothing_new_does_no_parsing(raw_copy: Path, tmp_path: Path
     assert (second.processed, second.matched) == (0, 66)
     # the command answers from the ledger without starting a flow at all
     assert cli.main(["run", "--raw-dir", str(raw_copy), "--warehouse", str(warehouse)]) == 0
+    # and, in a fresh process, without loading what it does not need (each costs start-up time)
+    probe = (
+        "import sys, io; from union_stats import cli; sys.stdout = io.StringIO(); "
+        f"code = cli.main(['run', '--raw-dir', {str(raw_copy)!r}, '--warehouse', {str(warehouse)!r}]); "
+        "sys.stdout = sys.__stdout__; "
+        "print(code, sorted(m for m in ('prefect', 'great_expectations', 'polars', 'pandas') if m in sys.modules))"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert answer.stdout.split() == ["0", "[]"], answer.stdout + answer.stderr
 
 
 def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_path: Path) -> None:

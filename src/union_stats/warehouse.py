@@ -18,15 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
 from union_stats import discover, reference, transform
 from union_stats.discover import ReceivedFile
 from union_stats.paths import REFERENCE_DIR, SQL_DIR
 from union_stats.reference import LINEAGE_COLUMNS, Unit, template
 from union_stats.runs import RunContext
+
+if TYPE_CHECKING:  # Polars loads only where a frame is made: a no-op rerun answers without it
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,17 @@ class ValidationContext:
     """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
 
     # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
-    history: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
-        )
-    )
+    history: pl.DataFrame = field(default_factory=lambda: _empty_history())
     # per detail sheet kind: rows of the period's current submissions that are not in this batch
     other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def _empty_history() -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(
+        schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
+    )
 
 
 ACCEPTED = ("accepted", "accepted_with_warnings")
@@ -182,16 +189,22 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFram
 
 
 def _blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     return frame.with_columns(pl.col(pl.String).replace("", None))
 
 
 def _deadline_rules() -> pl.DataFrame:
+    import polars as pl
+
     settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))
     return pl.DataFrame([{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()])
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> None:
     """The catalog, figures and rules are replaced whole; units accumulate (a period may bring its own)."""
+    import polars as pl
+
     reference_codes = {unit.unit_code for unit in reference.reference_units()}
     incoming = pl.DataFrame(
         [
@@ -235,7 +248,7 @@ class WarehouseState:
     period: str
     statuses: dict[str, str] = field(default_factory=dict)  # submission_id -> status, for the period
     closed: bool = False
-    context: ValidationContext = field(default_factory=ValidationContext)
+    context: ValidationContext | None = None  # what a batch is checked against (read_state with_context)
 
     def pending(self, files: list[ReceivedFile]) -> list[ReceivedFile]:
         """Files still to process: never seen, or held while the period was closed and now open again.
@@ -268,6 +281,7 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
         )
         if not with_context:
             return state
+        state.context = ValidationContext()
         if "marts.fct_indicator_value" in tables:
             state.context.history = con.sql(
                 "select unit_code, period, indicator_code, cast(value as double) as value "
