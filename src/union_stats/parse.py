@@ -372,7 +372,10 @@ def _sheet_frame(
     if not bodies:
         return pl.DataFrame(schema=schema), []
     cells = pl.from_arrow(pa.concat_tables([body.cells for _, body in bodies], promote_options="default"))
-    owner = pl.Series("file", [index for index, body in bodies for _ in range(body.cells.num_rows)], dtype=pl.Int64)
+    # for each row, which body it came from (`at`) and so which file (`owner`)
+    rows = pl.Series([body.cells.num_rows for _, body in bodies], dtype=pl.Int64)
+    at = pl.select(pl.int_range(len(bodies), dtype=pl.Int64).repeat_by(rows).explode().drop_nulls()).to_series()
+    owner = pl.Series([index for index, _ in bodies], dtype=pl.Int64).gather(at)
     found: list[tuple[int, tuple, Finding]] = []
     columns = []
     for column_order, column in enumerate(sheet.columns):
@@ -420,9 +423,6 @@ def _sheet_frame(
                 found.append((index, (row, column_order, 1), finding))
     lineage = pl.DataFrame(
         [files[index].lineage for index, _ in bodies], schema={name: pl.String for name in LINEAGE_COLUMNS[:4]}
-    )
-    at = pl.Series(
-        [position for position, (_, body) in enumerate(bodies) for _ in range(body.cells.num_rows)], dtype=pl.Int64
     )
     frame = pl.DataFrame(
         [
