@@ -108,6 +108,7 @@ def _publish_after_run(warehouse: Path, target: Path, *, only_if_stale: bool) ->
     missing or older than the warehouse's latest successful run. A failure is exit 1 with one line: the run's
     work is kept in the warehouse, the previous copy is unchanged, and the line says how to publish again."""
     from union_stats import parquet
+    from union_stats.warehouse import first_line
 
     try:
         if only_if_stale and parquet.is_current(target, warehouse):
@@ -117,7 +118,7 @@ def _publish_after_run(warehouse: Path, target: Path, *, only_if_stale: bool) ->
     except (parquet.PublishError, duckdb.Error) as error:
         raise Failure(
             f"the run's data are in the warehouse {warehouse}, but publishing the Parquet copy "
-            f"({PARQUET_DIR_ENV}) failed: {parquet._first_line(error)}; the previous copy is unchanged: "
+            f"({PARQUET_DIR_ENV}) failed: {first_line(error)}; the previous copy is unchanged: "
             f"`union-stats publish --parquet {target} --warehouse {warehouse}` publishes it again"
         ) from error
     console.print(f"published {published.relations} relations ({published.rows:,} rows) as Parquet to {target}")
@@ -213,8 +214,9 @@ def _existing_warehouse(warehouse: Path) -> Path:
 
 
 def _warehouse_failure(warehouse: Path, error: Exception) -> Failure:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return Failure(f"cannot use the warehouse {warehouse}: {first_line}")
+    from union_stats.warehouse import first_line
+
+    return Failure(f"cannot use the warehouse {warehouse}: {first_line(error)}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -113,11 +113,6 @@ def _kept(target: Path) -> str:
     return "the previous copy is unchanged" if read_manifest(target) is not None else f"nothing written to {target}"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the target folder
 
@@ -378,10 +373,10 @@ def publish(warehouse: Path, target: Path) -> Published:
     except PublishError:
         raise
     except (duckdb.Error, db.WarehouseBusy) as error:
-        raise PublishError(f"{reading}: {_first_line(error)}") from error
+        raise PublishError(f"{reading}: {db.first_line(error)}") from error
     except OSError as error:
         raise PublishError(
-            f"publishing to {target} failed ({_kept(target)}): {type(error).__name__}: {_first_line(error)}"
+            f"publishing to {target} failed ({_kept(target)}): {type(error).__name__}: {db.first_line(error)}"
         ) from error
     finally:
         if staging is not None:

@@ -81,7 +81,7 @@ def prefect_home_for(warehouse: Path) -> Path:
     return warehouse.parent / "prefect"
 
 
-def _profile_settings() -> dict:
+def prefect_profile_settings() -> dict:
     """The settings of the user's active Prefect profile (read as Prefect would, without importing it)."""
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", "~/.prefect/profiles.toml")).expanduser()
     try:
@@ -109,7 +109,7 @@ def use_prefect_home(warehouse: Path) -> None:
     keys = ("PREFECT_API_URL", "PREFECT_HOME")
     if any(os.environ.get(key) for key in keys):
         return
-    profile = _profile_settings()
+    profile = prefect_profile_settings()
     if any(profile.get(key) for key in keys):
         return
     profiles = Path("~/.prefect/profiles.toml").expanduser()

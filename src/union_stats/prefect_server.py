@@ -28,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from union_stats.paths import PREFECT_STARTUP_TIMEOUT_SECONDS, _profile_settings
+from union_stats.paths import PREFECT_STARTUP_TIMEOUT_SECONDS, prefect_profile_settings
 
 HEALTH_POLL_SECONDS = 0.05
 STOP_WAIT_SECONDS = 5
@@ -94,7 +94,11 @@ def start() -> TemporaryServer | None:
     """Start the temporary server and point this process at it (`PREFECT_API_URL`); None when the user's own
     server or settings apply. The server is stopped when the process exits, after Prefect has sent its last
     logs and events (its queues drain before `atexit` handlers run)."""
-    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL") or _profile_settings().get("PREFECT_API_URL"):
+    if (
+        "prefect" in sys.modules
+        or os.environ.get("PREFECT_API_URL")
+        or prefect_profile_settings().get("PREFECT_API_URL")
+    ):
         return None
     spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:

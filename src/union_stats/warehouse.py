@@ -64,6 +64,12 @@ class WarehouseBusy(RuntimeError):
     """Another process held the warehouse for longer than this one would wait."""
 
 
+def first_line(error: BaseException) -> str:
+    """An error as one line for the person who caused it (DuckDB's and the file system's messages run on)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _duckdb_config() -> dict[str, str]:
     """DuckDB's memory for one connection: by default it takes up to 80% of the machine, and a province's
     rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower, never
