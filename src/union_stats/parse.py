@@ -281,7 +281,6 @@ class _SheetBody:
     """One sheet of one workbook below its header row: the template's columns as typed, not yet normalised
     (the cells of a whole batch are normalised and judged together, column by column)."""
 
-    sheet: SheetSpec
     cells: pa.Table  # a text column per template column (null where the sheet lacks it), and source_row
     letters: dict[str, str | None]  # where each template column was found
     errors: dict[str, dict[int, str]]  # error values inside the body: column letter -> sheet row -> value
@@ -359,7 +358,7 @@ def _read_sheet(
         matched = CELL_REFERENCE.match(cell)
         if matched and first_row <= int(matched.group(2)) < first_row + body.num_rows:
             errors.setdefault(matched.group(1), {})[int(matched.group(2))] = error
-    return _SheetBody(sheet, pa.table(arrays), letters, errors)
+    return _SheetBody(pa.table(arrays), letters, errors)
 
 
 def _sheet_frame(
@@ -367,11 +366,10 @@ def _sheet_frame(
 ) -> tuple[pl.DataFrame, list[tuple[int, tuple, Finding]]]:
     """The bodies of one sheet kind over a batch's files, normalised column by column, with lineage; and the
     cell findings (normalised values, error values, over-long text), each with its file and place in the file."""
-    schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
-    schema |= {column.name: pl.String for column in sheet.columns}
     if not bodies:
-        return pl.DataFrame(schema=schema), []
-    cells = pl.from_arrow(pa.concat_tables([body.cells for _, body in bodies], promote_options="default"))
+        return empty_sheet(sheet), []
+    # permissive: one file's column may come as large text or all-null, another's as text
+    cells = pl.from_arrow(pa.concat_tables([body.cells for _, body in bodies], promote_options="permissive"))
     # for each row, which body it came from (`at`) and so which file (`owner`)
     rows = pl.Series([body.cells.num_rows for _, body in bodies], dtype=pl.Int64)
     at = pl.select(pl.int_range(len(bodies), dtype=pl.Int64).repeat_by(rows).explode().drop_nulls()).to_series()
@@ -433,7 +431,7 @@ def _sheet_frame(
         ]
     )
     frame = frame.filter(pl.any_horizontal(pl.col(column.name).is_not_null() for column in sheet.columns))
-    return frame.select(list(schema)), found
+    return frame.select(empty_sheet(sheet).columns), found
 
 
 def _normalised(typed: pl.Series, column_type: str) -> tuple[pl.Series, pl.Series]:
@@ -648,13 +646,6 @@ def default_workers(files: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
-def parse_chunk(
-    received_files: list[ReceivedFile], period: str, template_version: str = CURRENT_TEMPLATE
-) -> ParsedBatch:
-    """Parse some files of a run and stack each sheet kind over them (no callback: it may run in another process)."""
-    return _parse_serial(received_files, period, template_version)
-
-
 def merge_batches(period: str, batches: list[ParsedBatch], template_version: str = CURRENT_TEMPLATE) -> ParsedBatch:
     """Parsed chunks of one run as one batch, in the order given (the order of the files)."""
     spec = template(template_version)
@@ -688,7 +679,7 @@ def parse_batch(
     """
     workers = default_workers(len(received_files)) if workers is None else workers
     if workers <= 1:
-        return _parse_serial(received_files, period, template_version, on_parsed)
+        return parse_chunk(received_files, period, template_version, on_parsed)
     chunks = chunked(received_files, min(CHUNK_FILES, -(-len(received_files) // workers)))
     batches = []
     try:
@@ -704,16 +695,18 @@ def parse_batch(
         # a worker died (killed, out of memory, or a script without a __main__ guard): the files a dead worker
         # held are parsed here instead, so one broken process never costs the run
         log.warning("event=parse_workers_failed: parsing the remaining chunks in the run's own process")
-        batches += [_parse_serial(chunk, period, template_version, on_parsed) for chunk in chunks[len(batches) :]]
+        batches += [parse_chunk(chunk, period, template_version, on_parsed) for chunk in chunks[len(batches) :]]
     return merge_batches(period, batches, template_version)
 
 
-def _parse_serial(
+def parse_chunk(
     received_files: list[ReceivedFile],
     period: str,
     template_version: str = CURRENT_TEMPLATE,
     on_parsed: Callable[[ReceivedFile], None] | None = None,
 ) -> ParsedBatch:
+    """Parse some files of a run in this process and stack each sheet kind over them: a whole small run, or one
+    chunk of a large one (in a worker process or a Dask task, where it is given no callback)."""
     spec = template(template_version)
     files = []
     for received in received_files:
