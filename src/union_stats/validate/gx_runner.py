@@ -47,7 +47,7 @@ class SuiteRunner:
     and renders Data Docs for the analysts."""
 
     def __init__(self, docs_dir: Path | None = None) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        preload()
         import great_expectations as gx  # slow to import (seconds): only where validation runs
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -142,7 +142,8 @@ class SuiteRunner:
         # only this runner's results are rendered (and the index): rendering every result ever kept made each
         # run slower than the one before
         new = set(self.context.validation_results_store.list_keys()) - self._kept_before
-        self.context.build_data_docs(resource_identifiers=sorted(new, key=str))
+        if new:  # GX takes an empty list for "everything"
+            self.context.build_data_docs(resource_identifiers=sorted(new, key=str))
         index = next(self.docs_dir.rglob("data_docs/local_site/index.html"), None)
         return index
 
