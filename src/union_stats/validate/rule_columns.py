@@ -154,18 +154,25 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
     read = transform.raw_tables_read(targets)
     # the detail sheets; not the indicator sheet, the largest of a batch
     sheets = {kind: frame for kind, frame in batch.sheets.items() if f"raw.{kind}" in read}
-    submissions = batch.submissions["submission_id"]
+    # each submission's part, and each sheet split by part once (not filtered again for every part)
+    part_of = batch.submissions.select(
+        "submission_id", (pl.int_range(pl.len()) // DERIVED_PART_SUBMISSIONS).alias("part")
+    )
+    split = {
+        kind: frame.join(part_of, on="submission_id", how="left").partition_by("part", as_dict=True)
+        for kind, frame in sheets.items()
+    }
     parts = []
     with duckdb.connect(":memory:") as con:
         ensure_warehouse(con)
         load_reference(con, units)
         # views: asked once, the models need nothing of their upstream stored
         transform.build(con, targets=targets, as_views=True)
-        for start in range(0, max(submissions.len(), 1), DERIVED_PART_SUBMISSIONS):
-            part = submissions.slice(start, DERIVED_PART_SUBMISSIONS).implode()
+        for part in range(max(-(-batch.submissions.height // DERIVED_PART_SUBMISSIONS), 1)):
             for kind, frame in sheets.items():
+                rows = split[kind].get((part,), frame.clear())
                 con.execute(f"delete from raw.{kind}")
-                con.register("incoming", frame.filter(pl.col("submission_id").is_in(part)).to_arrow())
+                con.register("incoming", rows.select(frame.columns).to_arrow())
                 con.execute(f"insert into raw.{kind} by name select * from incoming")
                 con.unregister("incoming")
             parts.append(
