@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows import cluster
-from union_stats import discover, load, parse, publish, validate
+from union_stats import discover, load, parse, pseudonym, publish, validate
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.progress import terminal_progress
@@ -33,19 +33,22 @@ def archive_files(run: RunContext, files: list[discover.ReceivedFile]) -> dict[s
 
 
 @task(cache_policy=NO_CACHE)
-def parse_files(run: RunContext, files: list[discover.ReceivedFile]) -> parse.ParsedBatch:
-    """Inspect and parse every file into one frame per sheet kind, with lineage; a bad file is its own outcome."""
+def parse_files(run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource) -> parse.ParsedBatch:
+    """Inspect and parse every file into one frame per sheet kind, with lineage and people pseudonymised; a bad
+    file is its own outcome."""
     with terminal_progress(len(files), "parsing") as advance:
-        return parse.parse_batch(files, run.period, on_parsed=advance)
+        return parse.parse_batch(files, run.period, on_parsed=advance, keys=keys)
 
 
 @task(cache_policy=NO_CACHE)
-def parse_chunk(run: RunContext, files: list[discover.ReceivedFile]) -> parse.ParsedBatch:
-    """Parse one chunk of the files on a cluster's worker (which reads them at the same paths)."""
-    return parse.parse_chunk(files, run.period)
+def parse_chunk(run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource) -> parse.ParsedBatch:
+    """Parse one chunk of the files on a cluster's worker (which reads them, and the key, at the same paths)."""
+    return parse.parse_chunk(files, run.period, keys=keys)
 
 
-def parse_on_cluster(run: RunContext, files: list[discover.ReceivedFile], client: Any) -> parse.ParsedBatch:
+def parse_on_cluster(
+    run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource, client: Any
+) -> parse.ParsedBatch:
     """The parse stage on a Dask cluster: a task per chunk, the chunks sized to keep every worker thread busy."""
     threads = max(1, sum(client.nthreads().values()))
     chunks = parse.chunked(files, max(1, min(parse.CHUNK_FILES, -(-len(files) // threads))))
@@ -56,7 +59,7 @@ def parse_on_cluster(run: RunContext, files: list[discover.ReceivedFile], client
         len(files),
         len(chunks),
     )
-    return parse.merge_batches(run.period, parse_chunk.map(unmapped(run), chunks).result())
+    return parse.merge_batches(run.period, parse_chunk.map(unmapped(run), chunks, unmapped(keys)).result())
 
 
 @task(cache_policy=NO_CACHE)
@@ -73,10 +76,14 @@ def validate_on_cluster(run: RunContext, batch: parse.ParsedBatch, state: db.War
 
 @task(cache_policy=NO_CACHE)
 def load_warehouse(
-    run: RunContext, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, archived: dict[str, str]
+    run: RunContext,
+    batch: parse.ParsedBatch,
+    validated: validate.ValidatedBatch,
+    archived: dict[str, str],
+    keys: pseudonym.KeySource,
 ) -> list[db.FigureRow]:
     """Load and rebuild the models in one transaction (a failure rolls it all back); the period's figures."""
-    return load.load_and_build(run, batch, validated, archived)
+    return load.load_and_build(run, batch, validated, archived, keys.load().fingerprint)
 
 
 @task(cache_policy=NO_CACHE)
@@ -146,12 +153,14 @@ def ingest_period(
         pending = state.pending(files)
         if not pending:
             return publish.nothing_new(run, len(files))
+        # the key the people of these files are pseudonymised with: made on first use, else the warehouse's own
+        keys = pseudonym.ensure_key(run.warehouse, state.key_fingerprint)
         archived = archive_files(run, pending)
-        batch = parse_files(run, pending) if dask is None else parse_on_cluster(run, pending, dask)
+        batch = parse_files(run, pending, keys) if dask is None else parse_on_cluster(run, pending, keys, dask)
         # Validate
         validated = validate_files(run, batch, state) if dask is None else validate_on_cluster(run, batch, state)
         # Load
-        figures = load_warehouse(run, batch, validated, archived)
+        figures = load_warehouse(run, batch, validated, archived, keys)
         # Report
         report_to_units(run, batch, validated, pending)
         return publish_run(run, len(files), batch, validated, figures)

@@ -1,4 +1,4 @@
--- generated from the template (v1) by `union-stats suites`: the “小微企业经费返还” sheet's rows as
+-- generated from the template (v2) by `union-stats suites`: the “小微企业经费返还” sheet's rows as
 -- parsed (every cell as text), each with its lineage; accepted submissions only
 create table if not exists raw.dues_refunds (
     submission_id varchar,

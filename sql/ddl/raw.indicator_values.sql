@@ -1,4 +1,4 @@
--- generated from the template (v1) by `union-stats suites`: the “指标” sheet's rows as
+-- generated from the template (v2) by `union-stats suites`: the “指标” sheet's rows as
 -- parsed (every cell as text), each with its lineage; accepted submissions only
 create table if not exists raw.indicator_values (
     submission_id varchar,

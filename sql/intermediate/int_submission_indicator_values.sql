@@ -1,6 +1,7 @@
 -- one value per loaded submission (current or superseded) and indicator. An indicator with a detail sheet
--- takes its value from that sheet (the indicator row must agree, which the validate stage checks); the others
--- come from the indicator sheet. Lineage: submission, sheet, and the source row (indicator sheet) or row count.
+-- takes its value from that sheet where the file's template version has the sheet (the indicator row must
+-- agree, which the validate stage checks); the others, and a file of a version without the sheet (a v1 file's
+-- welfare totals), take it from the indicator sheet. Lineage: submission, sheet, and the source row (indicator sheet) or row count.
 -- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with submissions as (
     select * from ops.submissions where status in ('accepted', 'accepted_with_warnings', 'superseded')
@@ -17,6 +18,9 @@ sheet_values as (
 detail_values as (
     select * from marts.int_detail_indicator_values
 ),
+template_sheets as (
+    select * from ref.template_sheets
+),
 expected as (
     -- every indicator each submitting unit reports, so that a detail sheet with no rows counts as zero
     select
@@ -24,10 +28,13 @@ expected as (
         submissions.unit_code,
         submissions.submission_id,
         indicators.indicator_code,
-        indicators.detail_sheet
+        template_sheets.sheet_kind as detail_sheet
     from submissions
     join units on units.unit_code = submissions.unit_code
     join indicators on list_contains(indicators.reporting_kinds, units.kind)
+    left join template_sheets
+        on template_sheets.template_version = submissions.template_version
+        and template_sheets.sheet_kind = indicators.detail_sheet
 ),
 final as (
     select

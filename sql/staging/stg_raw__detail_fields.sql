@@ -20,6 +20,11 @@ training_courses as (
     on columns(* exclude (submission_id, unit_code, period, file_name, sheet_name, source_row))
     into name field value value_text
 ),
+beneficiaries as (
+    unpivot raw.beneficiaries
+    on columns(* exclude (submission_id, unit_code, period, file_name, sheet_name, source_row))
+    into name field value value_text
+),
 stacked as (
     select 'enterprises_unionised' as sheet_kind, * from enterprises_unionised
     union all by name
@@ -28,6 +33,8 @@ stacked as (
     select 'dispute_cases' as sheet_kind, * from dispute_cases
     union all by name
     select 'training_courses' as sheet_kind, * from training_courses
+    union all by name
+    select 'beneficiaries' as sheet_kind, * from beneficiaries
 ),
 final as (
     select

@@ -16,6 +16,7 @@ import polars as pl
 from union_stats import transform
 from union_stats.findings import findings_frame
 from union_stats.parse import ParsedBatch
+from union_stats.reference import template
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
 from union_stats.warehouse import (
@@ -25,6 +26,7 @@ from union_stats.warehouse import (
     district_figures,
     ensure_warehouse,
     load_reference,
+    raw_columns,
     record_run,
     register,
     transaction,
@@ -81,8 +83,10 @@ def load_batch(
     batch: ParsedBatch,
     validated: ValidatedBatch,
     archived: dict[str, str],
+    key_fingerprint: str | None = None,
 ) -> None:
-    """Record every file of the batch; load the accepted ones' rows; supersede what they replace."""
+    """Record every file of the batch; load the accepted ones' rows; supersede what they replace; and, the
+    first time a person is loaded, the fingerprint of the key their keys were made with."""
     outcomes, findings, run_id, expected_units = validated.outcomes, validated.findings, run.run_id, run.expected_units
     processed_at = datetime.now(UTC)
     submission_ids = outcomes["submission_id"].to_list()
@@ -157,9 +161,13 @@ def load_batch(
     _delete_where_in(con, "ops.sheet_layouts", "submission_id", submission_ids)
     _insert(con, "ops.sheet_layouts", batch.layouts)
 
+    spec = template()
     for kind, frame in batch.sheets.items():
         _delete_where_in(con, f"raw.{kind}", "submission_id", submission_ids)
-        _insert(con, f"raw.{kind}", frame.filter(pl.col("submission_id").is_in(accepted_ids)))
+        stored = frame.filter(pl.col("submission_id").is_in(accepted_ids)).select(raw_columns(spec.sheet_spec(kind)))
+        _insert(con, f"raw.{kind}", stored)
+    if key_fingerprint is not None:
+        _record_key(con, run, batch, accepted_ids, key_fingerprint)
 
     # one current file per unit and period: the latest accepted one; the others stay, marked superseded
     con.execute(
@@ -180,15 +188,36 @@ def load_batch(
     )
 
 
+def _record_key(
+    con: duckdb.DuckDBPyConnection, run: RunContext, batch: ParsedBatch, accepted_ids: list[str], fingerprint: str
+) -> None:
+    recorded = con.execute("select fingerprint from ops.pseudonym_key").fetchall()
+    if recorded:
+        if recorded[0][0] != fingerprint:  # read_state checked it; a second writer in between would be caught here
+            raise RuntimeError("the pseudonymisation key changed during the run")
+        return
+    keyed = any(
+        frame.filter(pl.col("submission_id").is_in(accepted_ids))["person_key"].is_not_null().any()
+        for frame in batch.sheets.values()
+        if "person_key" in frame.columns
+    )
+    if keyed:
+        con.execute("insert into ops.pseudonym_key values (?, ?, ?)", [fingerprint, datetime.now(UTC), run.run_id])
+
+
 def load_and_build(
-    run: RunContext, batch: ParsedBatch, validated: ValidatedBatch, archived: dict[str, str]
+    run: RunContext,
+    batch: ParsedBatch,
+    validated: ValidatedBatch,
+    archived: dict[str, str],
+    key_fingerprint: str | None = None,
 ) -> list[FigureRow]:
     """Load a validated batch and rebuild the models in one transaction, record the run; the period's figures.
     A failure anywhere rolls it all back: the warehouse stays as it was."""
     with connect(run.warehouse) as con:
         ensure_warehouse(con)
         with transaction(con):
-            load_batch(con, run, batch, validated, archived)
+            load_batch(con, run, batch, validated, archived, key_fingerprint)
             transform.build(con, period=run.period)
             record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
         return district_figures(con, run.period)

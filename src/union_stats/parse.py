@@ -29,9 +29,12 @@ import pyarrow as pa
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding
 from union_stats.inspect import inspect_file, load_limits
+from union_stats.periods import is_period, period_bounds
+from union_stats.pseudonym import KeySource, Pseudonymiser, mask_id, mask_name, scrub_ids
 from union_stats.reference import (
     CURRENT_TEMPLATE,
     LINEAGE_COLUMNS,
+    PERSON_COLUMNS,
     Column,
     SheetSpec,
     Template,
@@ -232,7 +235,7 @@ def _cover_values(reader: fastexcel.ExcelReader, spec: Template) -> dict[str, st
 
 def read_cover(path: Path) -> dict[str, str | None] | None:
     """A workbook's cover fields, or None when the file or its cover cannot be read (parse says why)."""
-    spec = template(CURRENT_TEMPLATE)
+    spec = template()
     try:
         reader = fastexcel.read_excel(path)
         if spec.cover_sheet not in reader.sheet_names:
@@ -362,10 +365,15 @@ def _read_sheet(
 
 
 def _sheet_frame(
-    sheet: SheetSpec, bodies: list[tuple[int, _SheetBody]], files: list[_FileParse]
+    sheet: SheetSpec,
+    bodies: list[tuple[int, _SheetBody]],
+    files: list[_FileParse],
+    period: str,
+    pseudonyms: Pseudonymiser,
 ) -> tuple[pl.DataFrame, list[tuple[int, tuple, Finding]]]:
     """The bodies of one sheet kind over a batch's files, normalised column by column, with lineage; and the
-    cell findings (normalised values, error values, over-long text), each with its file and place in the file."""
+    cell findings (normalised values, error values, over-long text, ID numbers in free text), each with its file
+    and place in the file. Personal data leaves here pseudonymised (`_personal`): nothing after sees it."""
     if not bodies:
         return empty_sheet(sheet), []
     # permissive: one file's column may come as large text or all-null, another's as text
@@ -385,26 +393,37 @@ def _sheet_frame(
         if column.type == "date":  # a date cell printed with its time is the same date
             pair = pl.DataFrame([typed.alias("typed"), value.alias("value")])
             changed &= ~pair.select(pl.col("typed").str.starts_with(pl.col("value")).fill_null(False)).to_series()
+        if column.personal:
+            changed &= False  # an ID number's spaces and full-width digits are undone silently: never quoted
+        scrubbed = _without_ids(value) if column.type == "text" and not column.personal else value
         limit = _text_limit(column)
         too_long = (value.str.len_chars() > limit).fill_null(False)
-        for index in (changed | too_long).arg_true().to_list():
+        id_in_text = (scrubbed != value).fill_null(False)
+        for index in (changed | too_long | id_in_text).arg_true().to_list():
             file = files[owner[index]]
             row = cells["source_row"][index]
             where = f"{file.bodies[sheet.kind].letters.get(column.name)}{row}"
+            received = file.received
             if changed[index]:
                 finding = rule("values.normalised").finding(
-                    file.received.submission_id,
-                    file.received.file_name,
-                    sheet.sheet,
-                    where,
-                    str(typed[index]),
+                    received.submission_id, received.file_name, sheet.sheet, where, str(typed[index]),
                     normalised=value[index],
-                )
+                )  # fmt: skip
                 found.append((owner[index], (row, column_order, 0), finding))
             if too_long[index]:
-                finding = _text_too_long(file.received, sheet.sheet, where, value[index], column.header, limit)
+                shown_value = _masked(column, value[index]) if column.personal else scrubbed[index]
+                finding = _text_too_long(received, sheet.sheet, where, shown_value, column.header, limit)
                 found.append((owner[index], (row, column_order, 2), finding))
-        columns.append(value.alias(column.name))
+            if id_in_text[index]:
+                finding = rule("personal.id_in_text").finding(
+                    received.submission_id, received.file_name, sheet.sheet, where, scrubbed[index][:VALUE_SHOWN],
+                    header=column.header,
+                )  # fmt: skip
+                found.append((owner[index], (row, column_order, 3), finding))
+        if column.personal:
+            columns += _personal(column, value, period, pseudonyms)
+        else:
+            columns.append(scrubbed.alias(column.name))
     for index, body in bodies:
         for column_order, column in enumerate(sheet.columns):
             letter = body.letters.get(column.name)
@@ -432,6 +451,35 @@ def _sheet_frame(
     )
     frame = frame.filter(pl.any_horizontal(pl.col(column.name).is_not_null() for column in sheet.columns))
     return frame.select(empty_sheet(sheet).columns), found
+
+
+def _without_ids(value: pl.Series) -> pl.Series:
+    """Text cells with any ID number inside masked (a remark is no place for one; see pseudonym.scrub_ids)."""
+    if not value.str.contains(r"[0-9]{17}").any():
+        return value
+    distinct = value.drop_nulls().unique().to_list()
+    return value.replace_strict({text: scrub_ids(text) for text in distinct}, default=None, return_dtype=pl.String)
+
+
+def _masked(column: Column, text: str) -> str:
+    return mask_id(text) if column.personal == "id_number" else mask_name(text)
+
+
+def _personal(column: Column, value: pl.Series, period: str, pseudonyms: Pseudonymiser) -> list[pl.Series]:
+    """A personal column as the batch keeps it: masked (for the clerk's own report), and for an ID number what
+    `PERSON_COLUMNS` keep of it (the keyed hash, the number's verdict, birth year and sex)."""
+    distinct = value.drop_nulls().unique().to_list()
+    masked = value.replace_strict({text: _masked(column, text) for text in distinct}, default=None)
+    if column.personal != "id_number":
+        return [masked.alias(column.name)]
+    born_by = period_bounds(period)[1] if is_period(period) else date.today()  # "?": a self-check's unknown period
+    people = {text: pseudonyms.person(text, born_by) for text in distinct}
+    derived = [
+        value.replace_strict({text: getattr(person, name) for text, person in people.items()}, default=None,
+                             return_dtype=pl.String).alias(name)
+        for name in PERSON_COLUMNS
+    ]  # fmt: skip
+    return [masked.alias(column.name), *derived]
 
 
 def _normalised(typed: pl.Series, column_type: str) -> tuple[pl.Series, pl.Series]:
@@ -578,7 +626,7 @@ def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
         parsed.findings = [(-1, unreadable(received, error))]
         return parsed
 
-    version_spec = template(CURRENT_TEMPLATE)
+    version_spec = template()
     if version_spec.cover_sheet not in reader.sheet_names:
         finding = rule("structure.sheet_missing").finding(
             received.submission_id, received.file_name, version_spec.cover_sheet, variant="cover"
@@ -625,7 +673,7 @@ def unreadable(received: ReceivedFile, error: BaseException | None = None) -> Fi
 
 def empty_sheet(sheet: SheetSpec) -> pl.DataFrame:
     schema = {name: pl.String for name in LINEAGE_COLUMNS} | {"source_row": pl.Int64}
-    return pl.DataFrame(schema=schema | {column.name: pl.String for column in sheet.columns})
+    return pl.DataFrame(schema=schema | {name: pl.String for name in sheet.parsed_columns})
 
 
 # files a worker parses at a time: large enough that the frames it sends back are few, small enough to spread
@@ -646,9 +694,9 @@ def default_workers(files: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
-def merge_batches(period: str, batches: list[ParsedBatch], template_version: str = CURRENT_TEMPLATE) -> ParsedBatch:
+def merge_batches(period: str, batches: list[ParsedBatch]) -> ParsedBatch:
     """Parsed chunks of one run as one batch, in the order given (the order of the files)."""
-    spec = template(template_version)
+    spec = template()
     return ParsedBatch(
         period=period,
         submissions=pl.concat(
@@ -665,27 +713,33 @@ def merge_batches(period: str, batches: list[ParsedBatch], template_version: str
     )
 
 
+# where a parse finds the pseudonymisation key: a key source (the warehouse's key, loaded where the parsing runs),
+# a key itself, or None: a key for this parse alone (a self-check, which stores nothing)
+Keys = KeySource | Pseudonymiser | None
+
+
 def parse_batch(
     received_files: list[ReceivedFile],
     period: str,
-    template_version: str = CURRENT_TEMPLATE,
     on_parsed: Callable[[ReceivedFile], None] | None = None,
     workers: int | None = None,
+    keys: Keys = None,
 ) -> ParsedBatch:
     """Parse every file of a run and stack each sheet kind over all submissions.
 
     With more than one worker (by default one per core once a run has `PARALLEL_FROM_FILES` files), chunks of
     files are parsed in worker processes and merged in file order: the batch is the same either way.
     """
+    keys = Pseudonymiser.ephemeral() if keys is None else keys  # one key for every chunk of the batch
     workers = default_workers(len(received_files)) if workers is None else workers
     if workers <= 1:
-        return parse_chunk(received_files, period, template_version, on_parsed)
+        return parse_chunk(received_files, period, on_parsed, keys)
     chunks = chunked(received_files, min(CHUNK_FILES, -(-len(received_files) // workers)))
     batches = []
     try:
         # spawn, not fork: the parent may hold threads (Prefect's, DuckDB's, Polars' pool) that a fork would break
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(parse_chunk, chunk, period, template_version) for chunk in chunks]
+            futures = [pool.submit(parse_chunk, chunk, period, None, keys) for chunk in chunks]
             for chunk, future in zip(chunks, futures):
                 batches.append(future.result())
                 if on_parsed is not None:
@@ -695,19 +749,20 @@ def parse_batch(
         # a worker died (killed, out of memory, or a script without a __main__ guard): the files a dead worker
         # held are parsed here instead, so one broken process never costs the run
         log.warning("event=parse_workers_failed: parsing the remaining chunks in the run's own process")
-        batches += [parse_chunk(chunk, period, template_version, on_parsed) for chunk in chunks[len(batches) :]]
-    return merge_batches(period, batches, template_version)
+        batches += [parse_chunk(chunk, period, on_parsed, keys) for chunk in chunks[len(batches) :]]
+    return merge_batches(period, batches)
 
 
 def parse_chunk(
     received_files: list[ReceivedFile],
     period: str,
-    template_version: str = CURRENT_TEMPLATE,
     on_parsed: Callable[[ReceivedFile], None] | None = None,
+    keys: Keys = None,
 ) -> ParsedBatch:
     """Parse some files of a run in this process and stack each sheet kind over them: a whole small run, or one
     chunk of a large one (in a worker process or a Dask task, where it is given no callback)."""
-    spec = template(template_version)
+    spec = template()
+    pseudonyms = keys.load() if isinstance(keys, KeySource) else keys or Pseudonymiser.ephemeral()
     files = []
     for received in received_files:
         files.append(read_isolated(received, period))
@@ -716,7 +771,7 @@ def parse_chunk(
     sheets, cell_findings = {}, defaultdict(list)
     for sheet in spec.sheets:
         bodies = [(index, file.bodies[sheet.kind]) for index, file in enumerate(files) if sheet.kind in file.bodies]
-        sheets[sheet.kind], found = _sheet_frame(sheet, bodies, files)
+        sheets[sheet.kind], found = _sheet_frame(sheet, bodies, files, period, pseudonyms)
         order = spec.sheets.index(sheet)
         for index, place, finding in found:
             cell_findings[index].append(((order, 1, *place), finding))

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR, TEMPLATES_DIR
+from union_stats.periods import period_bounds
 
 # what every parsed row carries to say where it came from (the raw tables' first columns)
 LINEAGE_COLUMNS = ("submission_id", "unit_code", "period", "file_name", "sheet_name", "source_row")
@@ -81,6 +82,11 @@ class Figure:
     reported_by: str
 
 
+# what the parse stage keeps of a person's ID number (pseudonym.py): the keyed hash, the number's verdict, and
+# the birth year and sex it encodes
+PERSON_COLUMNS = ("person_key", "id_check", "birth_year", "sex")
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -90,6 +96,8 @@ class Column:
     letter: str
     choices: tuple[str, ...] = ()
     free_text: bool = False  # a remark: anything goes, kept as text (even what looks like a formula)
+    personal: str = ""  # "name" or "id_number": personal data, never kept in clear (see pseudonym.py)
+    positive: bool = False  # a number that must be more than zero
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,27 @@ class SheetSpec:
     unique_in_file: tuple[str, ...] = ()
     unique_across_units: tuple[str, ...] = ()
     parts: tuple[tuple[str, str], ...] = ()  # (part, whole): the part may never exceed the whole
+    # with the person (the keyed ID number), what makes one payment: once per file, and a warning across units
+    same_person: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
+
+    @property
+    def id_column(self) -> Column | None:
+        """The column holding a person's ID number, if the sheet lists people."""
+        return next((column for column in self.columns if column.personal == "id_number"), None)
+
+    @property
+    def parsed_columns(self) -> tuple[str, ...]:
+        """The columns of the sheet's parsed frame: the template's, then what is kept of each person."""
+        return tuple(column.name for column in self.columns) + (PERSON_COLUMNS if self.id_column else ())
+
+    @property
+    def stored_columns(self) -> tuple[str, ...]:
+        """The columns of the sheet's raw table: the parsed ones without the personal data (even masked)."""
+        personal = {column.name for column in self.columns if column.personal}
+        return tuple(name for name in self.parsed_columns if name not in personal)
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,9 @@ class Template:
 
     def sheet_spec(self, kind: str) -> SheetSpec:
         return next(spec for spec in self.sheets if spec.kind == kind)
+
+    def has_sheet(self, kind: str) -> bool:
+        return any(spec.kind == kind for spec in self.sheets)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -209,6 +238,8 @@ def _sheet_spec(raw: dict) -> SheetSpec:
             letter=column_letter(position),
             choices=tuple(column.get("choices", ())),
             free_text=bool(column.get("free_text", False)),
+            personal=column.get("personal", ""),
+            positive=bool(column.get("positive", False)),
         )
         for position, column in enumerate(raw["columns"])
     )
@@ -220,13 +251,26 @@ def _sheet_spec(raw: dict) -> SheetSpec:
         unique_in_file=tuple(raw.get("unique_in_file", ())),
         unique_across_units=tuple(raw.get("unique_across_units", ())),
         parts=tuple((item["part"], item["whole"]) for item in raw.get("parts", ())),
+        same_person=tuple(raw.get("same_person", ())),
     )
 
 
+def _template_raw(version: str) -> dict:
+    """A version's TOML; one that `extends` another is that version with its own keys over it and its detail
+    sheets after the other's."""
+    raw = tomllib.loads((TEMPLATES_DIR / f"{version}.toml").read_text(encoding="utf-8"))
+    if "extends" not in raw:
+        return raw
+    base = _template_raw(raw.pop("extends"))
+    return base | {key: value for key, value in raw.items() if key != "details"} | {
+        "details": [*base.get("details", []), *raw.get("details", [])]
+    }
+
+
 @cache
-def template(version: str = "v1") -> Template:
-    path = TEMPLATES_DIR / f"{version}.toml"
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+def template(version: str | None = None) -> Template:
+    """A template version (default: the current one, whose sheets include every version's: the batch's frames)."""
+    raw = _template_raw(version or CURRENT_TEMPLATE)
     cover_fields = tuple(
         CoverField(name=item["name"], label=item["label"], required=bool(item.get("required")), row=position + 2)
         for position, item in enumerate(raw["cover"]["fields"])
@@ -273,7 +317,42 @@ def validation_settings() -> dict:
 
 
 def template_versions() -> tuple[str, ...]:
-    return tuple(sorted(path.stem for path in TEMPLATES_DIR.glob("v*.toml")))
+    return tuple(sorted((path.stem for path in TEMPLATES_DIR.glob("v*.toml")), key=lambda name: int(name[1:])))
 
 
-CURRENT_TEMPLATE = "v1"
+# the version `union-stats template` and the sample write; every older version's sheets are among its sheets
+CURRENT_TEMPLATE = "v2"
+
+
+@cache
+def _template_periods() -> dict[str, dict[str, str]]:
+    return tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))["templates"]
+
+
+def accepted_versions(period: str) -> tuple[str, ...]:
+    """The template versions a period's files may use (`reference/periods.toml`), oldest first."""
+    start, end = period_bounds(period)
+    accepted = []
+    for version, span in _template_periods().items():
+        if period_bounds(span["first"])[0] <= start and ("last" not in span or end <= period_bounds(span["last"])[1]):
+            accepted.append(version)
+    return tuple(sorted(accepted, key=lambda name: int(name[1:])))
+
+
+@dataclass(frozen=True)
+class BeneficiaryType:
+    beneficiary_type: str
+    name_en: str
+    min_age: int
+    max_age: int
+    description_zh: str
+
+
+@cache
+def beneficiary_types() -> tuple[BeneficiaryType, ...]:
+    """The kinds of welfare payment of the beneficiary sheet, with the ages a beneficiary of each may have."""
+    return tuple(
+        BeneficiaryType(row["beneficiary_type"], row["name_en"], int(row["min_age"]), int(row["max_age"]),
+                        row["description_zh"])
+        for row in _read_csv(REFERENCE_DIR / "beneficiary_types.csv")
+    )

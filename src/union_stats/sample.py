@@ -22,6 +22,7 @@ from union_stats.discover import RECEIPTS_COLUMNS, RECEIPTS_FILE
 from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR
 from union_stats.periods import is_quarter, period_bounds, quarters_of, year_of
 from union_stats.reference import (
+    CURRENT_TEMPLATE,
     Indicator,
     Unit,
     figures,
@@ -77,6 +78,20 @@ TRAINING_TOPICS = (
 MODULE_KINDS = ("基础知识", "政策解读", "案例分析", "实操演练", "常见问题", "应急处置", "技能提升", "经验分享")
 COURSE_HOURS = (1, 1.5, 2, 2, 3, 4)
 CONTACT_SURNAMES = ("陈", "李", "黄", "梁", "何", "罗", "冯", "郭", "林", "麦")
+PERSON_SURNAMES = (
+    "陈", "李", "黄", "梁", "何", "罗", "冯", "郭", "林", "麦", "张", "王", "刘", "杨", "吴", "邓", "谭", "周", "钟", "叶",
+)  # fmt: skip
+PERSON_GIVEN = (
+    "志强", "秀英", "建华", "丽娟", "国平", "美玲", "伟明", "桂芳", "家豪", "嘉欣", "俊杰", "婉婷", "子轩", "晓琳",
+    "永康", "淑贞", "锦荣", "惠珍", "少华", "翠萍", "浩然", "雅静", "卫东", "玉兰", "文斌", "春燕", "振宇", "佩仪",
+)  # fmt: skip
+# the sample's people live in Guangzhou's county 99, a code never assigned (stdnum's register of region codes
+# knows 440101-440118 and no 440199): valid check characters, and never a real person's number
+FAKE_REGION = "440199"
+# ages the sample gives each kind of payment's people; the rule's bounds (reference/beneficiary_types.csv) are wider
+SAMPLE_AGES = {"住院关爱": (22, 60), "两保计划": (22, 58), "助学": (7, 22), "新春慰问": (30, 85)}
+# what a payment of a kind without an amount total in the catalog is, in yuan (drawn, rounded to 10 yuan)
+SAMPLE_AMOUNTS = {"助学": (1000, 3000), "新春慰问": (300, 1000)}
 
 Records = list[dict[str, object]]
 
@@ -142,7 +157,9 @@ def detail_measure(indicator: Indicator, records: Iterable[Mapping[str, object]]
         return len(rows)
     if indicator.measure == "sum":
         values = (record.get(indicator.measure_field) for record in rows)
-        return sum(value for value in values if isinstance(value, int | float))
+        # amounts with cents add up exactly as decimals, as the warehouse adds them
+        total = sum((Decimal(str(value)) for value in values if isinstance(value, int | float)), Decimal(0))
+        return int(total) if total == total.to_integral_value() else float(total)
     if indicator.measure == "count_distinct":
         return len({record[indicator.measure_field] for record in rows if record.get(indicator.measure_field)})
     raise ValueError(f"未知的汇总方式：{indicator.measure}")
@@ -256,6 +273,7 @@ class _Run:
     used_names: set[str] = field(default_factory=set)
     used_codes: set[str] = field(default_factory=set)
     case_numbers: dict[str, int] = field(default_factory=dict)
+    used_ids: set[str] = field(default_factory=set)
 
     def day(self, rng: random.Random, start: date | None = None, end: date | None = None) -> date:
         start, end = start or self.start, end or self.end
@@ -285,6 +303,19 @@ class _Run:
         self.used_names.add(name)
         self.used_codes.add(code)
         return name, code
+
+    def person(self, rng: random.Random, born_between: tuple[date, date]) -> tuple[str, str]:
+        """A clearly fake person: a name marked （虚构） and an ID number in a region that does not exist, with a
+        valid GB 11643 check character, distinct within the run."""
+        from stdnum.cn import ric
+
+        while True:
+            born = self.day(rng, *born_between)
+            body = f"{FAKE_REGION}{born:%Y%m%d}{rng.randrange(1000):03d}"
+            number = body + ric.calc_check_digit(body + "0")
+            if number not in self.used_ids:
+                self.used_ids.add(number)
+                return f"{rng.choice(PERSON_SURNAMES)}{rng.choice(PERSON_GIVEN)}（虚构）", number
 
     def case_no(self, channel: str) -> str:
         tag = CASE_TAGS[channel]
@@ -457,6 +488,43 @@ def _union_cases(shares: Mapping[str, int | str], rng: random.Random, run: _Run)
     return _case_rows(run, rng, "union", channel, outcomes, workers, claimed, recovered)
 
 
+BENEFICIARIES = "beneficiaries"
+
+
+def _beneficiaries(shares: Mapping[str, int | str], rng: random.Random, run: _Run) -> Records:
+    """The unit's payments to people, each kind's count and amount equal to its shares of the catalog's
+    indicators on the beneficiary sheet (a kind without an amount indicator gets drawn amounts)."""
+    kinds: dict[str, dict[str, Indicator]] = {}
+    for indicator in indicators():
+        if indicator.detail_sheet == BENEFICIARIES and indicator.indicator_code in shares:
+            kinds.setdefault(dict(indicator.filters)["beneficiary_type"], {})[indicator.measure] = indicator
+    records: Records = []
+    for kind, measured in kinds.items():
+        count = int(shares[measured["count"].indicator_code])
+        if "sum" in measured:
+            # in cents, so that amounts carry cents and still add up to the total exactly
+            cents = allocate(
+                int(shares[measured["sum"].indicator_code]) * 100,
+                [rng.uniform(0.6, 1.4) for _ in range(count)],
+                minimum=min(1000, int(shares[measured["sum"].indicator_code]) * 100 // max(count, 1)),
+            )
+        else:
+            low, high = SAMPLE_AMOUNTS[kind]
+            cents = [rng.randrange(low, high + 1, 10) * 100 for _ in range(count)]
+        youngest, oldest = SAMPLE_AGES[kind]
+        for amount in cents:
+            records.append({"beneficiary_type": kind, "amount_yuan": amount / 100 if amount % 100 else amount // 100})
+        kind_records = records[len(records) - count :]
+        for record, paid_on in zip(kind_records, run.days(rng, [_sizes(BENEFICIARIES, r) for r in kind_records])):
+            record["paid_on"] = paid_on
+            born_between = (
+                date(paid_on.year - oldest, 1, 1),
+                date(paid_on.year - youngest, 12, 31),
+            )
+            record["name"], record["id_number"] = run.person(rng, born_between)
+    return sorted(records, key=lambda record: (record["beneficiary_type"], record["paid_on"]))
+
+
 def _details(unit: Unit, shares: Mapping[str, int | str], rng: random.Random, run: _Run) -> dict[str, Records]:
     """A unit's detail records, built so that every detail-derived indicator it reports equals its share."""
     details: dict[str, Records] = {}
@@ -475,6 +543,8 @@ def _details(unit: Unit, shares: Mapping[str, int | str], rng: random.Random, ru
         details["dispute_cases"] = cases
     if "training_topics" in shares:
         details["training_courses"] = _training_courses(shares, rng)
+    if any(indicator.detail_sheet == BENEFICIARIES and indicator.indicator_code in shares for indicator in indicators()):
+        details[BENEFICIARIES] = _beneficiaries(shares, rng, run)
     return details
 
 
@@ -621,13 +691,17 @@ class _Submission:
     contact_phone: str
 
 
-def _write(submission: _Submission, period: str, out_dir: Path) -> Path:
+def _write(submission: _Submission, period: str, out_dir: Path, template_version: str = CURRENT_TEMPLATE) -> Path:
+    """A sample return in a template version: an older version lacks sheets (v1: the beneficiary list), whose
+    indicators it reports on its indicator sheet, with the same totals."""
+    version = template(template_version)
     return write_workbook(
         out_dir / f"{submission.unit.unit_code}_{period}.xlsx",
         submission.unit,
         period,
         values=submission.values,
-        details=submission.details,
+        details={kind: records for kind, records in submission.details.items() if version.has_sheet(kind)},
+        template_version=template_version,
         contact_name=submission.contact_name,
         contact_phone=submission.contact_phone,
         filled_on=period_bounds(period)[1],
@@ -746,12 +820,19 @@ def _reference_quarters(year: str, seed: int) -> dict[str, list[_Submission]]:
     return returns
 
 
-def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: int = 2022) -> list[Path]:
+def write_sample(
+    period: str,
+    out_dir: Path,
+    *,
+    units: int | None = None,
+    seed: int = 2022,
+    template_version: str = CURRENT_TEMPLATE,
+) -> list[Path]:
     """Write one sample workbook per unit to `out_dir/<unit_code>_<period>.xlsx` and return the paths.
 
     With `units=None` the 18 real units split the report's district totals exactly (a quarter gets its part of
     the year, see `write_year`); with `units=N`, N synthetic town-like units get plausible values and
-    `out_dir/units.csv` lists them.
+    `out_dir/units.csv` lists them. `template_version` picks the workbook layout (default: the current one).
     """
     _check_choices()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -760,7 +841,7 @@ def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: 
             submissions = _reference_quarters(year_of(period), seed)[period]
         else:
             submissions = [submission for submission, _ in _reference_year(period, seed)]
-        paths = [_write(submission, period, out_dir) for submission in submissions]
+        paths = [_write(submission, period, out_dir, template_version) for submission in submissions]
         _write_receipts(out_dir, period, paths, seed)
         return paths
     start, end = period_bounds(period)
@@ -774,7 +855,8 @@ def write_sample(period: str, out_dir: Path, *, units: int | None = None, seed: 
         details = _details(unit, shares, rng, run)
         values = _indicator_values(unit, shares, details, exact=False)
         contact_name, contact_phone = _contact(rng)
-        paths.append(_write(_Submission(unit, values, details, contact_name, contact_phone), period, out_dir))
+        submission = _Submission(unit, values, details, contact_name, contact_phone)
+        paths.append(_write(submission, period, out_dir, template_version))
     _write_receipts(out_dir, period, paths, seed)
     return paths
 

@@ -39,7 +39,9 @@ INDICATOR_CELLS: dict[str, Callable[[Indicator], str]] = {
     "indicator_name": lambda indicator: indicator.name_zh,
     "unit_of_measure": lambda indicator: indicator.unit_zh,
 }
-DEFAULT_WIDTHS = {"text": 16, "credit_code": 22, "date": 12, "integer": 12, "number": 10, "money": 16, "choice": 18}
+DEFAULT_WIDTHS = {
+    "text": 16, "credit_code": 22, "id_number": 22, "date": 12, "integer": 12, "number": 10, "money": 16, "choice": 18,
+}  # fmt: skip
 MAX_WIDTH = 60
 
 
@@ -63,6 +65,8 @@ class _Formats:
         self.date = workbook.add_format({"num_format": DATE_FORMAT})
         self.money = workbook.add_format({"num_format": MONEY_FORMAT})
         self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+        # an ID number typed into a General cell becomes 4.40113E+17 and loses its last digits: text it is
+        self.text = workbook.add_format({"num_format": "@"})
 
 
 def _write_cell(sheet: Worksheet, row: int, col: int, column_type: str, value: object, formats: _Formats) -> None:
@@ -88,13 +92,16 @@ def _write_header(sheet: Worksheet, spec: SheetSpec, formats: _Formats) -> None:
     sheet.freeze_panes(1, 0)
 
 
-def _set_widths(sheet: Worksheet, spec: SheetSpec, rows: Sequence[Mapping[str, object]]) -> None:
+def _set_widths(
+    sheet: Worksheet, spec: SheetSpec, rows: Sequence[Mapping[str, object]], formats: _Formats | None = None
+) -> None:
     for col, column in enumerate(spec.columns):
         width = max(DEFAULT_WIDTHS.get(column.type, 12), display_width(column.header) + 2)
         if column.type in ("text", "choice"):
             longest = max((display_width(str(row.get(column.name) or "")) for row in rows), default=0)
             width = max(width, longest + 2)
-        sheet.set_column(col, col, min(width, MAX_WIDTH))
+        text = formats.text if formats is not None and column.type == "id_number" else None
+        sheet.set_column(col, col, min(width, MAX_WIDTH), text)
 
 
 def _write_cover(
@@ -160,7 +167,7 @@ def _write_detail_sheet(
             sheet.data_validation(
                 1, col, VALIDATION_LAST_ROW - 1, col, {"validate": "list", "source": list(column.choices)}
             )
-    _set_widths(sheet, spec, records)
+    _set_widths(sheet, spec, records, formats)
 
 
 def instructions(spec: Template, period: str) -> list[str]:
@@ -192,6 +199,15 @@ def instructions(spec: Template, period: str) -> list[str]:
         "8. 不要重命名、删除或调整工作表顺序，不要修改表头，不要在表头上方插入行，不要合并单元格。",
         "9. 每条记录占一行，中间不要留空行。",
     ]
+    people = [detail for detail in spec.details if detail.id_column is not None]
+    for detail in people:
+        id_header = detail.id_column.header
+        lines += [
+            f"10. “{detail.sheet}”的“{id_header}”填18位身份证号（最后一位可以是X），该列已设为文本格式，请直接输入或粘贴为文本；"
+            "同一人同一项只填一行。",
+            f"11. 身份证号和姓名只填在“{detail.sheet}”表中，备注等其他地方不要填写。区总工会只保存身份证号的加密摘要，"
+            "不保存姓名和号码本身。",
+        ]
     return lines
 
 

@@ -25,7 +25,7 @@ import duckdb
 from union_stats import discover, reference, transform
 from union_stats.discover import ReceivedFile
 from union_stats.paths import REFERENCE_DIR, SQL_DIR
-from union_stats.reference import LINEAGE_COLUMNS, Unit, template
+from union_stats.reference import LINEAGE_COLUMNS, SheetSpec, Unit, template
 from union_stats.runs import RunContext
 
 if TYPE_CHECKING:  # Polars loads only where a frame is made: a no-op rerun answers without it
@@ -151,6 +151,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
+def raw_columns(sheet: SheetSpec) -> list[str]:
+    """The columns of a sheet's raw table: lineage, then what the parse stage keeps of the sheet (personal data,
+    even masked, is never stored: only what `pseudonym` derives from it)."""
+    return [*LINEAGE_COLUMNS, *sheet.stored_columns]
+
+
 def raw_table_ddl() -> dict[str, str]:
     """The statement creating each raw table, by file name (`raw.<kind>.sql`): the lineage columns, then the
     template sheet's columns, all text as parsed. Generated from the template into `sql/ddl/` (`union-stats
@@ -158,13 +164,17 @@ def raw_table_ddl() -> dict[str, str]:
     statements = {}
     spec = template()
     for sheet in spec.sheets:
-        columns = [f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in LINEAGE_COLUMNS]
-        columns += [f"{column.name} varchar" for column in sheet.columns]
+        columns = [f"{name} {'bigint' if name == 'source_row' else 'varchar'}" for name in raw_columns(sheet)]
         body = ",\n".join(f"    {column}" for column in columns)
+        personal = (
+            "-- names and ID numbers are not stored: person_key is the ID number's keyed hash (pseudonym.py)\n"
+            if sheet.id_column
+            else ""
+        )
         statements[f"raw.{sheet.kind}.sql"] = (
             f"-- generated from the template ({spec.version}) by `union-stats suites`: the “{sheet.sheet}” sheet's rows as\n"
             f"-- parsed (every cell as text), each with its lineage; accepted submissions only\n"
-            f"create table if not exists raw.{sheet.kind} (\n{body}\n)\n"
+            f"{personal}create table if not exists raw.{sheet.kind} (\n{body}\n)\n"
         )
     return statements
 
@@ -240,10 +250,28 @@ def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> N
     _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
     _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
     _replace_table(con, "ref.deadline_rules", _deadline_rules())
+    _replace_table(con, "ref.template_sheets", _template_sheets())
+    _replace_table(
+        con, "ref.beneficiary_types", pl.DataFrame([dataclasses.asdict(t) for t in reference.beneficiary_types()])
+    )
     _replace_table(
         con,
         "ref.targets",
         pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String)),
+    )
+
+
+def _template_sheets() -> pl.DataFrame:
+    """Which sheets each template version has: a detail-derived indicator takes its value from its detail sheet
+    in a file whose version has that sheet, and from the indicator sheet in one whose version does not."""
+    import polars as pl
+
+    return pl.DataFrame(
+        [
+            {"template_version": version, "sheet_kind": sheet.kind, "sheet_name": sheet.sheet}
+            for version in reference.template_versions()
+            for sheet in template(version).sheets
+        ]
     )
 
 
@@ -255,6 +283,7 @@ class WarehouseState:
     statuses: dict[str, str] = field(default_factory=dict)  # submission_id -> status, for the period
     closed: bool = False
     context: ValidationContext | None = None  # what a batch is checked against (read_state with_context)
+    key_fingerprint: str | None = None  # of the key the warehouse's person keys were made with, once there are any
 
     def pending(self, files: list[ReceivedFile]) -> list[ReceivedFile]:
         """Files still to process: never seen, or held while the period was closed and now open again.
@@ -285,6 +314,9 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
         state.closed = bool(
             con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchall()[0][0]
         )
+        if "ops.pseudonym_key" in tables:
+            recorded = con.execute("select fingerprint from ops.pseudonym_key").fetchall()
+            state.key_fingerprint = recorded[0][0] if recorded else None
         if not with_context:
             return state
         state.context = ValidationContext()
@@ -294,8 +326,11 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
                 "from marts.fct_indicator_value where value is not null"
             ).pl()
         for sheet in template().details:
-            if sheet.unique_across_units and f"raw.{sheet.kind}" in tables:
-                columns = ", ".join(f"raw_rows.{name}" for name in sheet.unique_across_units)
+            compared = [*sheet.unique_across_units]
+            if sheet.same_person:
+                compared += ["file_name", "source_row", "person_key", *sheet.same_person]
+            if compared and f"raw.{sheet.kind}" in tables:
+                columns = ", ".join(f"raw_rows.{name}" for name in compared)
                 state.context.other_records[sheet.kind] = con.sql(
                     f"select raw_rows.submission_id, raw_rows.unit_code, {columns} from raw.{sheet.kind} as raw_rows "
                     "join ops.submission_log using (submission_id) "

@@ -14,7 +14,7 @@ from union_stats import credit_code, periods, reference
 from union_stats.parse import ParsedBatch, units_named_in
 from union_stats.reference import SheetSpec, Unit
 from union_stats.validate.suites import COVER_TEXT_FIELDS
-from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference
+from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference, raw_columns
 
 NUMERIC_TYPES = ("number", "integer", "money")
 REPORTED_BY_ZH = {
@@ -97,9 +97,10 @@ def indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFram
 
 
 def detail_frame(
-    sheet: SheetSpec, frame: pl.DataFrame, others: pl.DataFrame | None, units: tuple[Unit, ...]
+    sheet: SheetSpec, frame: pl.DataFrame, others: pl.DataFrame | None, units: tuple[Unit, ...], period: str
 ) -> pl.DataFrame:
-    """A detail sheet's rows with numbers, dates and check-digit verdicts as derived columns."""
+    """A detail sheet's rows with numbers, dates and check-digit verdicts as derived columns; on a sheet of
+    people, their ages and where else the same person was paid."""
     derived = []
     for column in sheet.columns:
         if column.type in NUMERIC_TYPES:
@@ -136,7 +137,80 @@ def detail_frame(
             )
             .drop("holders")
         )
+    if sheet.id_column is not None:
+        prepared = _ages(sheet, prepared, period)
+    if sheet.same_person:
+        prepared = _same_person(sheet, prepared, others, names)
     return prepared
+
+
+def _ages(sheet: SheetSpec, prepared: pl.DataFrame, period: str) -> pl.DataFrame:
+    """Each person's age in years when paid (by birth year: the ID number's birth date is not kept), beside the
+    ages the payment's type allows (`reference/beneficiary_types.csv`)."""
+    dated = next((column.name for column in sheet.columns if column.type == "date"), None)
+    paid = pl.col(f"{dated}__date").dt.year() if dated else None
+    year_end = periods.period_bounds(period)[1].year
+    paid_year = paid.fill_null(year_end) if paid is not None else pl.lit(year_end)
+    types = pl.DataFrame(
+        [
+            {sheet.same_person[0]: kind.beneficiary_type, "age__low": kind.min_age, "age__high": kind.max_age}
+            for kind in reference.beneficiary_types()
+        ],
+        schema={sheet.same_person[0]: pl.String, "age__low": pl.Int64, "age__high": pl.Int64},
+    )
+    return (
+        prepared.with_columns((paid_year - pl.col("birth_year").cast(pl.Int64, strict=False)).alias("age__years"))
+        .join(types, on=sheet.same_person[0], how="left")
+        .with_columns(
+            pl.col("age__years").is_between(pl.col("age__low"), pl.col("age__high")).alias("age__plausible")
+        )
+    )
+
+
+def _same_person(
+    sheet: SheetSpec, prepared: pl.DataFrame, others: pl.DataFrame | None, names: dict[str, str]
+) -> pl.DataFrame:
+    """For each row, the file's earlier row of the same person and payment (`person_key__first_row`), and the
+    other units' rows of them this period (`person_key__units`, `person_key__elsewhere`): "大石街总工会
+    （dashi_2022.xlsx 第12行）", never the person."""
+    keys = ["person_key", *sheet.same_person]
+    first = pl.col("source_row").min().over(["submission_id", *keys])
+    prepared = prepared.with_columns(
+        pl.when(pl.col("person_key").is_not_null() & (pl.col("source_row") != first))
+        .then(first)
+        .otherwise(None)
+        .alias("person_key__first_row")
+    )
+    place = ["unit_code", "file_name", "source_row", *keys]
+    seen = prepared.select(place)
+    if others is not None and others.height:
+        seen = pl.concat([seen, others.select(place)], how="vertical_relaxed")
+    places = (
+        seen.drop_nulls("person_key")
+        .with_columns(
+            pl.format(
+                "{}（{} 第{}行）",
+                pl.col("unit_code").replace_strict(names, default=pl.col("unit_code")),
+                "file_name",
+                "source_row",
+            ).alias("place")
+        )
+        .select(pl.col("unit_code").alias("other_unit"), "place", *keys)
+    )
+    elsewhere = (
+        prepared.select("submission_id", "source_row", "unit_code", *keys)
+        .drop_nulls("person_key")
+        .join(places, on=keys)
+        .filter(pl.col("other_unit") != pl.col("unit_code"))
+        .group_by("submission_id", "source_row")
+        .agg(
+            (pl.col("other_unit").n_unique() + 1).alias("person_key__units"),
+            pl.col("place").unique().sort().str.join("、").alias("person_key__elsewhere"),
+        )
+    )
+    return prepared.join(elsewhere, on=["submission_id", "source_row"], how="left").with_columns(
+        pl.col("person_key__units").fill_null(1)
+    )
 
 
 DERIVED_PART_SUBMISSIONS = 1000  # submissions whose derived values are computed at once
@@ -172,7 +246,7 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
             for kind, frame in sheets.items():
                 rows = split[kind].get((part,), frame.clear())
                 con.execute(f"delete from raw.{kind}")
-                con.register("incoming", rows.select(frame.columns).to_arrow())
+                con.register("incoming", rows.select(raw_columns(reference.template().sheet_spec(kind))).to_arrow())
                 con.execute(f"insert into raw.{kind} by name select * from incoming")
                 con.unregister("incoming")
             parts.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from union_stats import reference
+from union_stats import pseudonym, reference
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import Column, SheetSpec
 from union_stats.rules import rule
@@ -119,6 +119,17 @@ def _column_expectations(column: Column) -> list[dict]:
                 "codes.credit_code_check",
             )
         )
+    if column.positive:
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                {"column": f"{column.name}__n", "min_value": 0, "strict_min": True},
+                "values.positive",
+                header=column.header,
+            )
+        )
+    if column.personal == "id_number":
+        expectations += _id_number_expectations(column)
     if column.type == "choice":
         expectations.append(
             _expectation(
@@ -130,6 +141,62 @@ def _column_expectations(column: Column) -> list[dict]:
             )
         )
     return expectations
+
+
+# the ID number's own checks, made where the number is still in clear (the parse stage, pseudonym.py): each
+# verdict of `id_check` is one rule
+ID_VERDICTS = (
+    (pseudonym.ID_FORMAT, "person.id_format"),
+    (pseudonym.ID_CHECK_DIGIT, "person.id_check_digit"),
+    (pseudonym.ID_BIRTH_DATE, "person.id_birth_date"),
+    (pseudonym.ID_FUTURE, "person.id_birth_date"),
+)
+
+
+def _id_number_expectations(column: Column) -> list[dict]:
+    by_rule: dict[str, list[str]] = {}
+    for verdict, rule_id in ID_VERDICTS:
+        by_rule.setdefault(rule_id, []).append(verdict)
+    expectations = [
+        _expectation(
+            "expect_column_values_to_not_be_in_set",
+            {"column": "id_check", "value_set": verdicts},
+            rule_id,
+            header=column.header,
+            cell_column=column.name,
+        )
+        for rule_id, verdicts in by_rule.items()
+    ]
+    expectations.append(
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "age__plausible", "value_set": [True]},
+            "person.age",
+            cell_column=column.name,
+        )
+    )
+    return expectations
+
+
+def _same_person_expectations(sheet: SheetSpec) -> list[dict]:
+    id_column = sheet.id_column.name if sheet.id_column else ""
+    payment = "、".join(sheet.column(name).header for name in sheet.same_person)
+    return [
+        _expectation(
+            "expect_column_values_to_be_null",
+            {"column": "person_key__first_row"},
+            "person.duplicate_in_file",
+            payment=payment,
+            cell_column=id_column,
+        ),
+        _expectation(
+            "expect_column_values_to_be_between",
+            {"column": "person_key__units", "max_value": 1},
+            "cross_submission.same_person",
+            payment=payment,
+            cell_column=id_column,
+        ),
+    ]
 
 
 def _detail_suite(sheet: SheetSpec) -> list[dict]:
@@ -156,6 +223,8 @@ def _detail_suite(sheet: SheetSpec) -> list[dict]:
                 other_units=f"{{{name}__other_units}}",  # a run-time column
             )
         )
+    if sheet.same_person:
+        expectations += _same_person_expectations(sheet)
     for part, whole in sheet.parts:
         part_header, whole_header = sheet.column(part).header, sheet.column(whole).header
         expectations.append(
@@ -263,7 +332,7 @@ def _cover_suite() -> list[dict]:
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
-            {"column": "template_version", "value_set": list(reference.template_versions())},
+            {"column": "template_version", "value_set": {"$PARAMETER": "accepted_template_versions"}},
             "structure.template_version",
         ),
         *(
