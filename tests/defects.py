@@ -27,6 +27,7 @@ from union_stats.paths import RAW_DIR
 PERIOD = "2022"
 COVER, INDICATORS = "封面", "指标"
 ENTERPRISES, CASES = "新建工会企业", "劳资纠纷案件"
+BENEFICIARIES = "帮扶对象明细"
 OUTCOME_OF = {ERROR: "rejected", WARNING: "accepted_with_warnings", INFO: "accepted", None: "accepted"}
 
 
@@ -759,3 +760,120 @@ def share_credit_code(first: Path, second: Path) -> tuple[str, str]:
         assert header_column(sheet, "统一社会信用代码") == cell[0]
         sheet[cell].value = code
     return code, cell
+
+
+# --- people (the beneficiary sheet of template v2) ---------------------------------------------------------
+
+
+def with_check_character(body: str) -> str:
+    """17 digits completed to an ID number with its valid GB 11643 check character."""
+    from stdnum.cn import ric
+
+    return body + ric.calc_check_digit(body + "0")
+
+
+def beneficiary_row(path: Path, kind: str, nth: int = 0) -> int:
+    """The sheet row of the `nth` payment of a kind (帮扶类型) in the beneficiary sheet."""
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    sheet = workbook[BENEFICIARIES]
+    rows = [row[0].row for row in sheet.iter_rows(min_row=2) if row[0].value == kind]
+    return rows[nth]
+
+
+def beneficiary_cell(path: Path, header: str, row: int):
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook[BENEFICIARIES]
+    return sheet[f"{header_column(sheet, header)}{row}"].value
+
+
+def masked(number: str) -> str:
+    from union_stats.pseudonym import mask_id
+
+    return mask_id(number)
+
+
+@defect("shiqiao")
+def id_check_character_wrong(path: Path) -> Expected:
+    """A 身份证号 with one digit mistyped, so its check character no longer fits."""
+    row = beneficiary_row(path, "住院关爱")
+    number = beneficiary_cell(path, "身份证号", row)
+    wrong = number[:10] + str((int(number[10]) + 1) % 10) + number[11:]
+    cell = set_detail(path, BENEFICIARIES, "身份证号", row, wrong)
+    return Expected(
+        "person.id_check_digit", ERROR, f"{BENEFICIARIES}!{cell}", (f"“{masked(wrong)}”最后一位校验码不对",)
+    )
+
+
+@defect("shiqiao")
+def id_malformed(path: Path) -> Expected:
+    """A 身份证号 of 17 characters (one left out)."""
+    row = beneficiary_row(path, "两保计划")
+    number = beneficiary_cell(path, "身份证号", row)[:-1]
+    cell = set_detail(path, BENEFICIARIES, "身份证号", row, number)
+    return Expected("person.id_format", ERROR, f"{BENEFICIARIES}!{cell}", (f"“{masked(number)}”不是18位身份证号",))
+
+
+@defect("dashi")
+def id_birth_date_impossible(path: Path) -> Expected:
+    """A 身份证号 whose birth date is 30 February, with a check character that fits."""
+    number = with_check_character("44019919800230123")
+    cell = set_detail(path, BENEFICIARIES, "身份证号", beneficiary_row(path, "新春慰问"), number)
+    return Expected("person.id_birth_date", ERROR, f"{BENEFICIARIES}!{cell}", ("不是真实日期，或晚于统计期末",))
+
+
+@defect("dashi")
+def id_born_after_the_period(path: Path) -> Expected:
+    """A 身份证号 of someone born in 2023, in a 2022 file."""
+    number = with_check_character("44019920230105123")
+    cell = set_detail(path, BENEFICIARIES, "身份证号", beneficiary_row(path, "住院关爱"), number)
+    return Expected("person.id_birth_date", ERROR, f"{BENEFICIARIES}!{cell}", ("晚于统计期末 2022-12-31",))
+
+
+@defect("shiqiao")
+def study_aid_to_an_adult(path: Path) -> Expected:
+    """助学 (for a worker's child at school) paid to someone born in 1962: a parent's number, most likely."""
+    number = with_check_character("44019919620315123")
+    cell = set_detail(path, BENEFICIARIES, "身份证号", beneficiary_row(path, "助学"), number)
+    return Expected("person.age", WARNING, f"{BENEFICIARIES}!{cell}", ("此人发放时约 60 岁", "在 3 至 30 岁之间"))
+
+
+@defect("shiqiao")
+def beneficiary_name_missing(path: Path) -> Expected:
+    """A beneficiary row without the person's 姓名."""
+    cell = set_detail(path, BENEFICIARIES, "姓名", beneficiary_row(path, "住院关爱", 1), None)
+    return Expected("values.required", ERROR, f"{BENEFICIARIES}!{cell}", ("“姓名”",))
+
+
+@defect("shiqiao")
+def beneficiary_amount_zero(path: Path) -> Expected:
+    """A New Year visit paid 0 yuan (a kind without an amount indicator, so nothing else disagrees)."""
+    cell = set_detail(path, BENEFICIARIES, "金额（元）", beneficiary_row(path, "新春慰问"), 0)
+    return Expected("values.positive", ERROR, f"{BENEFICIARIES}!{cell}", ("须大于 0",))
+
+
+@defect("shiqiao")
+def beneficiary_amount_three_decimals(path: Path) -> Expected:
+    """A New Year visit of 500.125 yuan."""
+    cell = set_detail(path, BENEFICIARIES, "金额（元）", beneficiary_row(path, "新春慰问"), 500.125)
+    return Expected("values.money", ERROR, f"{BENEFICIARIES}!{cell}", ("“500.125”不符合要求",))
+
+
+@defect("shiqiao")
+def same_person_twice_in_file(path: Path) -> Expected:
+    """The second 住院关爱 row repeats the first one's person (the same 身份证号)."""
+    first, second = beneficiary_row(path, "住院关爱", 0), beneficiary_row(path, "住院关爱", 1)
+    number = beneficiary_cell(path, "身份证号", first)
+    cell = set_detail(path, BENEFICIARIES, "身份证号", second, number)
+    return Expected(
+        "person.duplicate_in_file", ERROR, f"{BENEFICIARIES}!{cell}", (f"与第 {first} 行是同一人", "（住院关爱）")
+    )
+
+
+@defect("shiqiao")
+def id_number_in_a_remark(path: Path) -> Expected:
+    """A clerk's remark quoting someone's 身份证号: stored masked, and the clerk told so."""
+    number = with_check_character("44019919750704567")
+    cell = set_detail(path, BENEFICIARIES, "备注", beneficiary_row(path, "两保计划"), f"代领人{number}")
+    return Expected(
+        "personal.id_in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"已遮盖后保存（代领人{masked(number)}）",)
+    )

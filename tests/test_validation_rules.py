@@ -28,6 +28,7 @@ from defects import (
 from union_stats import checking, discover, parse, reference, validate
 from union_stats.findings import ERROR, WARNING, Finding
 from union_stats.paths import RAW_DIR
+from union_stats.pseudonym import ID_IN_TEXT
 
 # Defects the rules do not (yet) answer as they should: strict, so a fix turns these into failures to un-mark.
 KNOWN_BUGS: dict[str, str] = {}
@@ -64,6 +65,9 @@ def test_defect_is_found_at_its_cell_with_a_clear_message(name: str, tmp_path: P
     assert any(all(part in finding.message for part in expected.message) for finding in at_cell), (
         f"message should contain {expected.message}:\n{_listing(at_cell)}"
     )
+    # whatever the defect, no ID number is ever quoted in clear (a masked one is the most a clerk is shown)
+    quoted = [f for f in result.findings if ID_IN_TEXT.search(f"{f.value} {f.message}")]
+    assert quoted == [], _listing(quoted)
 
 
 def test_blank_credit_codes_are_not_called_duplicates(tmp_path: Path) -> None:

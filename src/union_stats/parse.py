@@ -40,6 +40,7 @@ from union_stats.reference import (
     Template,
     Unit,
     column_letter,
+    accepted_versions,
     template,
     template_versions,
 )
@@ -636,8 +637,6 @@ def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
     found: list[Finding] = []
     cover = _parse_cover(reader, version_spec, received, found)
     parsed.findings = [(-1, finding) for finding in found]
-    version = cover.get("template_version") or CURRENT_TEMPLATE
-    spec = template(version) if version in template_versions() else version_spec
     parsed.submission |= cover | {"readable": True}
     parsed.lineage = {
         "submission_id": received.submission_id,
@@ -645,6 +644,18 @@ def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
         "period": period,  # the run's period is the partition key; a cover saying otherwise is a finding
         "file_name": received.file_name,
     }
+    version = cover.get("template_version") or CURRENT_TEMPLATE
+    accepted = accepted_versions(period) if is_period(period) else template_versions()
+    if cover.get("template_version") and version not in accepted:
+        # the version decides the sheets and the rules: under another version's, every finding would mislead
+        row = next(item.row for item in version_spec.cover_fields if item.name == "template_version")
+        finding = rule("structure.template_version").finding(
+            received.submission_id, received.file_name, version_spec.cover_sheet, f"B{row}", version,
+            run_period=period, accepted_versions="、".join(accepted),
+        )  # fmt: skip
+        parsed.findings.append((-1, finding))
+        return parsed
+    spec = template(version)
     for order, sheet in enumerate(spec.sheets):
         errors = {cell: value for name, cell, value in inspection.error_cells if name == sheet.sheet}
         found = []

@@ -11,6 +11,7 @@ import polars as pl
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.parse import ParsedBatch
+from union_stats.reference import template
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
 from union_stats.warehouse import HELD, FigureRow, read_district_figures, record_outside_a_load
@@ -45,6 +46,22 @@ def figures_markdown(figures: list[FigureRow]) -> str:
     return "\n".join(lines)
 
 
+def _personal_columns(batch: ParsedBatch) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
+    """Per submission, where its workbook holds personal data: (sheet, column letter, header row, kind)."""
+    kinds = {
+        (sheet.kind, column.name): column.personal
+        for sheet in template().sheets
+        for column in sheet.columns
+        if column.personal
+    }
+    found: dict[str, list[tuple[str, str, int, str]]] = defaultdict(list)
+    for row in batch.layouts.iter_rows(named=True):
+        kind = kinds.get((row["sheet_kind"], row["field"]))
+        if kind and row["column_letter"]:
+            found[row["submission_id"]].append((row["sheet_name"], row["column_letter"], row["header_row"], kind))
+    return {submission_id: tuple(places) for submission_id, places in found.items()}
+
+
 def write_quality_reports(
     batch: ParsedBatch,
     outcomes: pl.DataFrame,
@@ -61,6 +78,7 @@ def write_quality_reports(
         by_submission[finding.submission_id].append(finding)
     status = dict(outcomes.select("submission_id", "status").iter_rows())
     paths = {item.submission_id: item.path for item in files}
+    personal = _personal_columns(batch)
     written = {}
     for row in batch.submissions.iter_rows(named=True):
         submission_id = row["submission_id"]
@@ -75,6 +93,7 @@ def write_quality_reports(
             sha256=row["sha256"],
             source_path=paths.get(submission_id),
             run_id=run_id,
+            personal_columns=personal.get(submission_id, ()),
         )
         html, workbook = quality_report.write_reports(report, by_submission[submission_id], out_dir)
         written[submission_id] = [path for path in (html, workbook) if path is not None]

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import jinja2
 from openpyxl import load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import column_index_from_string
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
@@ -38,6 +39,7 @@ from union_stats.findings import (
     stopped_before_reading,
 )
 from union_stats.paths import REPORT_TEMPLATES_DIR
+from union_stats.pseudonym import ID_IN_TEXT, mask_id, mask_name, scrub_ids
 from union_stats.rules import registry
 from union_stats.template import display_width
 
@@ -95,6 +97,9 @@ class SubmissionReport:
     sha256: str
     source_path: Path | None  # the submitted file, if still readable
     run_id: str | None
+    # where the file holds personal data: (sheet, column letter, header row, "name" | "id_number"); the annotated
+    # copy shows these cells masked, as it does every ID number found in any text
+    personal_columns: tuple[tuple[str, str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,6 +286,7 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
         return None
 
     _drop_previous_review(workbook)
+    _mask_personal_data(workbook, submission.personal_columns)
     placed = _annotate_cells(workbook, findings)
     _add_result_sheet(workbook, submission, findings, placed, annotated_name=path.name)
 
@@ -293,6 +299,30 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
         return None
     partial.replace(path)
     return path
+
+
+def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str, str, int, str]]) -> None:
+    """The copy is kept beside the warehouse and goes back by e-mail: no name or ID number stays in it in clear.
+    The personal columns are masked below their header (`张**`, `4401**********123X`), and any ID number in any
+    other text cell too. The clerk's original, which they keep, is not touched."""
+    masks = {"name": mask_name, "id_number": mask_id}
+    for title, letter, header_row, kind in personal_columns:
+        if title not in workbook.sheetnames:
+            continue
+        sheet = workbook[title]
+        for (cell,) in sheet.iter_rows(min_row=header_row + 1, min_col=column_index_from_string(letter),
+                                       max_col=column_index_from_string(letter)):  # fmt: skip
+            if cell.value is not None and not isinstance(cell, MergedCell):
+                cell.value = masks[kind](str(cell.value))
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and not isinstance(cell, MergedCell):
+                    scrubbed = scrub_ids(cell.value)
+                    if scrubbed != cell.value:
+                        cell.value = scrubbed
+                elif isinstance(cell.value, int) and ID_IN_TEXT.fullmatch(str(cell.value)):
+                    cell.value = mask_id(str(cell.value))  # a number typed as a number is still an ID number
 
 
 def _drop_previous_review(workbook: Workbook) -> None:

@@ -109,7 +109,6 @@ def _check(
     parameters = {
         "known_unit_codes": [unit.unit_code for unit in units],
         "run_periods": [batch.period],
-        "accepted_template_versions": list(reference.accepted_versions(batch.period)),
         "period_start": datetime.combine(start, datetime.min.time()),
         "period_end": datetime.combine(end, datetime.min.time()),
         "max_change_factor": settings["max_change_factor"],
@@ -120,7 +119,6 @@ def _check(
         "period_start": start.isoformat(),
         "period_end": end.isoformat(),
         "max_change_factor": text(float(settings["max_change_factor"])),
-        "accepted_versions": "、".join(parameters["accepted_template_versions"]) or "无",
     }
     indicators = spec.indicators.kind
     # (suite, what makes the frame it checks, the sheet kind its findings point into; None for the cover): each

@@ -330,11 +330,6 @@ def _cover_suite() -> list[dict]:
             {"column": "period", "value_set": {"$PARAMETER": "run_periods"}},
             "structure.period_mismatch",
         ),
-        _expectation(
-            "expect_column_values_to_be_in_set",
-            {"column": "template_version", "value_set": {"$PARAMETER": "accepted_template_versions"}},
-            "structure.template_version",
-        ),
         *(
             _formula_text(item.name, item.label)
             for item in reference.template().cover_fields
