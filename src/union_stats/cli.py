@@ -307,13 +307,19 @@ def cmd_template(args: argparse.Namespace) -> int:
         raise Failure(f"cannot write {out}: it is a folder")
     if not out.parent.is_dir():
         raise Failure(f"cannot write {out}: no folder {out.parent}")
-    path = template.write_blank(out, units[args.unit], args.period)
+    version = args.template_version or reference.CURRENT_TEMPLATE
+    if version not in reference.accepted_versions(args.period):
+        accepted = ", ".join(reference.accepted_versions(args.period)) or "none"
+        raise typer.BadParameter(
+            f"{args.period} does not accept template {version} (accepted: {accepted})", param_hint="'--template-version'"
+        )
+    path = template.write_blank(out, units[args.unit], args.period, template_version=version)
     console.print(f"wrote {path}")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from union_stats import sample
+    from union_stats import reference, sample
 
     if args.quarterly and is_quarter(args.period):
         raise typer.BadParameter(
@@ -324,10 +330,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise Failure(f"cannot write into {out}: it is a file, not a folder")
+    version = args.template_version or reference.CURRENT_TEMPLATE
     if args.quarterly:
-        paths = sample.write_year(args.period, out, seed=args.seed)
+        paths = sample.write_year(args.period, out, seed=args.seed, template_version=version)
     else:
-        paths = sample.write_sample(args.period, out, units=args.units, seed=args.seed)
+        paths = sample.write_sample(args.period, out, units=args.units, seed=args.seed, template_version=version)
     console.print(f"wrote {len(paths)} workbooks to {args.out}")
     return 0
 
@@ -667,6 +674,29 @@ def _serve(
     return cmd_serve(argparse.Namespace(command="serve", dry_run=dry_run))
 
 
+def _check_template_version(value: str | None) -> str | None:
+    from union_stats import reference
+
+    if value is not None and value not in reference.template_versions():
+        raise typer.BadParameter(
+            f"unknown template version {value!r}; known: {', '.join(reference.template_versions())}"
+        )
+    return value
+
+
+TemplateVersion = Annotated[
+    str | None,
+    typer.Option(
+        "--template-version",
+        help="the template version to write, e.g. v1 (reference/templates/; reference/periods.toml says which "
+        "periods accept it)  [default: the current version]",
+        callback=_check_template_version,
+        show_default=False,
+        metavar="VERSION",
+    ),
+]
+
+
 @app.command(
     "template",
     short_help="write a blank submission template for one unit",
@@ -682,8 +712,11 @@ def _template(
     ],
     period: Period,
     out: Annotated[str, typer.Option("--out", help="the .xlsx file to write", show_default=False, metavar="FILE")],
+    template_version: TemplateVersion = None,
 ) -> int:
-    return cmd_template(argparse.Namespace(command="template", unit=unit, period=period, out=out))
+    return cmd_template(
+        argparse.Namespace(command="template", unit=unit, period=period, out=out, template_version=template_version)
+    )
 
 
 @app.command(
@@ -726,9 +759,18 @@ def _sample(
         bool,
         typer.Option("--quarterly", help="with a year as --period: write its four quarters to <out>/<year>Q1..Q4/"),
     ] = False,
+    template_version: TemplateVersion = None,
 ) -> int:
     return cmd_sample(
-        argparse.Namespace(command="sample", period=period, out=out, units=units, seed=seed, quarterly=quarterly)
+        argparse.Namespace(
+            command="sample",
+            period=period,
+            out=out,
+            units=units,
+            seed=seed,
+            quarterly=quarterly,
+            template_version=template_version,
+        )
     )
 
 

@@ -861,7 +861,9 @@ def write_sample(
     return paths
 
 
-def write_year(year: str, out_root: Path, *, quarterly: bool = True, seed: int = 2022) -> list[Path]:
+def write_year(
+    year: str, out_root: Path, *, quarterly: bool = True, seed: int = 2022, template_version: str = CURRENT_TEMPLATE
+) -> list[Path]:
     """Write a year of sample returns of the 18 real units under `out_root`: one folder per quarter
     (`out_root/2023Q1` .. `out_root/2023Q4`), or with `quarterly=False` the annual folder `out_root/2023`.
 
@@ -869,12 +871,12 @@ def write_year(year: str, out_root: Path, *, quarterly: bool = True, seed: int =
     flag is the same all year, and each detail record sits in one quarter.
     """
     if not quarterly:
-        return write_sample(year, out_root / year, seed=seed)
+        return write_sample(year, out_root / year, seed=seed, template_version=template_version)
     _check_choices()
     paths = []
     for quarter, submissions in _reference_quarters(year, seed).items():
         (out_root / quarter).mkdir(parents=True, exist_ok=True)
-        written = [_write(submission, quarter, out_root / quarter) for submission in submissions]
+        written = [_write(submission, quarter, out_root / quarter, template_version) for submission in submissions]
         _write_receipts(out_root / quarter, quarter, written, seed)
         paths += written
     return paths
