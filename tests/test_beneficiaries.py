@@ -175,13 +175,23 @@ def test_run_keeps_people_only_as_keys_and_refuses_another_key(
         "select indicator_code, min(source), sum(detail_rows) from marts.int_submission_indicator_values "
         "where indicator_code in ('hospital_grant_recipients', 'two_insurance_amount') group by all order by 1",
     )
-    assert sources == [("hospital_grant_recipients", "detail_sheet", 2702), ("two_insurance_amount", "detail_sheet", 210)]
+    assert sources == [
+        ("hospital_grant_recipients", "detail_sheet", 2702),
+        ("two_insurance_amount", "detail_sheet", 210),
+    ]
     counts = query(
         warehouse,
         "select beneficiary_type, payments, distinct_beneficiaries from marts.fct_beneficiary_count order by 1",
     )
-    assert sorted(counts) == sorted([("两保计划", 210, 210), ("住院关爱", 2702, 2702), ("助学", 11, 11), ("新春慰问", 904, 904)])
-    columns = {row[0] for row in query(warehouse, "select column_name from information_schema.columns where table_name = 'beneficiaries'")}
+    assert sorted(counts) == sorted(
+        [("两保计划", 210, 210), ("住院关爱", 2702, 2702), ("助学", 11, 11), ("新春慰问", 904, 904)]
+    )
+    columns = {
+        row[0]
+        for row in query(
+            warehouse, "select column_name from information_schema.columns where table_name = 'beneficiaries'"
+        )
+    }
     assert {"name", "id_number"}.isdisjoint(columns) and "person_key" in columns
     assert not key_file_for(warehouse).exists()  # the variable was used: no key file made
 

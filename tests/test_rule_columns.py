@@ -61,7 +61,7 @@ def test_detail_columns_numbers_dates_check_digits_and_other_units() -> None:
             "new_form_members": ["2", "1", "0"],
         }
     )
-    frame = rule_columns.detail_frame(sheet, rows, None, UNITS).sort("submission_id", "source_row")
+    frame = rule_columns.detail_frame(sheet, rows, None, UNITS, "2022").sort("submission_id", "source_row")
     assert frame["new_members__n"].to_list() == [10.0, None, 3_000_000_000.0]
     assert frame["founded_on__date"].to_list() == [datetime(2022, 3, 5), None, None]
     assert frame["credit_code__units"].to_list() == [1, 2, 2]

@@ -311,7 +311,8 @@ def cmd_template(args: argparse.Namespace) -> int:
     if version not in reference.accepted_versions(args.period):
         accepted = ", ".join(reference.accepted_versions(args.period)) or "none"
         raise typer.BadParameter(
-            f"{args.period} does not accept template {version} (accepted: {accepted})", param_hint="'--template-version'"
+            f"{args.period} does not accept template {version} (accepted: {accepted})",
+            param_hint="'--template-version'",
         )
     path = template.write_blank(out, units[args.unit], args.period, template_version=version)
     console.print(f"wrote {path}")

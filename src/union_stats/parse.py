@@ -39,8 +39,8 @@ from union_stats.reference import (
     SheetSpec,
     Template,
     Unit,
-    column_letter,
     accepted_versions,
+    column_letter,
     template,
     template_versions,
 )

@@ -262,9 +262,11 @@ def _template_raw(version: str) -> dict:
     if "extends" not in raw:
         return raw
     base = _template_raw(raw.pop("extends"))
-    return base | {key: value for key, value in raw.items() if key != "details"} | {
-        "details": [*base.get("details", []), *raw.get("details", [])]
-    }
+    return (
+        base
+        | {key: value for key, value in raw.items() if key != "details"}
+        | {"details": [*base.get("details", []), *raw.get("details", [])]}
+    )
 
 
 @cache
@@ -352,7 +354,8 @@ class BeneficiaryType:
 def beneficiary_types() -> tuple[BeneficiaryType, ...]:
     """The kinds of welfare payment of the beneficiary sheet, with the ages a beneficiary of each may have."""
     return tuple(
-        BeneficiaryType(row["beneficiary_type"], row["name_en"], int(row["min_age"]), int(row["max_age"]),
-                        row["description_zh"])
+        BeneficiaryType(
+            row["beneficiary_type"], row["name_en"], int(row["min_age"]), int(row["max_age"]), row["description_zh"]
+        )
         for row in _read_csv(REFERENCE_DIR / "beneficiary_types.csv")
     )

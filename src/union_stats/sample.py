@@ -543,7 +543,9 @@ def _details(unit: Unit, shares: Mapping[str, int | str], rng: random.Random, ru
         details["dispute_cases"] = cases
     if "training_topics" in shares:
         details["training_courses"] = _training_courses(shares, rng)
-    if any(indicator.detail_sheet == BENEFICIARIES and indicator.indicator_code in shares for indicator in indicators()):
+    if any(
+        indicator.detail_sheet == BENEFICIARIES and indicator.indicator_code in shares for indicator in indicators()
+    ):
         details[BENEFICIARIES] = _beneficiaries(shares, rng, run)
     return details
 

@@ -161,9 +161,7 @@ def _ages(sheet: SheetSpec, prepared: pl.DataFrame, period: str) -> pl.DataFrame
     return (
         prepared.with_columns((paid_year - pl.col("birth_year").cast(pl.Int64, strict=False)).alias("age__years"))
         .join(types, on=sheet.same_person[0], how="left")
-        .with_columns(
-            pl.col("age__years").is_between(pl.col("age__low"), pl.col("age__high")).alias("age__plausible")
-        )
+        .with_columns(pl.col("age__years").is_between(pl.col("age__low"), pl.col("age__high")).alias("age__plausible"))
     )
 
 
