@@ -874,6 +874,4 @@ def id_number_in_a_remark(path: Path) -> Expected:
     """A clerk's remark quoting someone's 身份证号: stored masked, and the clerk told so."""
     number = with_check_character("44019919750704567")
     cell = set_detail(path, BENEFICIARIES, "备注", beneficiary_row(path, "两保计划"), f"代领人{number}")
-    return Expected(
-        "personal.id_in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"已遮盖后保存（代领人{masked(number)}）",)
-    )
+    return Expected("personal.in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"已遮盖后保存（代领人{masked(number)}）",))

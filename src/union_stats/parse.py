@@ -371,6 +371,7 @@ def _sheet_frame(
     files: list[_FileParse],
     period: str,
     pseudonyms: Pseudonymiser,
+    names: re.Pattern | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[int, tuple, Finding]]]:
     """The bodies of one sheet kind over a batch's files, normalised column by column, with lineage; and the
     cell findings (normalised values, error values, over-long text, ID numbers in free text), each with its file
@@ -396,11 +397,11 @@ def _sheet_frame(
             changed &= ~pair.select(pl.col("typed").str.starts_with(pl.col("value")).fill_null(False)).to_series()
         if column.personal:
             changed &= False  # an ID number's spaces and full-width digits are undone silently: never quoted
-        scrubbed = _without_ids(value) if column.type == "text" and not column.personal else value
+        scrubbed = _without_personal(value, names if column.free_text else None) if column.type == "text" else value
         limit = _text_limit(column)
         too_long = (value.str.len_chars() > limit).fill_null(False)
-        id_in_text = (scrubbed != value).fill_null(False)
-        for index in (changed | too_long | id_in_text).arg_true().to_list():
+        in_text = (scrubbed != value).fill_null(False)
+        for index in (changed | too_long | in_text).arg_true().to_list():
             file = files[owner[index]]
             row = cells["source_row"][index]
             where = f"{file.bodies[sheet.kind].letters.get(column.name)}{row}"
@@ -415,8 +416,8 @@ def _sheet_frame(
                 shown_value = _masked(column, value[index]) if column.personal else scrubbed[index]
                 finding = _text_too_long(received, sheet.sheet, where, shown_value, column.header, limit)
                 found.append((owner[index], (row, column_order, 2), finding))
-            if id_in_text[index]:
-                finding = rule("personal.id_in_text").finding(
+            if in_text[index]:
+                finding = rule("personal.in_text").finding(
                     received.submission_id, received.file_name, sheet.sheet, where, scrubbed[index][:VALUE_SHOWN],
                     header=column.header,
                 )  # fmt: skip
@@ -454,12 +455,37 @@ def _sheet_frame(
     return frame.select(empty_sheet(sheet).columns), found
 
 
-def _without_ids(value: pl.Series) -> pl.Series:
-    """Text cells with any ID number inside masked (a remark is no place for one; see pseudonym.scrub_ids)."""
-    if not value.str.contains(r"[0-9]{17}").any():
+def _without_personal(value: pl.Series, names: re.Pattern | None) -> pl.Series:
+    """Text cells with any ID number inside masked, and in a remark any name of the batch's beneficiary lists: a
+    remark is no place for either (pseudonym.scrub_ids; a name nobody listed cannot be told from other words)."""
+    ids = value.str.contains(r"[0-9]{17}").any()
+    if not ids and names is None:
         return value
+
+    def scrubbed(text: str) -> str:
+        text = scrub_ids(text) if ids else text
+        return names.sub(lambda matched: mask_name(matched.group(0)), text) if names is not None else text
+
     distinct = value.drop_nulls().unique().to_list()
-    return value.replace_strict({text: scrub_ids(text) for text in distinct}, default=None, return_dtype=pl.String)
+    return value.replace_strict({text: scrubbed(text) for text in distinct}, default=None, return_dtype=pl.String)
+
+
+def _listed_names(spec: Template, files: list[_FileParse]) -> re.Pattern | None:
+    """The names on the beneficiary sheets of a batch's files, as one pattern (longest first): remarks are
+    searched for them."""
+    names: set[str] = set()
+    for sheet in spec.sheets:
+        for column in sheet.columns:
+            if column.personal != "name":
+                continue
+            for file in files:
+                body = file.bodies.get(sheet.kind)
+                if body is not None:
+                    names.update(str(name).strip() for name in body.cells[column.name].to_pylist() if name)
+    names = {name for name in names if len(name) >= 2}
+    if not names:
+        return None
+    return re.compile("|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)))
 
 
 def _masked(column: Column, text: str) -> str:
@@ -780,9 +806,10 @@ def parse_chunk(
         if on_parsed is not None:
             on_parsed(received)
     sheets, cell_findings = {}, defaultdict(list)
+    names = _listed_names(spec, files)
     for sheet in spec.sheets:
         bodies = [(index, file.bodies[sheet.kind]) for index, file in enumerate(files) if sheet.kind in file.bodies]
-        sheets[sheet.kind], found = _sheet_frame(sheet, bodies, files, period, pseudonyms)
+        sheets[sheet.kind], found = _sheet_frame(sheet, bodies, files, period, pseudonyms, names)
         order = spec.sheets.index(sheet)
         for index, place, finding in found:
             cell_findings[index].append(((order, 1, *place), finding))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -303,22 +304,29 @@ def _write_annotated_workbook(submission: SubmissionReport, findings: Sequence[F
 
 def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str, str, int, str]]) -> None:
     """The copy is kept beside the warehouse and goes back by e-mail: no name or ID number stays in it in clear.
-    The personal columns are masked below their header (`张**`, `4401**********123X`), and any ID number in any
-    other text cell too. The clerk's original, which they keep, is not touched."""
+    The personal columns are masked below their header (`张**`, `4401**********123X`), and in every other text
+    cell of the workbook any ID number and any name those columns list. The clerk's original is not touched."""
     masks = {"name": mask_name, "id_number": mask_id}
+    names: set[str] = set()
     for title, letter, header_row, kind in personal_columns:
         if title not in workbook.sheetnames:
             continue
-        sheet = workbook[title]
-        for (cell,) in sheet.iter_rows(min_row=header_row + 1, min_col=column_index_from_string(letter),
-                                       max_col=column_index_from_string(letter)):  # fmt: skip
+        column = column_index_from_string(letter)
+        for (cell,) in workbook[title].iter_rows(min_row=header_row + 1, min_col=column, max_col=column):
             if cell.value is not None and not isinstance(cell, MergedCell):
+                if kind == "name" and len(str(cell.value).strip()) >= 2:
+                    names.add(str(cell.value).strip())
                 cell.value = masks[kind](str(cell.value))
+    listed = re.compile("|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))) if names else None
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
-                if isinstance(cell.value, str) and not isinstance(cell, MergedCell):
+                if isinstance(cell, MergedCell):
+                    continue
+                if isinstance(cell.value, str):
                     scrubbed = scrub_ids(cell.value)
+                    if listed is not None:
+                        scrubbed = listed.sub(lambda matched: mask_name(matched.group(0)), scrubbed)
                     if scrubbed != cell.value:
                         cell.value = scrubbed
                 elif isinstance(cell.value, int) and ID_IN_TEXT.fullmatch(str(cell.value)):
