@@ -341,10 +341,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
-    from union_stats import warehouse
+    from union_stats import analyst_views, warehouse
     from union_stats.validate import suites
 
-    for path in [*suites.write_suites(), *warehouse.write_raw_ddl()]:
+    for path in [*suites.write_suites(), *warehouse.write_raw_ddl(), *analyst_views.write_wide_view()]:
         console.print(f"wrote {path}")
     return 0
 
