@@ -1,0 +1,192 @@
+"""Every query of `sql/examples/` runs against a warehouse built from the sample and gives the right answer.
+
+The warehouse is one real flow run over the 2022 sample, with two changes that give the examples on findings
+and late units something to find: xinzao's file arrived five days after the due date (its receipt says so), and
+shiqiao sent a correction with a negative number of job fairs, which is rejected (the accepted file stays
+current, so every figure still matches the report). Each example has its own check below, and an example without
+one fails the test: a query nobody checks is a query that rots.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from defects import set_indicator
+
+from union_stats import transform
+from union_stats.paths import RAW_DIR, SQL_DIR
+
+EXAMPLES_DIR = SQL_DIR / "examples"
+LATE_UNIT, LATE_RECEIVED_AT = "xinzao", "2023-01-20T10:00:00+08:00"  # due 2023-01-15: 5 days late
+CORRECTED_UNIT = "shiqiao"
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path:
+    from flows.ingest import ingest_period
+
+    root = tmp_path_factory.mktemp("examples")
+    raw = root / "raw"
+    shutil.copytree(RAW_DIR / "2022", raw / "2022")
+    receipts = raw / "2022" / "receipts.csv"
+    with receipts.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["file_name"] == f"{LATE_UNIT}_2022.xlsx":
+            row["received_at"] = LATE_RECEIVED_AT
+    with receipts.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file_name", "received_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+    correction = raw / "2022" / f"{CORRECTED_UNIT}_2022(更正).xlsx"
+    shutil.copyfile(raw / "2022" / f"{CORRECTED_UNIT}_2022.xlsx", correction)
+    set_indicator(correction, "job_fairs", -3)
+    target = root / "wh" / "w.duckdb"
+    summary = ingest_period(period="2022", raw_dir=raw, warehouse=target)
+    assert (summary.accepted, summary.rejected) == (18, 1)
+    return target
+
+
+@pytest.fixture(scope="module")
+def con(warehouse: Path):
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    yield connection
+    connection.close()
+
+
+def _run(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    relation = con.sql((EXAMPLES_DIR / name).read_text(encoding="utf-8"))
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def _figure(con: duckdb.DuckDBPyConnection, figure_id: str) -> Decimal:
+    [(value,)] = con.execute(
+        "select value from report.district_figures where period = '2022' and figure_id = ?", [figure_id]
+    ).fetchall()
+    return value
+
+
+# --- one check per example ----------------------------------------------------------------------------------
+
+
+def check_01_rank_towns_by_new_members(con, rows):
+    assert len(rows) == 16  # the towns: F59 is reported by towns only
+    assert sum(row["new_members"] for row in rows) == _figure(con, "F59") == 36034
+    assert all(isinstance(row["new_members"], int) for row in rows)  # persons are integers, not 3963.00
+    assert [row["rank"] for row in rows] == sorted(row["rank"] for row in rows)
+    assert rows[0]["new_members"] == max(row["new_members"] for row in rows)
+    assert rows[0]["rank"] == 1
+
+
+def check_02_share_of_district_total(con, rows):
+    figures = {row["figure_id"] for row in rows}
+    assert len(figures) == 64  # 66 figures but the two distinct counts
+    for figure_id in figures:
+        mine = [row for row in rows if row["figure_id"] == figure_id]
+        assert mine[0]["district_total"] == _figure(con, figure_id)
+        if mine[0]["district_total"]:
+            assert sum(row["share_exact"] for row in mine) == pytest.approx(1, abs=1e-9)
+
+
+def check_03_year_on_year_change(con, rows):
+    assert {row["year"] for row in rows} == {"2022"}
+    assert all(row["previous_value"] is None and row["change"] is None for row in rows)  # no 2021: null, not 0
+    by_figure = {row["figure_id"]: row["value"] for row in rows if row["figure_id"]}
+    assert by_figure["F03"] == _figure(con, "F03")
+    assert by_figure["F59"] == _figure(con, "F59")
+
+
+def check_04_quarter_on_quarter_change(con, rows):
+    assert rows == []  # no quarter is loaded
+
+
+def check_05_cases_behind_f44(con, rows):
+    assert len(rows) == _figure(con, "F44") == 603
+    assert {(row["channel"], row["outcome"]) for row in rows} == {("三方联调中心调解", "调解成功")}
+    assert all(row["file_name"].endswith(".xlsx") and row["source_row"] >= 2 for row in rows)
+
+
+def check_06_dues_refunds_behind_f02(con, rows):
+    assert {row["unit_name_zh"] for row in rows} == {"区总工会本级"}  # only the district office reports it
+    assert sum(row["refund_yuan"] for row in rows) == _figure(con, "F02") == 5329000
+    assert len(rows) == _figure(con, "F01")
+
+
+def check_07_new_members_by_town(con, rows):
+    assert len(rows) == 16
+    for column, figure_id in (("enterprises_unionised", "F58"), ("new_members", "F59"), ("new_form_members", "F61")):
+        assert sum(row[column] for row in rows) == _figure(con, figure_id)
+
+
+def check_08_findings_by_unit_and_rule(con, rows):
+    [(total,)] = con.sql("select count(*) from ops.findings where period = '2022'").fetchall()
+    assert total > 0
+    assert sum(row["findings"] for row in rows) == total
+    corrected = [row for row in rows if row["unit_name_zh"] == "市桥街总工会"]
+    assert any(row["severity"] == "error" for row in corrected)  # the rejected correction's finding
+
+
+def check_09_late_units(con, rows):
+    assert [(row["unit_code"], row["days_late"]) for row in rows] == [(LATE_UNIT, 5)]
+
+
+def check_10_beneficiaries_vs_payments(con, rows):
+    by_type = {row["beneficiary_type"]: row for row in rows}
+    assert set(by_type) == {"新春慰问", "住院关爱", "助学", "两保计划"}
+    assert by_type["新春慰问"]["payments"] == _figure(con, "F49")
+    assert by_type["住院关爱"]["amount_yuan"] == _figure(con, "F52")
+    assert all(row["distinct_beneficiaries"] <= row["payments"] for row in rows)
+
+
+def check_11_target_progress(con, rows):
+    assert len(rows) == 3 and {row["year"] for row in rows} == {"2023"}
+    assert all(row["achieved"] is None and row["met"] is False for row in rows)  # nothing of 2023 is loaded
+
+
+def check_12_figures_by_unit_wide(con, rows):
+    assert len(rows) == 18
+    assert sum(row["new_members"] or 0 for row in rows) == _figure(con, "F59")
+    assert sum(row["job_fairs"] for row in rows) == _figure(con, "F03")
+    assert sum(bool(row["new_form_federation"]) for row in rows) == _figure(con, "F60")
+    towns = [row for row in rows if row["unit_kind"] == "town"]
+    assert all(row["new_members"] is not None for row in towns)
+    assert all(row["new_members"] is None for row in rows if row["unit_kind"] != "town")
+
+
+def check_13_unit_contributions_to_a_figure(con, rows):
+    assert len(rows) == 18
+    assert sum(row["share"] for row in rows) == pytest.approx(1, abs=1e-3)
+    assert sum(int(row["value"]) for row in rows) == _figure(con, "F03")
+    assert all(re.fullmatch(r"指标![A-Z]+\d+", row["source"]) for row in rows)
+
+
+CHECKS = {name.removeprefix("check_") + ".sql": check for name, check in globals().items() if name.startswith("check_")}
+
+
+def test_every_example_has_a_check() -> None:
+    assert sorted(path.name for path in EXAMPLES_DIR.glob("*.sql")) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_answers(con, name: str) -> None:
+    CHECKS[name](con, _run(con, name))
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_starts_with_its_question(name: str) -> None:
+    lines = (EXAMPLES_DIR / name).read_text(encoding="utf-8").splitlines()
+    header = [line for line in lines[: next(i for i, line in enumerate(lines) if not line.startswith("--"))]]
+    assert header[0].startswith("-- Question: ") and "?" in " ".join(header)
+
+
+def test_examples_are_not_models() -> None:
+    """`sql/examples/` holds queries for people: the build must not turn them into relations of the warehouse."""
+    models = transform.load_models()
+    assert "examples" not in {model.folder for model in models}
+    assert not any(model.name.startswith(("01_", "13_")) for model in models)
