@@ -849,6 +849,68 @@ def _bench(
     )
 
 
+
+# --- explain: how a figure is made (src/union_stats/explain.py holds the logic) ---------------------------------
+
+EXPLAIN_FORMATS = ("table", "json")
+
+
+def _check_explain_format(value: str) -> str:
+    if value not in EXPLAIN_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not a format: table or json")
+    return value
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from union_stats import explain
+
+    try:
+        explanation = explain.explain(args.warehouse, args.figure, args.period)
+    except explain.ExplainError as error:
+        raise Failure(str(error), code=2) from error
+    except duckdb.Error as error:
+        raise _warehouse_failure(args.warehouse, error) from error
+    if args.format == "json":
+        print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    for part in explain.render(explanation):
+        if isinstance(part, Table):
+            _print_table(part)
+        else:
+            console.print(part)
+    return 0
+
+
+@app.command(
+    "explain",
+    short_help="how a figure is made: its definition, each unit's contribution and the cells behind it",
+    help="How a district figure is made, read from the warehouse (opened read-only): the report's words, the catalog "
+    "indicator behind it (measure, detail sheet and filter or indicator row, aggregation, reporting group), each "
+    "unit's contribution and share, and the file, sheet and cells (or rows) each comes from. Contributions add up "
+    "to the figure's value; a distinct count (F23, F24) counts over the district and lists the distinct values. "
+    "An unknown figure or period, or a missing warehouse, is one line and exit 2.",
+    epilog=_example(
+        "union-stats explain F44 --period 2022",
+        "union-stats explain F03 --period 2022 --format json --warehouse w.duckdb",
+    ),
+)
+def _explain(
+    figure: Annotated[str, typer.Argument(help="the report figure, F01 to F66", metavar="FIGURE", show_default=False)],
+    period: Period,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="table (for people, Chinese labels) or json", callback=_check_explain_format, metavar="FORMAT"
+        ),
+    ] = "table",
+) -> int:
+    return cmd_explain(
+        argparse.Namespace(command="explain", figure=figure, period=period, warehouse=warehouse, format=output_format)
+    )
+
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
 PLAIN_MISTAKES = (
