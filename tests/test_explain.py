@@ -141,7 +141,9 @@ def test_f44_rows_are_settled_mediation_cases(sample) -> None:
     assert {(rows[number][channel - 1], rows[number][outcome - 1]) for number in item.rows} == {
         ("三方联调中心调解", "调解成功")
     }
-    settled = sum(1 for row in list(rows.values())[1:] if (row[channel - 1], row[outcome - 1]) == ("三方联调中心调解", "调解成功"))
+    settled = sum(
+        1 for row in list(rows.values())[1:] if (row[channel - 1], row[outcome - 1]) == ("三方联调中心调解", "调解成功")
+    )
     assert settled == 603  # no settled case of the sheet is left out
 
 
@@ -160,7 +162,13 @@ def test_distinct_count_lists_its_values(sample) -> None:
 def test_table_names_the_definition_in_chinese(warehouse: Path, capsys) -> None:
     assert main(["explain", "F44", "--period", "2022", "--warehouse", str(warehouse)]) == 0
     out = capsys.readouterr().out
-    for words in ("调解成功603宗", "处理渠道=三方联调中心调解、处理结果=调解成功", "区总工会本级", "qu_benji_2022.xlsx", "劳资纠纷案件 第"):
+    for words in (
+        "调解成功603宗",
+        "处理渠道=三方联调中心调解、处理结果=调解成功",
+        "区总工会本级",
+        "qu_benji_2022.xlsx",
+        "劳资纠纷案件 第",
+    ):
         assert words in out
     assert main(["explain", "F23", "--period", "2022", "--warehouse", str(warehouse)]) == 0
     out = capsys.readouterr().out

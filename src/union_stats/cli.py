@@ -849,7 +849,6 @@ def _bench(
     )
 
 
-
 # --- explain: how a figure is made (src/union_stats/explain.py holds the logic) ---------------------------------
 
 EXPLAIN_FORMATS = ("table", "json")
@@ -903,13 +902,17 @@ def _explain(
     output_format: Annotated[
         str,
         typer.Option(
-            "--format", help="table (for people, Chinese labels) or json", callback=_check_explain_format, metavar="FORMAT"
+            "--format",
+            help="table (for people, Chinese labels) or json",
+            callback=_check_explain_format,
+            metavar="FORMAT",
         ),
     ] = "table",
 ) -> int:
     return cmd_explain(
         argparse.Namespace(command="explain", figure=figure, period=period, warehouse=warehouse, format=output_format)
     )
+
 
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback

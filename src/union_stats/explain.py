@@ -156,7 +156,9 @@ def _number_zh(value: Decimal, value_type: str) -> str:
 
 def _fields_zh() -> dict[tuple[str, str], str]:
     """(sheet kind, field) -> the template's column header, to say a detail measure in the clerk's words."""
-    return {(sheet.kind, column.name): column.header for sheet in reference.template().sheets for column in sheet.columns}
+    return {
+        (sheet.kind, column.name): column.header for sheet in reference.template().sheets for column in sheet.columns
+    }
 
 
 def _indicator(row: dict, sheet_names: dict[str, str], headers: dict[tuple[str, str], str]) -> Indicator:
@@ -224,7 +226,9 @@ def _contributions(con: duckdb.DuckDBPyConnection, indicator: Indicator, period:
             letters = {re.sub(r"\d+$", "", row["source_cell"].split("!", 1)[1]) for row in rows if row["source_cell"]}
             cells = _cells(sheet, letters.pop(), row_numbers) if len(letters) == 1 else []
             rows_zh = (
-                f"{sheet} 第{_rows_text(row_numbers, most=6)}行（{len(row_numbers)}行）" if row_numbers else f"{sheet}（0行）"
+                f"{sheet} 第{_rows_text(row_numbers, most=6)}行（{len(row_numbers)}行）"
+                if row_numbers
+                else f"{sheet}（0行）"
             )
         else:
             sheet = value["source_sheet"] or "指标"
@@ -263,7 +267,9 @@ def explain(warehouse: Path, figure: str, period: str) -> Explanation:
     from union_stats.warehouse import connect
 
     with connect(warehouse, read_only=True) as con:
-        periods = [row[0] for row in con.execute("select distinct period from report.district_figures order by 1").fetchall()]
+        periods = [
+            row[0] for row in con.execute("select distinct period from report.district_figures order by 1").fetchall()
+        ]
         if period not in periods:
             loaded = ", ".join(periods) or "none"
             raise ExplainError(f"no figures for period {period} in {warehouse} (periods loaded: {loaded})")
