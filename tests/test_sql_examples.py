@@ -4,7 +4,9 @@ The warehouse is one real flow run over the 2022 sample, with two changes that g
 and late units something to find: xinzao's file arrived five days after the due date (its receipt says so), and
 shiqiao sent a correction with a negative number of job fairs, which is rejected (the accepted file stays
 current, so every figure still matches the report). Each example has its own check below, and an example without
-one fails the test: a query nobody checks is a query that rots.
+one fails the test: a query nobody checks is a query that rots. The analyst views the examples read
+(`marts.indicator_values_long`, `_wide`, `marts.figure_detail_rows`) are checked on the same warehouse: typed,
+one row per grain, and adding up to the figures.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import duckdb
 import pytest
 from defects import set_indicator
 
-from union_stats import transform
+from union_stats import analyst_views, reference, transform
 from union_stats.paths import RAW_DIR, SQL_DIR
 
 EXAMPLES_DIR = SQL_DIR / "examples"
@@ -190,3 +192,77 @@ def test_examples_are_not_models() -> None:
     models = transform.load_models()
     assert "examples" not in {model.folder for model in models}
     assert not any(model.name.startswith(("01_", "13_")) for model in models)
+
+
+# --- the analyst views the examples read ----------------------------------------------------------------------
+
+
+def test_wide_view_is_what_the_catalog_gives() -> None:
+    """`marts.indicator_values_wide` is generated (`union-stats suites`): its file must not drift from the catalog."""
+    committed = (SQL_DIR / analyst_views.WIDE_VIEW).read_text(encoding="utf-8")
+    assert committed == analyst_views.wide_view_sql(), "run `union-stats suites`: indicator_values_wide.sql drifted"
+
+
+def test_views_state_their_grain() -> None:
+    for name in ("indicator_values_long", "indicator_values_wide", "figure_detail_rows"):
+        first = (SQL_DIR / "marts" / f"{name}.sql").read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("-- grain: one row per "), name
+
+
+def test_long_view_is_typed_and_one_row_per_grain(con) -> None:
+    types = dict(con.sql("select column_name, column_type from (describe marts.indicator_values_long)").fetchall())
+    assert (types["value_count"], types["value_yuan"], types["value_flag"]) == ("BIGINT", "DECIMAL(18,2)", "BOOLEAN")
+    [(rows, keys)] = con.sql(
+        "select count(*), count(distinct (period, unit_code, indicator_code)) from marts.indicator_values_long"
+    ).fetchall()
+    assert rows == keys > 0
+    [(facts,)] = con.sql("select count(*) from marts.fct_indicator_value").fetchall()
+    assert rows == facts
+    # each value sits in the one column of its type, and flags read 是/否
+    [(misplaced,)] = con.sql(
+        """
+        select count(*) from marts.indicator_values_long
+        where (value_count is not null)::int + (value_yuan is not null)::int + (value_quantity is not null)::int
+            + (value_flag is not null)::int <> 1
+           or (value_type = 'flag' and value_zh not in ('是', '否'))
+        """
+    ).fetchall()
+    assert misplaced == 0
+    # an indicator-sheet value names its cell, and the cell is the 数值 column of the row the value came from
+    cells = con.sql(
+        "select source_row, source_cell from marts.indicator_values_long where source = 'indicator_sheet'"
+    ).fetchall()
+    assert cells and all(cell == f"指标!D{row}" for row, cell in cells)
+
+
+def test_wide_view_has_every_catalog_column_in_order(con) -> None:
+    columns = [row[0] for row in con.sql("select column_name from (describe marts.indicator_values_wide)").fetchall()]
+    assert columns == ["period", "unit_code", "unit_name_zh", "unit_kind"] + [
+        indicator.indicator_code for indicator in reference.indicators()
+    ]
+    [(rows, keys)] = con.sql(
+        "select count(*), count(distinct (period, unit_code)) from marts.indicator_values_wide"
+    ).fetchall()
+    assert rows == keys == 18
+
+
+def test_detail_rows_add_up_to_each_detail_figure(con) -> None:
+    totals = con.sql(
+        """
+        select detail.figure_id, any_value(detail.measure), sum(detail.value_count), sum(detail.value_yuan),
+            count(distinct detail.distinct_value), any_value(figures.value)
+        from marts.figure_detail_rows as detail
+        join report.district_figures as figures on figures.period = detail.period and figures.figure_id = detail.figure_id
+        where detail.period = '2022'
+        group by detail.figure_id
+        """
+    ).fetchall()
+    detail_figures = {i.figure_id for i in reference.indicators() if i.detail_sheet and i.figure_id}
+    assert {row[0] for row in totals} == detail_figures
+    for figure_id, measure, counted, yuan, distinct, value in totals:
+        got = distinct if measure == "count_distinct" else counted if counted is not None else yuan
+        assert got == value, figure_id
+    [(uncelled,)] = con.sql(
+        "select count(*) from marts.figure_detail_rows where measure <> 'count' and source_cell is null"
+    ).fetchall()
+    assert uncelled == 0
