@@ -31,6 +31,7 @@ COMMANDS = (
     "sample",
     "suites",
     "bench",
+    "explain",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -128,6 +129,14 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["bench", "--work-dir", "note.txt"], 2),
     (["bench", "--seed", "x"], 2),
     (["bench", "extra"], 2),
+    # explain (read-only: nothing is created, not even a warehouse)
+    (["explain"], 2),
+    (["explain", "F01"], 2),
+    (["explain", "F01", "--period", "2022Q9"], 2),
+    (["explain", "F01", "--period", "2022", "--warehouse", "missing.duckdb"], 2),
+    (["explain", "F01", "--period", "2022", "--warehouse", "empty"], 2),  # a folder
+    (["explain", "F01", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
+    (["explain", "F01", "--period", "2022", "--format", "xml"], 2),
 ]
 
 

@@ -864,12 +864,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import json
 
     from union_stats import explain
+    from union_stats.warehouse import WarehouseBusy
 
     try:
         explanation = explain.explain(args.warehouse, args.figure, args.period)
     except explain.ExplainError as error:
         raise Failure(str(error), code=2) from error
-    except duckdb.Error as error:
+    except (duckdb.Error, WarehouseBusy) as error:
         raise _warehouse_failure(args.warehouse, error) from error
     if args.format == "json":
         print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
