@@ -266,3 +266,77 @@ def test_detail_rows_add_up_to_each_detail_figure(con) -> None:
         "select count(*) from marts.figure_detail_rows where measure <> 'count' and source_cell is null"
     ).fetchall()
     assert uncelled == 0
+
+
+# --- with earlier periods: year-on-year and quarter-on-quarter change that is not null ----------------------
+
+
+@pytest.fixture(scope="module")
+def later(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 2022 warehouse (a copy, with its key) plus the 2023 annual sample and its first two quarters."""
+    from flows.ingest import ingest_period
+    from union_stats.sample import write_year
+
+    root = tmp_path_factory.mktemp("later")
+    target = root / "wh" / "w.duckdb"
+    target.parent.mkdir()
+    shutil.copyfile(warehouse, target)
+    shutil.copyfile(warehouse.parent / "pseudonym.key", target.parent / "pseudonym.key")
+    (target.parent / "pseudonym.key").chmod(0o600)
+    raw = root / "raw"
+    write_year("2023", raw, quarterly=False)
+    write_year("2023", raw)
+    for period in ("2023", "2023Q1", "2023Q2"):
+        assert ingest_period(period=period, raw_dir=raw, warehouse=target).accepted == 18, period
+    return target
+
+
+def test_year_on_year_change_against_2022(later: Path) -> None:
+    with duckdb.connect(str(later), read_only=True) as con:
+        _year_on_year_change_against_2022(con)
+
+
+def _year_on_year_change_against_2022(later: duckdb.DuckDBPyConnection) -> None:
+    rows = {row["figure_id"]: row for row in _run(later, "03_year_on_year_change.sql") if row["year"] == "2023"}
+    figures = dict(
+        later.sql(
+            "select period || figure_id, value from report.district_figures where period in ('2022', '2023')"
+        ).fetchall()
+    )
+    for figure_id in ("F03", "F59", "F02"):
+        row = rows[figure_id]
+        assert (row["value"], row["previous_value"]) == (figures["2023" + figure_id], figures["2022" + figure_id])
+        assert row["change"] == row["value"] - row["previous_value"]
+        assert float(row["change_ratio"]) == pytest.approx(float(row["change"] / row["previous_value"]), abs=1e-4)
+    assert any(row["change"] != 0 for row in rows.values())
+
+
+def test_quarter_on_quarter_change(later: Path) -> None:
+    with duckdb.connect(str(later), read_only=True) as con:
+        _quarter_on_quarter_change(con)
+
+
+def _quarter_on_quarter_change(later: duckdb.DuckDBPyConnection) -> None:
+    rows = _run(later, "04_quarter_on_quarter_change.sql")
+    assert {row["period"] for row in rows} == {"2023Q1", "2023Q2"}
+    first = {row["figure_id"]: row for row in rows if row["period"] == "2023Q1"}
+    second = {row["figure_id"]: row for row in rows if row["period"] == "2023Q2"}
+    assert all(row["previous_value"] is None and row["change"] is None for row in first.values())  # no 2022Q4
+    for figure_id in ("F03", "F59"):
+        q1, q2 = (
+            later.execute(
+                "select value from report.district_figures where period = ? and figure_id = ?", [period, figure_id]
+            ).fetchall()[0][0]
+            for period in ("2023Q1", "2023Q2")
+        )
+        assert (second[figure_id]["value"], second[figure_id]["previous_value"]) == (q2, q1)
+        assert second[figure_id]["change"] == q2 - q1
+
+
+def test_explain_a_quarter(later: Path) -> None:
+    """explain works for any period loaded: the contributions of a quarter add up to its figure."""
+    from union_stats import explain
+
+    for figure_id in ("F03", "F44", "F59"):
+        answer = explain.explain(later, figure_id, "2023Q2")
+        assert answer.contributions and sum(item.value for item in answer.contributions) == answer.value
