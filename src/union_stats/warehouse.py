@@ -331,11 +331,20 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
                 compared += ["file_name", "source_row", "person_key", *sheet.same_person]
             if compared and f"raw.{sheet.kind}" in tables:
                 columns = ", ".join(f"raw_rows.{name}" for name in compared)
+                # where each row's ID number sits, for a warning told back to that file (sheet_layouts)
+                id_letter = "layouts.column_letter as id_letter" if sheet.same_person else "null as id_letter"
                 state.context.other_records[sheet.kind] = con.sql(
-                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns} from raw.{sheet.kind} as raw_rows "
+                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns}, {id_letter} "
+                    f"from raw.{sheet.kind} as raw_rows "
                     "join ops.submission_log using (submission_id) "
+                    "left join ops.sheet_layouts as layouts on layouts.submission_id = raw_rows.submission_id "
+                    "and layouts.sheet_kind = $kind and layouts.field = $id_field "
                     "where ops.submission_log.period = $period and ops.submission_log.status in ('accepted', 'accepted_with_warnings')",
-                    params={"period": period},
+                    params={
+                        "period": period,
+                        "kind": sheet.kind,
+                        "id_field": sheet.id_column.name if sheet.id_column else "",
+                    },
                 ).pl()
     return state
 
