@@ -11,11 +11,14 @@ A copy of the shipped 2022 sample, with:
 - the raw folder, the warehouse's folder and the Parquet folder all named with SQL too.
 
 The run (the real flow) completes, every table is there with its rows, the hostile text is stored verbatim where
-it belongs, the 66 figures still match, and the Parquet copy publishes.
+it belongs, the 66 figures still match, the Parquet copy publishes, and `union-stats sql` reads it all back.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import shutil
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from defects import COVER, ENTERPRISES, INDICATORS, cover_row, editing, header_c
 from warehouse import query
 
 from flows.ingest import ingest_period
-from union_stats import parquet
+from union_stats import cli, parquet
 from union_stats.paths import RAW_DIR
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -162,3 +165,30 @@ def test_the_parquet_copy_publishes_into_a_folder_named_with_sql(ran: dict) -> N
             [str(target / "report" / "district_figures" / "*" / "*.parquet")],
         ).fetchall()
     assert rows == [(66,)]
+
+
+def test_an_analyst_reads_it_all_back_through_union_stats_sql(ran: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every relation of a real warehouse answers through the locked-down connection (no view needs an extension
+    or a file), and the hostile text comes out as it went in."""
+    warehouse = str(ran["warehouse"])
+    relations = query(
+        ran["warehouse"],
+        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()",
+    )
+    assert len(relations) > 30
+    for schema, name in relations:
+        statement = f'select count(*) as n from "{schema}"."{name}"'  # names from the warehouse's own catalog
+        assert cli.main(["sql", "--warehouse", warehouse, "--format", "json", statement]) == 0, (schema, name)
+        printed = capsys.readouterr()
+        assert printed.err == "" and json.loads(printed.out) == [{"n": query(ran["warehouse"], statement)[0][0]}]
+
+    statement = (
+        "select file_name, contact_name from ops.submission_log where unit_code = 'shiqiao' and status = 'accepted'"
+    )
+    assert cli.main(["sql", "--warehouse", warehouse, "--format", "json", statement]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"file_name": SHIQIAO_FILE, "contact_name": CONTACT}]
+    assert (
+        cli.main(["sql", "--warehouse", warehouse, "--format", "csv", "select remark from raw.indicator_values"]) == 0
+    )
+    remarks = {row[0] for row in csv.reader(io.StringIO(capsys.readouterr().out))}
+    assert set(REMARKS.values()) <= remarks

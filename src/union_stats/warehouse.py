@@ -100,7 +100,12 @@ def analyst_connection(warehouse: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection locked down for `union-stats sql` (ANALYST_LOCKDOWN, and the memory limit): no
     statement through it can change the warehouse or touch any other file. It does not wait: a warehouse a
     writer holds raises duckdb.IOException ("Could not set lock") at once."""
-    return duckdb.connect(str(warehouse), read_only=True, config=_duckdb_config() | ANALYST_LOCKDOWN)
+    return _connect(warehouse, read_only=True, config=_duckdb_config() | ANALYST_LOCKDOWN)
+
+
+def _connect(warehouse: Path, read_only: bool, config: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """The one place the warehouse file is opened."""
+    return duckdb.connect(str(warehouse), read_only=read_only, config=config)
 
 
 def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -110,7 +115,7 @@ def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
     while True:
         try:
-            return duckdb.connect(str(warehouse), read_only=read_only, config=_duckdb_config())
+            return _connect(warehouse, read_only, _duckdb_config())
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise
