@@ -7,7 +7,7 @@ A copy of the shipped 2022 sample, with:
   `"` and `\\`, and an extra sheet named `x'); drop table ops.runs; --`: it is still accepted, and feeds the
   figures;
 - a second dashi workbook (named with SQL as well) whose cover unit code and period are SQL and whose
-  新建工会企业 sheet is renamed `新建工会企业'; drop table raw.x;--`: rejected, with findings quoting it;
+  新建工会企业 sheet is renamed `新建工会企业'; drop table raw.x;--`: rejected (its findings quote the code and period);
 - the raw folder, the warehouse's folder and the Parquet folder all named with SQL too.
 
 The run (the real flow) completes, every table is there with its rows, the hostile text is stored verbatim where
