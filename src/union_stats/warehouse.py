@@ -77,6 +77,37 @@ def _duckdb_config() -> dict[str, str]:
     return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 
+# `union-stats sql`: an analyst's query reads the warehouse and nothing else. read_only alone stops writes to
+# the warehouse only; a query could still COPY TO a file, ATTACH or EXPORT elsewhere, read any file, INSTALL or
+# LOAD an extension, or SET its way out. Checked for DuckDB 2.0 in tests/test_sql_readonly.py.
+ANALYST_LOCKDOWN = {
+    # no file, URL or extension outside the warehouse: COPY TO/FROM, ATTACH, EXPORT DATABASE, read_csv(),
+    # glob(), INSTALL, LOAD (DuckDB still allows the warehouse file itself, its WAL and its temp folder)
+    "enable_external_access": "false",
+    "autoinstall_known_extensions": "false",
+    "autoload_known_extensions": "false",
+    "allow_community_extensions": "false",
+    "allow_extension_repositories": "forbidden",
+    "allow_persistent_secrets": "false",  # CREATE PERSISTENT SECRET would write under ~/.duckdb
+    "python_enable_replacements": "false",  # no Python object of the caller scanned as a table
+    # no spill files: and the temp folder (<warehouse>.tmp/) would otherwise be one COPY TO may write into
+    "temp_directory": "",
+    "lock_configuration": "true",  # no SET, RESET or PRAGMA undoes any of the above
+}
+
+
+def analyst_connection(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection locked down for `union-stats sql` (ANALYST_LOCKDOWN, and the memory limit): no
+    statement through it can change the warehouse or touch any other file. It does not wait: a warehouse a
+    writer holds raises duckdb.IOException ("Could not set lock") at once."""
+    return _connect(warehouse, read_only=True, config=_duckdb_config() | ANALYST_LOCKDOWN)
+
+
+def _connect(warehouse: Path, read_only: bool, config: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """The one place the warehouse file is opened."""
+    return duckdb.connect(str(warehouse), read_only=read_only, config=config)
+
+
 def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
     open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
@@ -84,7 +115,7 @@ def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
     while True:
         try:
-            return duckdb.connect(str(warehouse), read_only=read_only, config=_duckdb_config())
+            return _connect(warehouse, read_only, _duckdb_config())
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise
