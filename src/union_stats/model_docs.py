@@ -463,7 +463,9 @@ def render_dictionary(con: duckdb.DuckDBPyConnection, docs: list[ModelDoc] | Non
 
 def write_dictionary(warehouse: Path, out: Path) -> Path:
     """Render the data dictionary of `warehouse` (opened read-only) into `out`, written whole or not at all."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    from union_stats.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
         page = render_dictionary(con)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(page, encoding="utf-8")
