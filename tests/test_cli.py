@@ -32,6 +32,7 @@ COMMANDS = (
     "sample",
     "suites",
     "bench",
+    "docs",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -136,6 +137,14 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["bench", "--work-dir", "note.txt"], 2),
     (["bench", "--seed", "x"], 2),
     (["bench", "extra"], 2),
+    # docs (the warehouse is read, never made; the page is written whole or not at all)
+    (["docs", "extra"], 2),
+    (["docs", "--out"], 2),
+    (["docs", "--warehouse", "missing.duckdb"], 1),
+    (["docs", "--warehouse", "empty"], 1),  # a folder
+    (["docs", "--warehouse", "note.txt", "--out", "d.html"], 1),  # not a DuckDB file
+    (["docs", "--warehouse", "note.txt", "--out", "folder.xlsx"], 1),  # a folder
+    (["docs", "--warehouse", "note.txt", "--out", "nowhere/d.html"], 1),
 ]
 
 

@@ -433,6 +433,28 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """The data dictionary: every documented relation and column of the warehouse, with its type, as one page."""
+    from union_stats import model_docs
+    from union_stats import warehouse as db
+    from union_stats.paths import data_dictionary_for
+
+    warehouse = _existing_warehouse(args.warehouse)
+    out = args.out if args.out is not None else data_dictionary_for(warehouse)
+    if out.is_dir():
+        raise Failure(f"cannot write the data dictionary to {out}: it is a folder; give a file name (.html)")
+    if not out.parent.is_dir():
+        raise Failure(f"cannot write the data dictionary to {out}: the folder {out.parent} does not exist")
+    try:
+        model_docs.write_dictionary(warehouse, out)
+    except model_docs.DocError as error:
+        raise Failure(f"the model documentation is wrong: {error}") from error
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
+    console.print(f"data dictionary: {out}")
+    return 0
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from union_stats import warehouse as db
 
@@ -859,6 +881,33 @@ def _publish(
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
     return cmd_publish(argparse.Namespace(command="publish", parquet=parquet, warehouse=warehouse))
+
+
+@app.command(
+    "docs",
+    short_help="write the data dictionary: every relation and column, described, with its type and tests",
+    help="Write the data dictionary of the warehouse as one self-contained HTML page (no script, nothing fetched): "
+    "each schema, table and view with its description in Chinese and English, its grain and declared tests, and "
+    "each column with its DuckDB type and description, from the schema.yml files (the same text the build writes "
+    "as comments: `select comment from duckdb_columns()`).",
+    epilog=_example(
+        "union-stats docs",
+        "union-stats docs --warehouse w.duckdb --out /srv/share/data_dictionary.html",
+    ),
+)
+def _docs(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="the HTML file to write  [default: data_dictionary.html beside the warehouse]",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_docs(argparse.Namespace(command="docs", out=out, warehouse=warehouse))
 
 
 @app.command(

@@ -239,6 +239,6 @@ def load_and_build(
         ensure_warehouse(con)
         with transaction(con):
             load_batch(con, run, batch, validated, archived, key_fingerprint)
-            transform.build(con, period=run.period)
+            transform.build(con, period=run.period, run_id=run.run_id)
             record_run(con, run, "succeeded", validated.outcomes.height, *validated.counts())
         return district_figures(con, run.period)
