@@ -849,7 +849,6 @@ def _bench(
     )
 
 
-
 # --- union-stats report: the district report page, its validation page and workbook (issue 12, items 5 and 6) ---
 
 
@@ -908,6 +907,7 @@ def _report(
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
     return cmd_report(argparse.Namespace(command="report", period=period, out=out, warehouse=warehouse))
+
 
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback

@@ -214,7 +214,9 @@ def _figures_table(
             earlier = before.get(figure["figure_id"])
             row["previous_value"] = _number(earlier)
             row["change"] = (
-                float((figure["value"] - earlier) / earlier) if earlier not in (None, 0) and figure["value"] is not None else None
+                float((figure["value"] - earlier) / earlier)
+                if earlier not in (None, 0) and figure["value"] is not None
+                else None
             )
         rows.append(row)
     columns = [
@@ -371,13 +373,15 @@ def _findings_tables(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table
     by_unit: dict[str, dict[str, Any]] = {}
     for row in rows:
         unit = by_unit.setdefault(
-            row["unit_code"], {"unit_name_zh": row["unit_name_zh"] or row["unit_code"]} | dict.fromkeys(SEVERITY_ORDER, 0)
+            row["unit_code"],
+            {"unit_name_zh": row["unit_name_zh"] or row["unit_code"]} | dict.fromkeys(SEVERITY_ORDER, 0),
         )
         unit[row["severity"]] = unit.get(row["severity"], 0) + row["findings"]
     unit_table = Table(
         "问题-按单位",
         "各单位的问题数（按严重程度）",
-        [Column("unit_name_zh", "单位")] + [Column(severity, SEVERITY_ZH[severity], "int") for severity in SEVERITY_ORDER],
+        [Column("unit_name_zh", "单位")]
+        + [Column(severity, SEVERITY_ZH[severity], "int") for severity in SEVERITY_ORDER],
         list(by_unit.values()),
         "按各单位当前计入的文件统计；没有列出的单位，其文件未发现问题。",
     )
@@ -519,7 +523,10 @@ def _towns(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, list[Cha
     for row in values:
         by_unit[row["unit_code"]][row["indicator_code"]] = _number(row["value"])
     shown = [code for code in codes if code in indicators]
-    rows = [{"unit_name_zh": town["name_zh"]} | {code: by_unit[town["unit_code"]].get(code) for code in shown} for town in towns]
+    rows = [
+        {"unit_name_zh": town["name_zh"]} | {code: by_unit[town["unit_code"]].get(code) for code in shown}
+        for town in towns
+    ]
     columns = [Column("unit_name_zh", "镇街")] + [
         Column(code, f"{indicators[code]['name_zh']}（{indicators[code]['unit_zh']}）", "number") for code in shown
     ]
@@ -534,7 +541,11 @@ def _towns(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, list[Cha
         ]
         label = f"{indicator['figure_id']} " if indicator["figure_id"] else ""
         title = f"{label}{indicator['name_zh']}（{indicator['unit_zh']}）"
-        charts.append(Chart(code, indicator["figure_id"], title, _bar_chart_svg(data, indicator["unit_zh"]), len(data), len(towns)))
+        charts.append(
+            Chart(
+                code, indicator["figure_id"], title, _bar_chart_svg(data, indicator["unit_zh"]), len(data), len(towns)
+            )
+        )
     return table, charts
 
 
@@ -549,7 +560,9 @@ def _bar_chart_svg(data: list[dict[str, Any]], unit_zh: str) -> str:
         x=alt.X("value:Q", title=unit_zh, axis=alt.Axis(format=",d", tickMinStep=1)),
     )
     bars = base.mark_bar(color="#2f6fb5")
-    labels = base.mark_text(align="left", dx=3, fontSize=11, color="#1f2328").encode(text=alt.Text("value:Q", format=","))
+    labels = base.mark_text(align="left", dx=3, fontSize=11, color="#1f2328").encode(
+        text=alt.Text("value:Q", format=",")
+    )
     chart = (
         (bars + labels)
         .properties(width=560, height=alt.Step(20))
