@@ -31,6 +31,7 @@ COMMANDS = (
     "sample",
     "suites",
     "bench",
+    "report",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -128,6 +129,14 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["bench", "--work-dir", "note.txt"], 2),
     (["bench", "--seed", "x"], 2),
     (["bench", "extra"], 2),
+    # report (a missing warehouse is a usage mistake here: the page only reads one; nothing is written before it)
+    (["report"], 2),
+    (["report", "--period", "2022Q5"], 2),
+    (["report", "--period", "2022", "--warehouse", "missing.duckdb"], 2),
+    (["report", "--period", "2022", "--warehouse", "empty"], 2),  # a folder
+    (["report", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "page.pdf"], 2),
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "nowhere/page.html"], 2),
 ]
 
 

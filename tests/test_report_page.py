@@ -1,8 +1,8 @@
 """The district report page (`union-stats report`), opened as the office opens it: in a real browser, offline.
 
 One warehouse for the module, built by the real flow: 2022 from the shipped sample with 石桥's workbook
-corrupted (a negative value: rejected, so its figures miss it and its findings are listed), then 2023 from
-`union-stats sample` (so 2023 has a year before it and targets). The browser test drives Debian's `chromium`
+corrupted (a negative value: rejected, so its figures miss it and its findings are listed), then 2023 and its
+first two quarters from `union-stats sample` (so 2023 has a year before it, targets, and quarters towards them). The browser test drives Debian's `chromium`
 with Playwright (no browser is downloaded); it is skipped only where `chromium` is not installed.
 """
 
@@ -37,10 +37,11 @@ def warehouse(prefect_harness, tmp_path_factory) -> Path:
     _, expected = corrupt("value_negative", raw)  # overwrites raw/2022/shiqiao_2022.xlsx
     assert expected.status == "rejected"
     assert main(["sample", "--period", "2023", "--out", str(raw / "2023")]) == 0
+    assert main(["sample", "--period", "2023", "--quarterly", "--out", str(raw)]) == 0
     target = root / "wh" / "w.duckdb"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("UNION_STATS_PSEUDONYM_KEY", "5" * 64)
-        for period in ("2022", "2023"):
+        for period in ("2022", "2023", "2023Q1", "2023Q2"):
             ingest_period(period=period, raw_dir=raw, warehouse=target)
     return target
 
@@ -49,7 +50,7 @@ def warehouse(prefect_harness, tmp_path_factory) -> Path:
 def pages(warehouse: Path) -> dict[str, report_page.ReportFiles]:
     """Each period's page, written by the command line as a user would."""
     written = {}
-    for period in ("2022", "2023"):
+    for period in ("2022", "2023", "2023Q2"):
         out = warehouse.parent / "out" / f"report_{period}.html"
         out.parent.mkdir(exist_ok=True)
         assert main(["report", "--period", period, "--warehouse", str(warehouse), "--out", str(out)]) == 0
@@ -185,7 +186,7 @@ class _Links(HTMLParser):
                 self.links.append((tag, name, value))
 
 
-@pytest.mark.parametrize("period", ["2022", "2023"])
+@pytest.mark.parametrize("period", ["2022", "2023", "2023Q2"])
 def test_pages_reach_nothing_outside(pages, period: str) -> None:
     files = pages[period]
     for path in (files.html, files.validation):
@@ -218,7 +219,7 @@ def _sheet_rows(path: Path, sheet: str) -> list[dict]:
     return [dict(zip(headings, row)) for row in rows[1:]]
 
 
-@pytest.mark.parametrize("period", ["2022", "2023"])
+@pytest.mark.parametrize("period", ["2022", "2023", "2023Q2"])
 def test_workbook_holds_the_same_figures(pages, warehouse: Path, period: str) -> None:
     figures = {
         figure_id: (float(value), published, matches)
@@ -298,6 +299,34 @@ def test_year_on_year_and_targets(pages, warehouse: Path) -> None:
         assert by_quote[quote]["已达成"] == ("是" if met else "否")
 
 
+def test_targets_quarter_by_quarter(pages, warehouse: Path) -> None:
+    """Each loaded quarter's column is the district total of the quarterly returns summed up to that quarter; a
+    quarter's page stops at its own quarter."""
+    quarters = dict(
+        query(
+            warehouse,
+            "select indicator_code || '/' || period, sum(value) from marts.fct_indicator_value "
+            "where period in ('2023Q1', '2023Q2') group by all",
+        )
+    )
+    names = dict(query(warehouse, "select quote_zh, indicator_code from report.target_progress where year = '2023'"))
+    for period in ("2023", "2023Q2"):
+        rows = _sheet_rows(pages[period].xlsx, "目标进度")
+        assert len(rows) == len(names) > 0
+        for row in rows:
+            code = names[row["目标原文"]]
+            q1, q2 = quarters[f"{code}/2023Q1"], quarters[f"{code}/2023Q2"]
+            assert row["截至2023Q1累计（季报）"] == pytest.approx(float(q1))
+            assert row["截至2023Q2累计（季报）"] == pytest.approx(float(q1 + q2))
+        assert "截至2023Q3累计（季报）" not in rows[0]
+    assert any(quarters[f"{code}/2023Q2"] > 0 for code in names.values()), "the sample's quarters move the targets"
+    from union_stats.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        first = report_page.gather(con, "2023Q1")
+    assert [column.key for column in first.targets.columns if column.key.startswith("to_")] == ["to_2023Q1"]
+
+
 def test_comparison_only_where_a_report_was_published(pages, warehouse: Path) -> None:
     """The page compares with the published report exactly where the warehouse holds one for the period."""
     for period, files in pages.items():
@@ -358,7 +387,7 @@ def test_default_place_and_command_line_mistakes(warehouse: Path, tmp_path: Path
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert "periods loaded: 2022, 2023" in _first_error(warehouse, tmp_path, capsys)
+    assert "periods loaded: 2022, 2023, 2023Q1, 2023Q2" in _first_error(warehouse, tmp_path, capsys)
     assert sorted(path.name for path in tmp_path.iterdir()) == [], "a refused report leaves no file behind"
 
 

@@ -254,14 +254,36 @@ def _section_key(section: str) -> tuple[int, ...]:
 
 
 def _targets_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
+    """The year's targets, how far the district is (report.target_progress), and the quarter-by-quarter path there:
+    the district total of the quarterly returns summed up to each quarter loaded (up to the page's own quarter)."""
     year = periods.year_of(period)
-    rows = _rows(
+    rows = _rows(con, "select * from report.target_progress where year = ? order by indicator_code", year)
+    quarters = [
+        quarter
+        for quarter in periods.quarters_of(year)
+        if not periods.is_quarter(period) or quarter <= period  # a quarter's page stops at its quarter
+    ]
+    by_quarter = _rows(
         con,
-        "select * from report.target_progress where year = ? order by indicator_code",
+        """
+        select indicator_values.indicator_code, indicator_values.period, sum(indicator_values.value) as value
+        from marts.fct_indicator_value as indicator_values
+        join marts.dim_indicator as indicators on indicators.indicator_code = indicator_values.indicator_code
+        where indicator_values.period in (select unnest(?))
+            and indicators.aggregation = 'sum'  -- only an additive indicator's quarters add up to the year
+            and indicator_values.indicator_code in (select indicator_code from report.target_progress where year = ?)
+        group by all
+        """,
+        quarters,
         year,
     )
-    table_rows = [
-        {
+    quarter_values: dict[str, dict[str, Any]] = defaultdict(dict)
+    for row in by_quarter:
+        quarter_values[row["indicator_code"]][row["period"]] = row["value"]
+    loaded = [quarter for quarter in quarters if any(quarter in values for values in quarter_values.values())]
+    table_rows = []
+    for row in rows:
+        table_row = {
             "quote_zh": row["quote_zh"],
             "indicator_name_zh": row["indicator_name_zh"],
             "target": _number(row["target"]),
@@ -272,8 +294,12 @@ def _targets_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
             "last_quarter": row["last_quarter"] or "",
             "met": row["met"],
         }
-        for row in rows
-    ]
+        running = Decimal(0)
+        for quarter in loaded:
+            value = quarter_values[row["indicator_code"]].get(quarter)
+            running += value or 0
+            table_row[f"to_{quarter}"] = _number(running) if value is not None else None
+        table_rows.append(table_row)
     columns = [
         Column("quote_zh", "目标原文"),
         Column("indicator_name_zh", "指标"),
@@ -284,12 +310,14 @@ def _targets_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
         Column("basis", "口径"),
         Column("last_quarter", "截至季度"),
         Column("met", "已达成", "yesno"),
-    ]
-    note = (
-        f"{year}年目标（reference/targets.csv）及截至本统计期已入库数据的完成情况；季报期间按已入库的季度累计。"
-        if table_rows
-        else f"没有为{year}年设定的目标。"
-    )
+    ] + [Column(f"to_{quarter}", f"截至{quarter}累计（季报）", "number") for quarter in loaded]
+    if not table_rows:
+        note = f"没有为{year}年设定的目标。"
+    else:
+        note = (
+            f"{year}年目标（reference/targets.csv）及已入库数据的完成情况：已完成取各单位的年报，未报年报的取其已入库季报之和。"
+            + ("右侧各列为各季度季报逐季累计的全区合计。" if loaded else "")
+        )
     return Table("目标进度", f"{year}年目标完成进度", columns, table_rows, note)
 
 
