@@ -54,7 +54,8 @@ class ReportError(ValueError):
 class Column:
     key: str
     heading: str
-    kind: str = "text"  # text | int | number | percent | check | yesno | date | datetime
+    # text | int | number | percent | change | check | yesno | date | datetime | status (coloured by status_code)
+    kind: str = "text"
 
 
 @dataclass
@@ -338,6 +339,7 @@ def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Ta
             "unit_name_zh": row["unit_name_zh"] or row["unit_code"],
             "unit_kind": KIND_ZH.get(row["unit_kind"] or "", row["unit_kind"] or ""),
             "status": STATUS_ZH.get(row["status"], row["status"]),
+            "status_code": row["status"],
             "file_name": row["file_name"] or "",
             "files": row["files"] or 0,
             "first_received": row["first_received_local"],
@@ -359,7 +361,7 @@ def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Ta
     columns = [
         Column("unit_name_zh", "单位"),
         Column("unit_kind", "类别"),
-        Column("status", "结果"),
+        Column("status", "结果", "status"),
         Column("file_name", "计入的文件"),
         Column("files", "文件数", "int"),
         Column("first_received", "首次收到（北京时间）", "datetime"),
