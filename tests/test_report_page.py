@@ -394,3 +394,28 @@ def test_default_place_and_command_line_mistakes(warehouse: Path, tmp_path: Path
 def _first_error(warehouse: Path, tmp_path: Path, capsys) -> str:
     main(["report", "--period", "2024", "--warehouse", str(warehouse), "--out", str(tmp_path / "x.html")])
     return capsys.readouterr().err
+
+
+def test_validation_rows_list_the_first_cells_in_reading_order() -> None:
+    """A rule broken at many cells lists the first five by row, then column, and says how many in all."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create schema ops; create schema marts")
+    con.execute("create table marts.dim_unit as select 'dashi' as unit_code, '大石街总工会' as name_zh")
+    con.execute(
+        "create table ops.submissions as select 's1' as submission_id, 'dashi' as unit_code, '2022' as period, "
+        "'dashi_2022.xlsx' as file_name, 'rejected' as status, timestamptz '2023-01-14 05:32:00+00' as received_at"
+    )
+    cells = ["D12", "D9", "AA5", "Z5", "D10", "B7", "C7"]
+    con.execute(
+        "create table ops.findings as select 's1' as submission_id, 'dashi' as unit_code, '2022' as period, "
+        "'values.number' as rule, 'error' as severity, '指标' as sheet, unnest(?) as cell",
+        [cells],
+    )
+    con.execute("insert into ops.findings values ('s1', 'dashi', '2022', 'structure.unreadable', 'error', null, null)")
+    rows = report_page.validation_table(con, "2022").rows
+    assert [(row["rule"], row["findings"]) for row in rows] == [("structure.unreadable", 1), ("values.number", 7)]
+    assert rows[0]["cells"] == "整个文件" and rows[0]["rule_title"] == registry()["structure.unreadable"].title_zh
+    assert rows[1]["cells"] == "指标!Z5、指标!AA5、指标!B7、指标!C7、指标!D9 等7处"
+    assert rows[1]["unit_name_zh"] == "大石街总工会" and rows[1]["status"] == "退回"

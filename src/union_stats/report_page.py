@@ -454,7 +454,14 @@ def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
                 rule,
                 severity,
                 count(*) as findings,
-                list(coalesce(sheet || '!' || cell, sheet, '整个文件') order by sheet, length(cell), cell) as cells
+                -- cells in reading order: by row, then column (D9 before D12, Z5 before AA5)
+                list(
+                    coalesce(sheet || '!' || cell, sheet, '整个文件')
+                    order by sheet,
+                        try_cast(regexp_extract(cell, '[0-9]+$') as integer),
+                        length(regexp_extract(cell, '^[A-Z]+')),
+                        cell
+                ) as cells
             from ops.findings
             where period = ?
             group by submission_id, rule, severity
