@@ -33,6 +33,7 @@ COMMANDS = (
     "suites",
     "bench",
     "docs",
+    "report",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -145,6 +146,14 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["docs", "--warehouse", "note.txt", "--out", "d.html"], 1),  # not a DuckDB file
     (["docs", "--warehouse", "note.txt", "--out", "folder.xlsx"], 1),  # a folder
     (["docs", "--warehouse", "note.txt", "--out", "nowhere/d.html"], 1),
+    # report (a missing warehouse is a usage mistake here: the page only reads one; nothing is written before it)
+    (["report"], 2),
+    (["report", "--period", "2022Q5"], 2),
+    (["report", "--period", "2022", "--warehouse", "missing.duckdb"], 2),
+    (["report", "--period", "2022", "--warehouse", "empty"], 2),  # a folder
+    (["report", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "page.pdf"], 2),
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "nowhere/page.html"], 2),
 ]
 
 

@@ -1097,6 +1097,66 @@ def _bench(
     )
 
 
+# --- union-stats report: the district report page, its validation page and workbook (issue 12, items 5 and 6) ---
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The page is read from the warehouse read-only: it never waits for, or blocks, a run for longer than a read."""
+    from union_stats import report_page
+    from union_stats import warehouse as db
+
+    warehouse = args.warehouse
+    if not warehouse.is_file():
+        what = "it is a folder, not a DuckDB file" if warehouse.exists() else "run `union-stats run` first"
+        raise Failure(f"no warehouse at {warehouse}: {what}", code=2)
+    out = args.out or report_page.default_out(warehouse, args.period)
+    if out.suffix.lower() != ".html":
+        raise Failure(f"--out {out}: the report page is an .html file (its workbook is written beside it)", code=2)
+    if args.out is not None and not out.parent.is_dir():
+        raise Failure(f"--out {out}: the folder {out.parent} does not exist", code=2)
+    try:
+        files = report_page.write_report(warehouse, args.period, out)
+    except report_page.ReportError as error:
+        raise Failure(str(error), code=2) from error
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
+    console.print(f"report page: {files.html}")
+    console.print(f"validation results: {files.validation}")
+    console.print(f"workbook: {files.xlsx}")
+    return 0
+
+
+@app.command(
+    "report",
+    short_help="write the district report page (offline HTML) with its validation page and workbook",
+    help="Write the period's district report as one self-contained HTML page (no CDN, no script: it opens offline): "
+    "the 66 figures by section (published vs reproduced where a report was published for the period), the targets "
+    "and their progress, a chart of each headline indicator by town, year-on-year change where the warehouse holds "
+    "the year before, completeness and timeliness of the submissions and the findings by unit. Beside it: the "
+    "validation results page (FILE_validation.html: one row per submission and rule) and a workbook with the "
+    "same tables (FILE.xlsx).",
+    epilog=_example(
+        "union-stats report --period 2022",
+        "union-stats report --period 2023Q2 --out report_2023Q2.html --warehouse /shared/w.duckdb",
+    ),
+)
+def _report(
+    period: Period,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="the page to write (.html); the .xlsx and FILE_validation.html go beside it  "
+            "[default: reports/PERIOD/district_report.html beside the warehouse]",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_report(argparse.Namespace(command="report", period=period, out=out, warehouse=warehouse))
+
+
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
 PLAIN_MISTAKES = (
