@@ -23,6 +23,7 @@ COMMANDS = (
     "run",
     "validate",
     "status",
+    "sql",
     "close",
     "reopen",
     "publish",
@@ -32,6 +33,8 @@ COMMANDS = (
     "suites",
     "bench",
     "explain",
+    "docs",
+    "report",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -69,6 +72,13 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["status", "--period", "2022", "--warehouse", "missing.duckdb"], 1),
     (["status", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     (["status", "--period", "2022", "--warehouse", "empty"], 1),
+    # sql (read-only: a missing warehouse is a usage mistake here, and none is made)
+    (["sql"], 2),  # no query, and nothing on stdin
+    (["sql", "select 1", "--warehouse", "missing.duckdb"], 2),
+    (["sql", "select 1", "--warehouse", "note.txt"], 2),  # not a DuckDB file
+    (["sql", "select 1", "--warehouse", "empty"], 2),
+    (["sql", "--format", "xml", "select 1"], 2),
+    (["sql", "select 1", "extra"], 2),
     # close
     (["close"], 2),
     (["close", "--period", "20222"], 2),
@@ -137,6 +147,22 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["explain", "F01", "--period", "2022", "--warehouse", "empty"], 2),  # a folder
     (["explain", "F01", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     (["explain", "F01", "--period", "2022", "--format", "xml"], 2),
+    # docs (the warehouse is read, never made; the page is written whole or not at all)
+    (["docs", "extra"], 2),
+    (["docs", "--out"], 2),
+    (["docs", "--warehouse", "missing.duckdb"], 1),
+    (["docs", "--warehouse", "empty"], 1),  # a folder
+    (["docs", "--warehouse", "note.txt", "--out", "d.html"], 1),  # not a DuckDB file
+    (["docs", "--warehouse", "note.txt", "--out", "folder.xlsx"], 1),  # a folder
+    (["docs", "--warehouse", "note.txt", "--out", "nowhere/d.html"], 1),
+    # report (a missing warehouse is a usage mistake here: the page only reads one; nothing is written before it)
+    (["report"], 2),
+    (["report", "--period", "2022Q5"], 2),
+    (["report", "--period", "2022", "--warehouse", "missing.duckdb"], 2),
+    (["report", "--period", "2022", "--warehouse", "empty"], 2),  # a folder
+    (["report", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "page.pdf"], 2),
+    (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "nowhere/page.html"], 2),
 ]
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+from defects import editing
 
 from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.paths import RAW_DIR
+from union_stats.pseudonym import mask_id, scrub_ids
 from union_stats.quality_report import COMMENT_AUTHOR, RESULT_SHEET, SubmissionReport, write_reports
 
 FILE_NAME = "shiqiao_2022.xlsx"
@@ -112,9 +115,12 @@ def test_annotated_workbook_marks_cells_and_lists_every_finding(submitted: Path,
     assert workbook.active.title == RESULT_SHEET
     assert [sheet.title for sheet in workbook.worksheets if sheet.sheet_view.tabSelected] == [RESULT_SHEET]
 
-    # the submission's content is kept as it was (openpyxl writes an empty text cell back as an empty cell)
+    # the submission's content is kept as it was (openpyxl writes an empty text cell back as an empty cell),
+    # but for personal data: every ID number masked wherever it is (no personal columns are named here)
     for sheet in original.worksheets:
-        assert cell_values(workbook[sheet.title]) == cell_values(sheet)
+        kept = [[scrub_ids(value) if isinstance(value, str) else value for value in row] for row in cell_values(sheet)]
+        assert cell_values(workbook[sheet.title]) == kept
+    assert any("**********" in str(value) for row in cell_values(workbook["帮扶对象明细"]) for value in row)
 
     indicators = workbook["指标"]
     assert indicators["D5"].fill.fgColor.rgb.endswith("FFC7CE")
@@ -140,6 +146,30 @@ def test_annotated_workbook_marks_cells_and_lists_every_finding(submitted: Path,
     assert all(cell.data_type != "f" for cell in written)
     texts = [cell.value for cell in written if isinstance(cell.value, str)]
     assert not [text for text in texts if text.startswith(FORMULA_TRIGGERS)]
+
+
+def test_annotated_workbook_masks_the_personal_columns_and_listed_names_in_text(
+    submitted: Path, tmp_path: Path
+) -> None:
+    """The copy is kept beside the warehouse and mailed back: 姓名 and 身份证号 below their header are masked, and a
+    listed name or an ID number typed into any other cell too; nothing else changes."""
+    with editing(submitted) as book:
+        people = book["帮扶对象明细"]
+        name, number = people["B2"].value, people["C2"].value
+        book["指标"]["E3"] = f"代{name}领取，身份证{number}"
+    personal = (("帮扶对象明细", "B", 1, "name"), ("帮扶对象明细", "C", 1, "id_number"))
+    report = dataclasses.replace(submission(submitted), personal_columns=personal)
+
+    _, annotated = write_reports(report, FINDINGS, tmp_path / "reports")
+
+    workbook = openpyxl.load_workbook(annotated)
+    people = workbook["帮扶对象明细"]
+    assert people["A1"].value == "帮扶类型" and people["B1"].value == "姓名"  # headers untouched
+    assert people["B2"].value == name[0] + "**" and people["C2"].value == mask_id(number)
+    assert all(str(row[1]).endswith("**") for row in people.iter_rows(min_row=2, values_only=True) if row[1])
+    assert workbook["指标"]["E3"].value == f"代{name[0]}**领取，身份证{mask_id(number)}"
+    texts = [str(value) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for value in row]
+    assert not [text for text in texts if name in text or number in text]
 
 
 def test_several_findings_on_one_cell_share_one_comment(submitted: Path, tmp_path: Path) -> None:

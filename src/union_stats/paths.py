@@ -73,6 +73,11 @@ def data_docs_dir_for(warehouse: Path) -> Path:
     return warehouse.parent / "gx"
 
 
+def data_dictionary_for(warehouse: Path) -> Path:
+    """The data dictionary page (`union-stats docs`) of a warehouse, beside it, where the report page links to it."""
+    return warehouse.parent / "data_dictionary.html"
+
+
 PREFECT_STARTUP_TIMEOUT_SECONDS = 120
 
 

@@ -161,12 +161,17 @@ def build(
     sql_dir: Path = SQL_DIR,
     period: str | None = None,
     as_views: bool = False,
+    run_id: str | None = None,
 ) -> list[str]:
     """Create or replace every model (or the targets and their upstream); returns what was built, in order.
 
     With `period`, the incremental models replace only that period's rows, when the last build rested on the
     same SQL and reference data (else everything is rebuilt whole, and the new fingerprint is kept). With
-    `as_views`, every model is a view (a query asked once does not need its upstream stored)."""
+    `as_views`, every model is a view (a query asked once does not need its upstream stored).
+
+    A whole build then comments every relation and column from the schema.yml files and runs their declared
+    tests, recorded in ops.model_tests under `run_id` (model_docs.py): a failing test raises, so the caller's
+    transaction rolls back. A partial build re-comments what it replaced (a replaced relation loses its comments)."""
     models = load_models(sql_dir)
     now = fingerprint(con, models) if period is not None and targets is None else None
     last = None
@@ -194,4 +199,17 @@ def build(
     if now is not None and now != last:
         con.execute("delete from ops.build_state")
         con.execute("insert into ops.build_state values (?, now())", [now])
+    if not as_views:
+        _document(con, sql_dir, built, whole=targets is None, run_id=run_id)
     return built
+
+
+def _document(con: duckdb.DuckDBPyConnection, sql_dir: Path, built: list[str], whole: bool, run_id: str | None) -> None:
+    """Comments and declared tests after a build (model_docs.py); a build of views for one question needs neither.
+    The docs and tests change no row, so they are no part of the fingerprint that allows incremental builds."""
+    from union_stats import model_docs
+
+    if whole:
+        model_docs.document_and_test(con, sql_dir, run_id=run_id)
+    elif built:
+        model_docs.apply_comments(con, model_docs.load_docs(sql_dir), only=set(built))
