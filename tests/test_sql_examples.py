@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from defects import set_indicator
 
 from union_stats import analyst_views, reference, transform
@@ -201,6 +202,15 @@ def test_wide_view_is_what_the_catalog_gives() -> None:
     """`marts.indicator_values_wide` is generated (`union-stats suites`): its file must not drift from the catalog."""
     committed = (SQL_DIR / analyst_views.WIDE_VIEW).read_text(encoding="utf-8")
     assert committed == analyst_views.wide_view_sql(), "run `union-stats suites`: indicator_values_wide.sql drifted"
+
+
+def test_wide_view_documentation_is_what_the_catalog_gives() -> None:
+    """Its entry in sql/marts/schema.yml describes one column per indicator, from the catalog."""
+    committed = yaml.safe_load((SQL_DIR / "marts" / "schema.yml").read_text(encoding="utf-8"))["models"]
+    [entry] = [model for model in committed if model["name"] == "marts.indicator_values_wide"]
+    assert [entry] == yaml.safe_load("models:\n" + analyst_views.wide_view_doc())["models"], (
+        "replace the entry marts.indicator_values_wide of sql/marts/schema.yml by analyst_views.wide_view_doc()"
+    )
 
 
 def test_views_state_their_grain() -> None:
