@@ -62,6 +62,8 @@ def _print_table(table: Table) -> None:
 
 
 def _figures_table(period: str, figures: list) -> Table:
+    if all(figure.published is None for figure in figures):
+        return _unreported_figures_table(period, figures)
     matched = sum(figure.matches for figure in figures)
     incomplete = sum(not figure.complete for figure in figures)
     title = f"District figures {period}: {matched} of {len(figures)} match"
@@ -92,6 +94,78 @@ def _figures_table(period: str, figures: list) -> Table:
             units if figure.complete else f"[yellow]{units} ⚠[/]",
         )
     return table
+
+
+def _value_text(value) -> str:
+    return "—" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _unreported_figures_table(period: str, figures: list) -> Table:
+    """A period without a published report (reference/published_reports.csv): its figures are shown with their
+    values and what they rest on, and compared with nothing (the 2022 report's numbers say nothing of 2023)."""
+    incomplete = sum(not figure.complete for figure in figures)
+    with_value = sum(bool(figure.value) for figure in figures)
+    title = f"District figures {period}: {len(figures)} figures, {with_value} with a value; no published report"
+    if incomplete:
+        title += f" [yellow]({incomplete} incomplete: not every unit of their group has an accepted file)[/]"
+    table = Table(title=title)
+    for header, justify in (("figure", "left"), ("report says (2022)", "left"), ("value (base unit)", "right")):
+        table.add_column(header, justify=justify)
+    table.add_column("units", justify="right")
+    for figure in figures:
+        units = f"{figure.units_accepted}/{figure.units_expected}"
+        table.add_row(
+            figure.figure_id,
+            figure.quote_zh[:28],
+            f"{_value_text(figure.value)} {figure.base_unit}",
+            units if figure.complete else f"[yellow]{units} ⚠[/]",
+        )
+    return table
+
+
+def _targets_table(targets: list[dict]) -> Table:
+    first = targets[0]
+    table = Table(title=f"Targets {first['year']} (reference/targets.csv): progress as of {first['period']}")
+    for header, justify in (
+        ("stated target", "left"),
+        ("indicator", "left"),
+        ("target", "right"),
+        ("achieved", "right"),
+        ("progress", "right"),
+        ("met", "center"),
+    ):
+        table.add_column(header, justify=justify)
+    for row in targets:
+        ratio = "—" if row["progress_ratio"] is None else f"{float(row['progress_ratio']):.0%}"
+        table.add_row(
+            row["quote_zh"],
+            row["indicator_code"],
+            _value_text(row["target"]),
+            _value_text(row["achieved"]),
+            ratio,
+            "[green]✓[/]" if row["met"] else "—",
+        )
+    return table
+
+
+def _print_unreported(period: str, figures: list, warehouse: Path) -> str:
+    """After the figures of a period without a published report: its year's targets, if any; and the words the
+    run's last line says instead of "N of 66 match" (units with an accepted file, figures complete)."""
+    from union_stats import warehouse as db
+
+    try:
+        targets = db.read_target_progress(warehouse, period)
+        units = db.read_completeness(warehouse, period)
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
+    if targets:
+        _print_table(_targets_table(targets))
+    accepted = sum(row["status"] in ("accepted", "accepted_with_warnings") for row in units)
+    complete = sum(figure.complete for figure in figures)
+    return (
+        f"{accepted} of {len(units)} units with an accepted file; {complete} of {len(figures)} figures complete; "
+        f"no published report for {period}: nothing to compare with"
+    )
 
 
 PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"
@@ -179,21 +253,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
+    from union_stats import warehouse as db
+
     if unchanged is not None:
         period, figures = unchanged
         _print_table(_figures_table(period, figures))
+        if db.has_published_report(figures):
+            outcome = f"{sum(f.matches for f in figures)} of {len(figures)} figures match"
+        else:
+            outcome = _print_unreported(period, figures, args.warehouse)
         console.print(
-            f"period {period}: nothing new since the last run (every file is in the warehouse); "
-            f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
+            f"period {period}: nothing new since the last run (every file is in the warehouse); [bold]{outcome}[/]"
         )
         if parquet_dir is not None:
             _publish_after_run(args.warehouse, parquet_dir, only_if_stale=True)
         return 0
     _print_table(_figures_table(summary.period, summary.figures))
+    if summary.compared:
+        outcome = f"{summary.matched} of {len(summary.figures)} figures match"
+    else:
+        outcome = _print_unreported(summary.period, summary.figures, args.warehouse)
     console.print(
         f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
-        f"{summary.rejected} rejected, {summary.held} held; "
-        f"[bold]{summary.matched} of {len(summary.figures)} figures match[/]; warehouse {args.warehouse}"
+        f"{summary.rejected} rejected, {summary.held} held; [bold]{outcome}[/]; warehouse {args.warehouse}"
     )
     for file_name, reason in summary.rejected_files:
         console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
