@@ -302,41 +302,36 @@ def _warehouse_failure(warehouse: Path, error: Exception) -> Failure:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from union_stats import status
     from union_stats import warehouse as db
 
     warehouse = _existing_warehouse(args.warehouse)
     try:
-        rows = db.read_completeness(warehouse, args.period)
+        with db.connect(warehouse, read_only=True) as con:
+            rows = status.rows(con, args.period)
     except (duckdb.Error, db.WarehouseBusy) as error:
         raise _warehouse_failure(warehouse, error) from error
     if not rows:
         raise Failure(f"no submissions or expected units recorded for period {args.period} in {warehouse}")
-    submitted = sum(row["status"] != "missing" for row in rows)
-    table = Table(title=f"报送情况 {args.period}: {submitted} / {len(rows)} units submitted, due {rows[0]['due_on']}")
-    for header in ("单位代码", "单位", "结果", "文件数", "首次收到", "是否按时", "错误", "警告"):
-        table.add_column(header)
-    colours = {
-        "missing": "red",
-        "rejected": "red",
-        "held": "yellow",
-        "accepted_with_warnings": "yellow",
-        "accepted": "green",
-    }
-    for row in rows:
-        timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"[red]逾期{row['days_late']}天[/]")
-        received = row["first_received_at"].astimezone().strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
-        table.add_row(
-            row["unit_code"],
-            row["unit_name_zh"] or "",
-            f"[{colours.get(row['status'], 'white')}]{row['status']}[/]",
-            str(row["files"] or 0),
-            received,
-            timely,
-            str(row["errors"] if row["errors"] is not None else ""),
-            str(row["warnings"] if row["warnings"] is not None else ""),
-        )
-    console.print(table)
+    lang = getattr(args, "lang", "zh")
+    output = getattr(args, "format", "table")
+    if output == "table":
+        _print_table(status.table(args.period, rows, lang))
+        return 0
+    text = status.to_csv(rows, lang) if output == "csv" else status.to_json(rows, lang)
+    _write_utf8(text)
     return 0
+
+
+def _write_utf8(text: str) -> None:
+    """Machine output is UTF-8 whatever the locale (a GBK console on Windows, LANG=C in a cron job)."""
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a text-only stream (a test's StringIO): it takes the text as is
+        sys.stdout.write(text)
+        return
+    binary.write(text.encode("utf-8"))
+    binary.flush()
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -550,6 +545,18 @@ def _check_dask(value: str | None) -> str | None:
     return value.strip()
 
 
+def _choice(*values: str):
+    """A callback that takes one of `values` (any case) and answers anything else with a usage error."""
+
+    def check(value: str) -> str:
+        text = str(value).strip().lower()
+        if text not in values:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(values)}")
+        return text
+
+    return check
+
+
 def _shown(path: Path) -> str:
     """A default path as help shows it: relative to the current folder when it is under it."""
     try:
@@ -680,8 +687,31 @@ def _validate(
     help="Which units have submitted for a period, when, on time or late, and with what outcome.",
     epilog=_example("union-stats status --period 2022"),
 )
-def _status(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
-    return cmd_status(argparse.Namespace(command="status", period=period, warehouse=warehouse))
+def _status(
+    period: Period,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang",
+            help="the language of headers and outcomes: zh (Chinese) or en (English)",
+            callback=_choice("zh", "en"),
+            metavar="zh|en",
+        ),
+    ] = "zh",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (fits the terminal; whole in a pipe), or csv / json: one row per unit, UTF-8, for machines",
+            callback=_choice("table", "csv", "json"),
+            metavar="table|csv|json",
+        ),
+    ] = "table",
+) -> int:
+    return cmd_status(
+        argparse.Namespace(command="status", period=period, warehouse=warehouse, lang=lang, format=output)
+    )
 
 
 @app.command(
