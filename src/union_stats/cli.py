@@ -961,6 +961,61 @@ def _bench(
     )
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from union_stats import export
+
+    try:
+        export.check_target(args.out)  # before the warehouse: a wrong folder is said first, and costs nothing
+        exported = export.export(_existing_warehouse(args.warehouse), args.out, args.format)
+    except export.ExportError as error:
+        raise Failure(str(error)) from error
+    rows = sum(item.rows for item in exported)
+    where = exported[0].file if args.format == "xlsx" else args.out
+    console.print(
+        f"exported {len(exported)} relations of {' and '.join(export.SCHEMAS)} ({rows:,} rows) as {args.format} "
+        f"to {where}"
+    )
+    return 0
+
+
+@app.command(
+    "export",
+    short_help="export every table and view of marts and report as Parquet, CSV or one Excel workbook",
+    help="Export every table and view of the marts and report schemas, read-only, into a new or empty folder DIR: "
+    "parquet or csv write one file per relation (DIR/<schema>.<name>.parquet|csv), xlsx one workbook "
+    "(DIR/union_stats.xlsx) with a sheet per relation and an index sheet naming each sheet's relation (Excel "
+    "allows 31 characters in a sheet name). A snapshot for a spreadsheet or a tool; `union-stats publish` keeps a "
+    "partitioned Parquet copy current instead.",
+    epilog=_example(
+        "union-stats export --format xlsx --out exports/2023",
+        "union-stats export --format parquet --out /tmp/union-stats --warehouse w.duckdb",
+    ),
+)
+def _export(
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="parquet, csv (UTF-8, with a header row) or xlsx",
+            callback=_choice("parquet", "csv", "xlsx"),
+            show_default=False,
+            metavar="parquet|csv|xlsx",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="the folder to write into: new or empty (its parent folder must exist)",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_export(argparse.Namespace(command="export", format=output, out=out, warehouse=warehouse))
+
+
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
 PLAIN_MISTAKES = (
