@@ -85,9 +85,7 @@ def test_csv_round_trips_with_polars(warehouse: Path, tmp_path: Path, capsys) ->
     _export(warehouse, "csv", out, capsys)
 
     assert {path.name for path in out.iterdir()} == {f"{name}.csv" for name in expected}
-    read = {
-        name: pl.read_csv(out / f"{name}.csv", infer_schema=False, encoding="utf8").height for name in expected
-    }
+    read = {name: pl.read_csv(out / f"{name}.csv", infer_schema=False, encoding="utf8").height for name in expected}
     assert read == expected
     units = pl.read_csv(out / "marts.dim_unit.csv", infer_schema=False)
     assert "市桥街总工会" in units["name_zh"].to_list()  # UTF-8, Chinese intact
@@ -136,9 +134,7 @@ def test_a_folder_with_files_is_refused_in_one_line(warehouse: Path, tmp_path: P
         (["--format", "csv", "--out", "x", "--warehouse", "missing.duckdb"], 1, "run `union-stats run` first"),
     ],
 )
-def test_mistakes_are_one_line(
-    arguments: list[str], code: int, says: str, tmp_path: Path, monkeypatch, capsys
-) -> None:
+def test_mistakes_are_one_line(arguments: list[str], code: int, says: str, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert cli.main(["export", *arguments]) == code
     err = capsys.readouterr().err

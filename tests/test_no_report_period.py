@@ -9,8 +9,6 @@ import csv
 import io
 import json
 import shutil
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from defects import set_indicator
@@ -97,7 +95,9 @@ def test_a_run_of_a_period_without_a_report_prints_what_it_loaded_and_the_target
         assert target["quote_zh"] in out
     f58 = next(line for line in out.splitlines() if "F58" in line)  # the value, in its base unit
     [(value,)] = query(
-        year["warehouse"], "select value from report.district_figures where period = ? and figure_id = 'F58'", f"{YEAR}Q2"
+        year["warehouse"],
+        "select value from report.district_figures where period = ? and figure_id = 'F58'",
+        f"{YEAR}Q2",
     )
     assert f"{value:,.0f} enterprises" in f58
 
@@ -147,7 +147,10 @@ def test_target_progress_is_kept_quarter_by_quarter(year: dict) -> None:
         assert mine[1][3] == by_quarter[f"{YEAR}Q1"] + by_quarter[f"{YEAR}Q2"]
         # the year's row is what report.target_progress says (the annual returns)
         [(achieved, met)] = query(
-            warehouse, "select achieved, met from report.target_progress where year = ? and indicator_code = ?", YEAR, code
+            warehouse,
+            "select achieved, met from report.target_progress where year = ? and indicator_code = ?",
+            YEAR,
+            code,
         )
         assert (mine[2][3], mine[2][5]) == (achieved, met)
     # the history was not written into report.target_progress: its shape and meaning are as before

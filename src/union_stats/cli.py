@@ -104,8 +104,10 @@ def _unreported_figures_table(period: str, figures: list) -> Table:
     """A period without a published report (reference/published_reports.csv): its figures are shown with their
     values and what they rest on, and compared with nothing (the 2022 report's numbers say nothing of 2023)."""
     incomplete = sum(not figure.complete for figure in figures)
-    with_value = sum(bool(figure.value) for figure in figures)
-    title = f"District figures {period}: {len(figures)} figures, {with_value} with a value; no published report"
+    nonzero = sum(bool(figure.value) for figure in figures)
+    title = (
+        f"District figures {period}: {len(figures)} figures ({nonzero} non-zero), no published report to compare with"
+    )
     if incomplete:
         title += f" [yellow]({incomplete} incomplete: not every unit of their group has an accepted file)[/]"
     table = Table(title=title)
@@ -684,8 +686,14 @@ def _validate(
 @app.command(
     "status",
     short_help="which units have submitted for a period, on time or late",
-    help="Which units have submitted for a period, when, on time or late, and with what outcome.",
-    epilog=_example("union-stats status --period 2022"),
+    help="Which units have submitted for a period, when, on time or late, and with what outcome; and each unit's "
+    "newest file with its own outcome (a rejected correction shows while an earlier file is the one that counts). "
+    "In Chinese, or English with --lang en; a table that fits the terminal, or --format csv|json for machines.",
+    epilog=_example(
+        "union-stats status --period 2022",
+        "union-stats status --period 2023Q1 --lang en",
+        "union-stats status --period 2023Q1 --format csv > status_2023Q1.csv",
+    ),
 )
 def _status(
     period: Period,

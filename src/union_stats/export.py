@@ -159,6 +159,4 @@ def export(warehouse: Path, out: Path, fmt: str) -> list[Exported]:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return [
-        Exported(item.relation, item.rows, out / item.file.relative_to(staging), item.sheet) for item in exported
-    ]
+    return [Exported(item.relation, item.rows, out / item.file.relative_to(staging), item.sheet) for item in exported]

@@ -44,7 +44,18 @@ COLOURS = {
 }
 HEADERS = {
     "zh": ("单位代码", "单位", "结果", "文件数", "最新文件", "最新文件结果", "首次收到", "是否按时", "错误", "警告"),
-    "en": ("unit", "name", "outcome", "files", "newest file", "its outcome", "first received", "timely", "errors", "warnings"),
+    "en": (
+        "unit",
+        "name",
+        "outcome",
+        "files",
+        "newest file",
+        "its outcome",
+        "first received",
+        "timely",
+        "errors",
+        "warnings",
+    ),
 }
 # the machine columns: codes stay codes (outcome), with the words of the chosen language beside them
 COLUMNS = (
@@ -116,9 +127,7 @@ def labelled(row: dict, lang: str) -> dict:
     """A row in the machine columns, the outcomes' words in `lang` beside their codes."""
     words = OUTCOME[lang]
     return {
-        column: row.get(column)
-        for column in COLUMNS
-        if column not in ("outcome_label", "newest_outcome_label")
+        column: row.get(column) for column in COLUMNS if column not in ("outcome_label", "newest_outcome_label")
     } | {
         "outcome_label": words.get(row["outcome"], row["outcome"]),
         "newest_outcome_label": words.get(row["newest_outcome"], row["newest_outcome"])
