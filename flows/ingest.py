@@ -88,8 +88,10 @@ def load_warehouse(
 
 @task(cache_policy=NO_CACHE)
 def report_to_units(run: RunContext, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, files: list) -> int:
-    """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese."""
-    return len(publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir))
+    """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
+    one for each file loaded earlier that this run told something (the same person paid by two units)."""
+    written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
+    return len(written) + len(publish.write_told_back_reports(run, validated.told_back))
 
 
 @task(cache_policy=NO_CACHE)

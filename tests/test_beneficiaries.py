@@ -228,3 +228,41 @@ def test_v1_files_still_load_their_welfare_totals_from_the_indicator_sheet(
         "select distinct source from marts.int_submission_indicator_values where indicator_code = 'hospital_grant_amount'",
     ) == [("indicator_sheet",)]
     assert query(warehouse, "select count(*) from ops.pseudonym_key") == [(0,)]  # nobody keyed, no key recorded
+
+
+def test_a_later_file_paying_the_same_person_tells_the_earlier_unit_too(
+    prefect_harness, raw_copy: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Run 1 loads the sample; run 2 brings dashi's correction, which pays one of shiqiao's people again. The
+    correction is warned naming shiqiao's row; shiqiao's loaded file is told too, naming the correction's row,
+    becomes accepted with warnings, and gets a new report; neither message names the person."""
+    from flows.ingest import ingest_period
+
+    monkeypatch.setenv(KEY_ENV, "c" * 64)
+    warehouse = tmp_path / "wh" / "w.duckdb"
+    ingest_period(period=PERIOD, raw_dir=raw_copy, warehouse=warehouse)
+    shiqiao = raw_copy / PERIOD / "shiqiao_2022.xlsx"
+    correction = copy_sample("dashi", tmp_path / "later")
+    row_shiqiao, row_dashi = _share_person(shiqiao, correction, "新春慰问")
+    number = beneficiary_cell(shiqiao, "身份证号", row_shiqiao)
+    correction = correction.rename(raw_copy / PERIOD / "dashi_2022_更正.xlsx")
+
+    summary = ingest_period(period=PERIOD, raw_dir=raw_copy, warehouse=warehouse)
+
+    assert summary.processed == 1
+    warned = query(
+        warehouse,
+        "select file_name, cell, message from ops.findings where rule = 'cross_submission.same_person' order by 1",
+    )
+    assert [(file_name, cell) for file_name, cell, _ in warned] == [
+        (correction.name, f"C{row_dashi}"),
+        (shiqiao.name, f"C{row_shiqiao}"),
+    ]
+    assert f"也由 {_unit_name('shiqiao')}（{shiqiao.name} 第{row_shiqiao}行）填报" in warned[0][2]
+    assert f"也由 {_unit_name('dashi')}（{correction.name} 第{row_dashi}行）填报" in warned[1][2]
+    assert not any(number in message or ID_IN_TEXT.search(message) for _, _, message in warned)
+    assert query(warehouse, "select status, warnings from ops.submissions where file_name = ?", shiqiao.name) == [
+        ("accepted_with_warnings", 1)
+    ]
+    [report] = summary.report_dir.glob("shiqiao_2022*.report.html")
+    assert f"{correction.name} 第{row_dashi}行" in report.read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ COMMANDS = (
     "run",
     "validate",
     "status",
+    "sql",
     "close",
     "reopen",
     "publish",
@@ -71,6 +72,13 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["status", "--period", "2022", "--warehouse", "empty"], 1),
     (["status", "--period", "2022", "--lang", "fr"], 2),
     (["status", "--period", "2022", "--format", "xml"], 2),
+    # sql (read-only: a missing warehouse is a usage mistake here, and none is made)
+    (["sql"], 2),  # no query, and nothing on stdin
+    (["sql", "select 1", "--warehouse", "missing.duckdb"], 2),
+    (["sql", "select 1", "--warehouse", "note.txt"], 2),  # not a DuckDB file
+    (["sql", "select 1", "--warehouse", "empty"], 2),
+    (["sql", "--format", "xml", "select 1"], 2),
+    (["sql", "select 1", "extra"], 2),
     # close
     (["close"], 2),
     (["close", "--period", "20222"], 2),

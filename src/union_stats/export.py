@@ -125,8 +125,10 @@ def _write_files(
     for relation in relations:
         qualified = f"{relation.schema}.{relation.name}"
         path = folder / f"{qualified}.{fmt}"
-        literal = "'" + str(path).replace("'", "''") + "'"
-        written = con.execute(f"copy (select * from {relation.qualified}) to {literal} ({options})").fetchall()[0][0]
+        # the path (under the folder the user named) is a parameter; only catalog identifiers are in the text
+        written = con.execute(f"copy (select * from {relation.qualified}) to ? ({options})", [str(path)]).fetchall()[0][
+            0
+        ]
         exported.append(Exported(qualified, int(written), path))
     return exported
 

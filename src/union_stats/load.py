@@ -8,13 +8,14 @@ as it was.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 
 from union_stats import transform
-from union_stats.findings import findings_frame
+from union_stats.findings import Finding, findings_frame
 from union_stats.parse import ParsedBatch
 from union_stats.reference import template
 from union_stats.runs import RunContext
@@ -158,6 +159,7 @@ def load_batch(
     )
     _delete_where_in(con, "ops.findings_log", "submission_id", submission_ids)
     _insert(con, "ops.findings_log", findings_frame(findings).with_columns(pl.lit(run_id).alias("run_id")))
+    _tell_back(con, validated.told_back, run_id)
     _delete_where_in(con, "ops.sheet_layouts", "submission_id", submission_ids)
     _insert(con, "ops.sheet_layouts", batch.layouts)
 
@@ -185,6 +187,25 @@ def load_batch(
             and ops.submission_log.submission_id <> latest.submission_id
         """,
         [batch.period, batch.period],
+    )
+
+
+def _tell_back(con: duckdb.DuckDBPyConnection, told: list[Finding], run_id: str) -> None:
+    """Findings for files loaded earlier (see validate.told_back): added to theirs, counted, and an accepted
+    file becomes accepted with warnings (its unit must confirm, as the other unit must)."""
+    if not told:
+        return
+    _insert(con, "ops.findings_log", findings_frame(told).with_columns(pl.lit(run_id).alias("run_id")))
+    counts = Counter(finding.submission_id for finding in told)
+    con.execute(
+        """
+        update ops.submission_log set
+            warnings = submission_log.warnings + told.added,
+            status = case when submission_log.status = 'accepted' then 'accepted_with_warnings' else submission_log.status end
+        from (select unnest(?) as submission_id, unnest(?) as added) as told
+        where ops.submission_log.submission_id = told.submission_id
+        """,
+        [list(counts), list(counts.values())],
     )
 
 

@@ -105,10 +105,6 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _kept(target: Path) -> str:
     return "the previous copy is unchanged" if read_manifest(target) is not None else f"nothing written to {target}"
 
@@ -235,31 +231,32 @@ def _copy_relation(con: duckdb.DuckDBPyConnection, relation: Relation, staging: 
     key = relation.partition_by
     if key is None:
         folder.mkdir(parents=True)
+        # the paths (under the folder the user named) are parameters; only catalog identifiers are in the text
         written = con.execute(
-            f"copy (select * from {relation.qualified}) to {_literal(folder / DATA_FILE)} (format parquet)"
+            f"copy (select * from {relation.qualified}) to ? (format parquet)", [str(folder / DATA_FILE)]
         ).fetchall()[0][0]
         partitions = None
-        read_back = con.execute(f"select count(*) from read_parquet({_literal(folder / '*.parquet')})").fetchall()
+        read_back = con.execute("select count(*) from read_parquet(?)", [str(folder / "*.parquet")]).fetchall()
         row_count = read_back[0][0]
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)
         # a fresh folder: nothing to overwrite (OVERWRITE / OVERWRITE_OR_IGNORE are not needed, and a stale
         # partition of an earlier copy cannot survive: the whole copy is replaced)
         written = con.execute(
-            f"copy (select * from {relation.qualified}) to {_literal(folder)} "
-            f"(format parquet, partition_by ({_quote(key)}))"
+            f"copy (select * from {relation.qualified}) to ? (format parquet, partition_by ({_quote(key)}))",
+            [str(folder)],
         ).fetchall()[0][0]
         if written == 0:  # no partition folder at all: one file without rows keeps the glob and the columns
             (folder / f"{key}={HIVE_NULL}").mkdir(parents=True, exist_ok=True)
             con.execute(
-                f"copy (select * exclude ({_quote(key)}) from {relation.qualified} limit 0) "
-                f"to {_literal(folder / f'{key}={HIVE_NULL}' / DATA_FILE)} (format parquet)"
+                f"copy (select * exclude ({_quote(key)}) from {relation.qualified} limit 0) to ? (format parquet)",
+                [str(folder / f"{key}={HIVE_NULL}" / DATA_FILE)],
             )
-        pattern = _literal(folder / "*" / "*.parquet")
         partitions = dict(
             con.execute(
-                f"select {_quote(key)}, count(*) from read_parquet({pattern}, hive_partitioning = true, "
-                f"hive_types = {{'{key}': 'VARCHAR'}}) group by all order by all"
+                f"select {_quote(key)}, count(*) from read_parquet(?, hive_partitioning = true, "
+                f"hive_types = {{'{key}': 'VARCHAR'}}) group by all order by all",
+                [str(folder / "*" / "*.parquet")],
             ).fetchall()
         )
         row_count = sum(partitions.values())

@@ -17,6 +17,7 @@ from union_stats.validate import ValidatedBatch
 from union_stats.warehouse import (
     HELD,
     FigureRow,
+    connect,
     has_published_report,
     read_district_figures,
     record_outside_a_load,
@@ -103,8 +104,9 @@ def _percent(ratio) -> str:
     return "—" if ratio is None else f"{float(ratio):.0%}"
 
 
-def _personal_columns(batch: ParsedBatch) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
-    """Per submission, where its workbook holds personal data: (sheet, column letter, header row, kind)."""
+def _personal_columns(layouts: pl.DataFrame) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
+    """Per submission, where its workbook holds personal data (from its sheet layouts): (sheet, column letter,
+    header row, kind)."""
     kinds = {
         (sheet.kind, column.name): column.personal
         for sheet in template().sheets
@@ -112,7 +114,7 @@ def _personal_columns(batch: ParsedBatch) -> dict[str, tuple[tuple[str, str, int
         if column.personal
     }
     found: dict[str, list[tuple[str, str, int, str]]] = defaultdict(list)
-    for row in batch.layouts.iter_rows(named=True):
+    for row in layouts.iter_rows(named=True):
         kind = kinds.get((row["sheet_kind"], row["field"]))
         if kind and row["column_letter"]:
             found[row["submission_id"]].append((row["sheet_name"], row["column_letter"], row["header_row"], kind))
@@ -135,7 +137,7 @@ def write_quality_reports(
         by_submission[finding.submission_id].append(finding)
     status = dict(outcomes.select("submission_id", "status").iter_rows())
     paths = {item.submission_id: item.path for item in files}
-    personal = _personal_columns(batch)
+    personal = _personal_columns(batch.layouts)
     written = {}
     for row in batch.submissions.iter_rows(named=True):
         submission_id = row["submission_id"]
@@ -153,6 +155,56 @@ def write_quality_reports(
             personal_columns=personal.get(submission_id, ()),
         )
         html, workbook = quality_report.write_reports(report, by_submission[submission_id], out_dir)
+        written[submission_id] = [path for path in (html, workbook) if path is not None]
+    return written
+
+
+def write_told_back_reports(run: RunContext, told: list[Finding]) -> dict[str, list[Path]]:
+    """A new report for each file loaded earlier that this run told something (validate.told_back): its unit
+    reads the new warning beside the findings it had, on its archived copy, as after its own run."""
+    from union_stats import quality_report
+
+    submission_ids = sorted({finding.submission_id for finding in told})
+    if not submission_ids:
+        return {}
+    with connect(run.warehouse, read_only=True) as con:
+        submissions = con.execute(
+            "select log.submission_id, log.file_name, log.unit_code, log.unit_name, log.period, log.status, "
+            "log.received_at, log.sha256, ledger.archived_path "
+            "from ops.submission_log as log left join ops.ledger as ledger on ledger.sha256 = log.sha256 "
+            "where log.submission_id in (select unnest(?))",
+            [submission_ids],
+        ).fetchall()
+        findings = [
+            Finding(*row)
+            for row in con.execute(
+                "select submission_id, file_name, severity, rule, sheet, cell, value, message from ops.findings_log "
+                "where submission_id in (select unnest(?))",
+                [submission_ids],
+            ).fetchall()
+        ]
+        layouts = con.sql(
+            "select * from ops.sheet_layouts where submission_id in (select unnest($ids))",
+            params={"ids": submission_ids},
+        ).pl()
+    personal = _personal_columns(layouts)
+    written = {}
+    for submission_id, file_name, unit_code, unit_name, period, status, received_at, sha256, archived in submissions:
+        report = quality_report.SubmissionReport(
+            submission_id=submission_id,
+            file_name=file_name,
+            unit_code=unit_code or "",
+            unit_name=unit_name,
+            period=period,
+            status=status,
+            received_at=received_at,
+            sha256=sha256,
+            source_path=Path(archived) if archived else None,
+            run_id=run.run_id,
+            personal_columns=personal.get(submission_id, ()),
+        )
+        mine = [finding for finding in findings if finding.submission_id == submission_id]
+        html, workbook = quality_report.write_reports(report, mine, run.report_dir)
         written[submission_id] = [path for path in (html, workbook) if path is not None]
     return written
 

@@ -77,6 +77,37 @@ def _duckdb_config() -> dict[str, str]:
     return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 
+# `union-stats sql`: an analyst's query reads the warehouse and nothing else. read_only alone stops writes to
+# the warehouse only; a query could still COPY TO a file, ATTACH or EXPORT elsewhere, read any file, INSTALL or
+# LOAD an extension, or SET its way out. Checked for DuckDB 2.0 in tests/test_sql_readonly.py.
+ANALYST_LOCKDOWN = {
+    # no file, URL or extension outside the warehouse: COPY TO/FROM, ATTACH, EXPORT DATABASE, read_csv(),
+    # glob(), INSTALL, LOAD (DuckDB still allows the warehouse file itself, its WAL and its temp folder)
+    "enable_external_access": "false",
+    "autoinstall_known_extensions": "false",
+    "autoload_known_extensions": "false",
+    "allow_community_extensions": "false",
+    "allow_extension_repositories": "forbidden",
+    "allow_persistent_secrets": "false",  # CREATE PERSISTENT SECRET would write under ~/.duckdb
+    "python_enable_replacements": "false",  # no Python object of the caller scanned as a table
+    # no spill files: and the temp folder (<warehouse>.tmp/) would otherwise be one COPY TO may write into
+    "temp_directory": "",
+    "lock_configuration": "true",  # no SET, RESET or PRAGMA undoes any of the above
+}
+
+
+def analyst_connection(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection locked down for `union-stats sql` (ANALYST_LOCKDOWN, and the memory limit): no
+    statement through it can change the warehouse or touch any other file. It does not wait: a warehouse a
+    writer holds raises duckdb.IOException ("Could not set lock") at once."""
+    return _connect(warehouse, read_only=True, config=_duckdb_config() | ANALYST_LOCKDOWN)
+
+
+def _connect(warehouse: Path, read_only: bool, config: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """The one place the warehouse file is opened."""
+    return duckdb.connect(str(warehouse), read_only=read_only, config=config)
+
+
 def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
     open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
@@ -84,7 +115,7 @@ def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
     while True:
         try:
-            return duckdb.connect(str(warehouse), read_only=read_only, config=_duckdb_config())
+            return _connect(warehouse, read_only, _duckdb_config())
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise
@@ -338,11 +369,20 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
                 compared += ["file_name", "source_row", "person_key", *sheet.same_person]
             if compared and f"raw.{sheet.kind}" in tables:
                 columns = ", ".join(f"raw_rows.{name}" for name in compared)
+                # where each row's ID number sits, for a warning told back to that file (sheet_layouts)
+                id_letter = "layouts.column_letter as id_letter" if sheet.same_person else "null as id_letter"
                 state.context.other_records[sheet.kind] = con.sql(
-                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns} from raw.{sheet.kind} as raw_rows "
+                    f"select raw_rows.submission_id, raw_rows.unit_code, {columns}, {id_letter} "
+                    f"from raw.{sheet.kind} as raw_rows "
                     "join ops.submission_log using (submission_id) "
+                    "left join ops.sheet_layouts as layouts on layouts.submission_id = raw_rows.submission_id "
+                    "and layouts.sheet_kind = $kind and layouts.field = $id_field "
                     "where ops.submission_log.period = $period and ops.submission_log.status in ('accepted', 'accepted_with_warnings')",
-                    params={"period": period},
+                    params={
+                        "period": period,
+                        "kind": sheet.kind,
+                        "id_field": sheet.id_column.name if sheet.id_column else "",
+                    },
                 ).pl()
     return state
 

@@ -19,6 +19,7 @@ from union_stats.findings import Finding
 from union_stats.parse import ParsedBatch
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import Unit
+from union_stats.rules import rule
 from union_stats.validate.gx_runner import ABSENT, SuiteRunner, findings_from_failures, text
 from union_stats.validate.outcomes import ValidatedBatch, check_failed, outcomes_of, without_consequences
 from union_stats.validate.rule_columns import (
@@ -39,7 +40,7 @@ from union_stats.validate.suites import (
     INDICATOR_ROWS_SUITE,
     read_suites,
 )
-from union_stats.warehouse import ValidationContext
+from union_stats.warehouse import ACCEPTED, ValidationContext
 
 __all__ = ["ValidatedBatch", "ValidationContext", "derived_indicator_values", "outcomes_of", "validate_batch"]
 
@@ -73,9 +74,57 @@ def validate_batch(
                 log.exception("event=submission_validation_failed submission_id=%s", submission_id)
                 findings += [*alone.findings, check_failed(alone, submission_id, error)]
     findings = without_consequences(findings)
+    outcomes = outcomes_of(batch.submissions, findings)
     return ValidatedBatch(
-        findings=findings, outcomes=outcomes_of(batch.submissions, findings), data_docs=validator.finish()
+        findings=findings,
+        outcomes=outcomes,
+        data_docs=validator.finish(),
+        told_back=told_back(batch, context, units, outcomes),
     )
+
+
+def told_back(
+    batch: ParsedBatch, context: ValidationContext, units: tuple[Unit, ...], outcomes: pl.DataFrame
+) -> list[Finding]:
+    """The other side of a same-person warning: a file loaded earlier whose person an accepted file of this
+    batch, from another unit, pays the same kind again. That earlier file's unit is told too, naming this file
+    and row (the batch's own file gets its warning from the suite); a rejected file tells nobody, as its rows
+    are not loaded."""
+    accepted = outcomes.filter(pl.col("status").is_in(ACCEPTED))["submission_id"].implode()
+    names = {unit.unit_code: unit.name_zh for unit in units}
+    told = []
+    for sheet in reference.template().details:
+        others = context.other_records.get(sheet.kind)
+        if not sheet.same_person or others is None or not others.height:
+            continue
+        keys = ["person_key", *sheet.same_person]
+        if "id_letter" not in others.columns:  # rows given without their layout: the finding names the row
+            others = others.with_columns(pl.lit(None, pl.String).alias("id_letter"))
+        mine = (
+            batch.sheets[sheet.kind]
+            .filter(pl.col("submission_id").is_in(accepted))
+            .drop_nulls("person_key")
+            .select(pl.col("unit_code").alias("by_unit"), pl.col("file_name").alias("by_file"),
+                    pl.col("source_row").alias("by_row"), *keys)
+        )  # fmt: skip
+        pairs = others.join(mine, on=keys).filter(pl.col("by_unit") != pl.col("unit_code")).sort("by_file", "by_row")
+        places = pairs.group_by("submission_id", "file_name", "source_row", "id_letter", *sheet.same_person).agg(
+            pl.format("{}（{} 第{}行）", pl.col("by_unit").replace_strict(names, default=pl.col("by_unit")),
+                      "by_file", "by_row").unique(maintain_order=True).str.join("、").alias("elsewhere")
+        )  # fmt: skip
+        for row in places.sort("submission_id", "source_row").iter_rows(named=True):
+            cell = f"{row['id_letter']}{row['source_row']}" if row["id_letter"] else None
+            told.append(
+                rule("cross_submission.same_person").finding(
+                    row["submission_id"],
+                    row["file_name"],
+                    sheet.sheet,
+                    cell,
+                    person_key__elsewhere=row["elsewhere"],
+                    **{name: row[name] for name in sheet.same_person},
+                )  # fmt: skip
+            )
+    return told
 
 
 def _check(

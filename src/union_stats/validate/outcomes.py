@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -18,9 +18,13 @@ class ValidatedBatch:
     findings: list[Finding]
     outcomes: pl.DataFrame  # submission_id, status, errors, warnings, infos
     data_docs: Path | None = None  # the GX Data Docs index page, when results are kept
+    # findings for submissions loaded earlier, told by this batch (the same person paid by a unit of this batch):
+    # they add to those submissions' findings and never change this batch's outcomes
+    told_back: list[Finding] = field(default_factory=list)
 
     def held(self) -> ValidatedBatch:
-        """The same findings, every file held: a closed period keeps what arrives but loads nothing."""
+        """The same findings, every file held: a closed period keeps what arrives but loads nothing (and so
+        tells no earlier file anything)."""
         return ValidatedBatch(self.findings, self.outcomes.with_columns(pl.lit(HELD).alias("status")), self.data_docs)
 
     def count(self, *statuses: str) -> int:
