@@ -120,19 +120,22 @@ def publish_run(
         )
     create_markdown_artifact(
         key=f"district-figures-{period}",
-        markdown=f"# District figures {run.period}\n\n" + publish.figures_markdown(figures),
-        description=f"Report figures reproduced for {run.period}",
+        markdown=f"# District figures {run.period}\n\n"
+        + publish.figures_markdown(figures, db.read_target_progress(run.warehouse, run.period)),
+        description=f"Report figures reproduced for {run.period}"
+        if db.has_published_report(figures)
+        else f"District figures of {run.period} (no published report to compare with) and the year's targets",
     )
     summary = publish.summarise(run, files, batch, validated, figures)
     get_run_logger().info(
-        "event=run_finished run_id=%s period=%s processed=%d accepted=%d rejected=%d held=%d figures_matching=%d/%d",
+        "event=run_finished run_id=%s period=%s processed=%d accepted=%d rejected=%d held=%d figures_matching=%s/%d",
         run.run_id,
         run.period,
         summary.processed,
         summary.accepted,
         summary.rejected,
         summary.held,
-        summary.matched,
+        summary.matched if summary.compared else "-",  # no published report: nothing to match
         len(figures),
     )
     return summary

@@ -27,6 +27,7 @@ COMMANDS = (
     "close",
     "reopen",
     "publish",
+    "export",
     "serve",
     "template",
     "sample",
@@ -72,6 +73,8 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["status", "--period", "2022", "--warehouse", "missing.duckdb"], 1),
     (["status", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     (["status", "--period", "2022", "--warehouse", "empty"], 1),
+    (["status", "--period", "2022", "--lang", "fr"], 2),
+    (["status", "--period", "2022", "--format", "xml"], 2),
     # sql (read-only: a missing warehouse is a usage mistake here, and none is made)
     (["sql"], 2),  # no query, and nothing on stdin
     (["sql", "select 1", "--warehouse", "missing.duckdb"], 2),
@@ -101,6 +104,16 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["publish", "--parquet", "out", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     (["publish", "--parquet", "out", "--warehouse", "empty"], 1),
     (["publish", "--parquet", "empty", "--warehouse", "missing.duckdb"], 1),  # an empty folder is fine, not the rest
+    # export (the folder is checked before the warehouse; a failure leaves no file, not even a staging folder)
+    (["export"], 2),
+    (["export", "--out", "out"], 2),  # --format is required
+    (["export", "--format", "pdf", "--out", "out"], 2),
+    (["export", "--format", "csv"], 2),
+    (["export", "--format", "csv", "--out", "raw"], 1),  # a folder that is not empty
+    (["export", "--format", "csv", "--out", "note.txt"], 1),
+    (["export", "--format", "csv", "--out", "nowhere/out"], 1),
+    (["export", "--format", "csv", "--out", "out", "--warehouse", "missing.duckdb"], 1),
+    (["export", "--format", "xlsx", "--out", "empty", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     # serve
     (["serve", "--bogus"], 2),
     (["serve", "now"], 2),

@@ -119,7 +119,9 @@ def test_completeness_lists_a_missing_unit(raw_copy: Path, tmp_path: Path, capsy
 
     assert cli.main(["status", "--period", "2022", "--warehouse", str(warehouse)]) == 0
     output = capsys.readouterr().out
-    assert "17 / 18" in output and "xinzao" in output and "missing" in output
+    assert (
+        "17 / 18" in output and "xinzao" in output and "未报送" in output
+    )  # status speaks Chinese (--lang en: missing)
 
 
 def test_a_closed_period_keeps_new_files_but_does_not_load_them(raw_copy: Path, tmp_path: Path) -> None:

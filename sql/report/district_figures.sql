@@ -4,8 +4,13 @@
 -- move its figure, whatever else their files carry. Each figure says what it rests on: of the units of its
 -- reporting group expected for the period, how many submitted anything, how many have a current accepted file,
 -- and whether that is all of them (complete). A figure no accepted file feeds is 0, not null, and incomplete.
+-- figures.csv holds the numbers of the reports listed in reference/published_reports.csv: a period without a
+-- published report keeps its values, but published, reproduced and matches are null (there is nothing to compare).
 with figures as (
     select * from ref.figures
+),
+published_reports as (
+    select * from ref.published_reports
 ),
 indicators as (
     select * from marts.dim_indicator
@@ -110,9 +115,11 @@ compared as (
         length(split_part(figures.published, '.', 2)) as published_decimals,
         coalesce(coverage.units_expected, 0) as units_expected,
         coalesce(coverage.units_submitted, 0) as units_submitted,
-        coalesce(coverage.units_accepted, 0) as units_accepted
+        coalesce(coverage.units_accepted, 0) as units_accepted,
+        published_reports.period is not null as has_published_report
     from periods
     cross join figures
+    left join published_reports on published_reports.period = periods.period
     left join district_values
         on district_values.period = periods.period
         and district_values.figure_id = figures.figure_id
@@ -129,10 +136,14 @@ final as (
         metric_en,
         value,
         base_unit,
-        report_wording(comparator, published_number, unit_zh) as published,
-        report_wording(comparator, figure_number(comparator, report_value, published_decimals), unit_zh) as reproduced,
+        case when has_published_report then report_wording(comparator, published_number, unit_zh) end as published,
+        case when has_published_report
+            then report_wording(comparator, figure_number(comparator, report_value, published_decimals), unit_zh)
+        end as reproduced,
         comparator,
-        coalesce(figure_matches(comparator, report_value, published_value), false) as matches,
+        case when has_published_report
+            then coalesce(figure_matches(comparator, report_value, published_value), false)
+        end as matches,
         units_expected,
         units_submitted,
         units_accepted,

@@ -68,6 +68,8 @@ def _print_table(table: Table) -> None:
 
 
 def _figures_table(period: str, figures: list) -> Table:
+    if all(figure.published is None for figure in figures):
+        return _unreported_figures_table(period, figures)
     matched = sum(figure.matches for figure in figures)
     incomplete = sum(not figure.complete for figure in figures)
     title = f"District figures {period}: {matched} of {len(figures)} match"
@@ -98,6 +100,80 @@ def _figures_table(period: str, figures: list) -> Table:
             units if figure.complete else f"[yellow]{units} ⚠[/]",
         )
     return table
+
+
+def _value_text(value) -> str:
+    return "—" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _unreported_figures_table(period: str, figures: list) -> Table:
+    """A period without a published report (reference/published_reports.csv): its figures are shown with their
+    values and what they rest on, and compared with nothing (the 2022 report's numbers say nothing of 2023)."""
+    incomplete = sum(not figure.complete for figure in figures)
+    nonzero = sum(bool(figure.value) for figure in figures)
+    title = (
+        f"District figures {period}: {len(figures)} figures ({nonzero} non-zero), no published report to compare with"
+    )
+    if incomplete:
+        title += f" [yellow]({incomplete} incomplete: not every unit of their group has an accepted file)[/]"
+    table = Table(title=title)
+    for header, justify in (("figure", "left"), ("report says (2022)", "left"), ("value (base unit)", "right")):
+        table.add_column(header, justify=justify)
+    table.add_column("units", justify="right")
+    for figure in figures:
+        units = f"{figure.units_accepted}/{figure.units_expected}"
+        table.add_row(
+            figure.figure_id,
+            figure.quote_zh[:28],
+            f"{_value_text(figure.value)} {figure.base_unit}",
+            units if figure.complete else f"[yellow]{units} ⚠[/]",
+        )
+    return table
+
+
+def _targets_table(targets: list[dict]) -> Table:
+    first = targets[0]
+    table = Table(title=f"Targets {first['year']} (reference/targets.csv): progress as of {first['period']}")
+    for header, justify in (
+        ("stated target", "left"),
+        ("indicator", "left"),
+        ("target", "right"),
+        ("achieved", "right"),
+        ("progress", "right"),
+        ("met", "center"),
+    ):
+        table.add_column(header, justify=justify)
+    for row in targets:
+        ratio = "—" if row["progress_ratio"] is None else f"{float(row['progress_ratio']):.0%}"
+        table.add_row(
+            row["quote_zh"],
+            row["indicator_code"],
+            _value_text(row["target"]),
+            _value_text(row["achieved"]),
+            ratio,
+            "[green]✓[/]" if row["met"] else "—",
+        )
+    return table
+
+
+def _print_unreported(period: str, figures: list, warehouse: Path) -> str:
+    """After the figures of a period without a published report: its year's targets, if any; and the words the
+    run's last line says instead of "N of 66 match" (units with an accepted file, figures complete)."""
+    from union_stats import warehouse as db
+
+    try:
+        targets = db.read_target_progress(warehouse, period)
+        units = db.read_completeness(warehouse, period)
+    except (duckdb.Error, db.WarehouseBusy) as error:
+        raise _warehouse_failure(warehouse, error) from error
+    if targets:
+        _print_table(_targets_table(targets))
+    accepted = sum(row["status"] in ("accepted", "accepted_with_warnings") for row in units)
+    complete = sum(figure.complete for figure in figures)
+    return (
+        f"{accepted} of {len(units)} units with an accepted file; {complete} of {len(figures)} figures complete; "
+        f"no published report for {period}: nothing to compare with"
+    )
 
 
 PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"
@@ -185,21 +261,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
+    from union_stats import warehouse as db
+
     if unchanged is not None:
         period, figures = unchanged
         _print_table(_figures_table(period, figures))
+        if db.has_published_report(figures):
+            outcome = f"{sum(f.matches for f in figures)} of {len(figures)} figures match"
+        else:
+            outcome = _print_unreported(period, figures, args.warehouse)
         console.print(
-            f"period {period}: nothing new since the last run (every file is in the warehouse); "
-            f"[bold]{sum(f.matches for f in figures)} of {len(figures)} figures match[/]"
+            f"period {period}: nothing new since the last run (every file is in the warehouse); [bold]{outcome}[/]"
         )
         if parquet_dir is not None:
             _publish_after_run(args.warehouse, parquet_dir, only_if_stale=True)
         return 0
     _print_table(_figures_table(summary.period, summary.figures))
+    if summary.compared:
+        outcome = f"{summary.matched} of {len(summary.figures)} figures match"
+    else:
+        outcome = _print_unreported(summary.period, summary.figures, args.warehouse)
     console.print(
         f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
-        f"{summary.rejected} rejected, {summary.held} held; "
-        f"[bold]{summary.matched} of {len(summary.figures)} figures match[/]; warehouse {args.warehouse}"
+        f"{summary.rejected} rejected, {summary.held} held; [bold]{outcome}[/]; warehouse {args.warehouse}"
     )
     for file_name, reason in summary.rejected_files:
         console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
@@ -226,41 +310,36 @@ def _warehouse_failure(warehouse: Path, error: Exception) -> Failure:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from union_stats import status
     from union_stats import warehouse as db
 
     warehouse = _existing_warehouse(args.warehouse)
     try:
-        rows = db.read_completeness(warehouse, args.period)
+        with db.connect(warehouse, read_only=True) as con:
+            rows = status.rows(con, args.period)
     except (duckdb.Error, db.WarehouseBusy) as error:
         raise _warehouse_failure(warehouse, error) from error
     if not rows:
         raise Failure(f"no submissions or expected units recorded for period {args.period} in {warehouse}")
-    submitted = sum(row["status"] != "missing" for row in rows)
-    table = Table(title=f"报送情况 {args.period}: {submitted} / {len(rows)} units submitted, due {rows[0]['due_on']}")
-    for header in ("单位代码", "单位", "结果", "文件数", "首次收到", "是否按时", "错误", "警告"):
-        table.add_column(header)
-    colours = {
-        "missing": "red",
-        "rejected": "red",
-        "held": "yellow",
-        "accepted_with_warnings": "yellow",
-        "accepted": "green",
-    }
-    for row in rows:
-        timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"[red]逾期{row['days_late']}天[/]")
-        received = row["first_received_at"].astimezone().strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
-        table.add_row(
-            row["unit_code"],
-            row["unit_name_zh"] or "",
-            f"[{colours.get(row['status'], 'white')}]{row['status']}[/]",
-            str(row["files"] or 0),
-            received,
-            timely,
-            str(row["errors"] if row["errors"] is not None else ""),
-            str(row["warnings"] if row["warnings"] is not None else ""),
-        )
-    console.print(table)
+    lang = getattr(args, "lang", "zh")
+    output = getattr(args, "format", "table")
+    if output == "table":
+        _print_table(status.table(args.period, rows, lang))
+        return 0
+    text = status.to_csv(rows, lang) if output == "csv" else status.to_json(rows, lang)
+    _write_utf8(text)
     return 0
+
+
+def _write_utf8(text: str) -> None:
+    """Machine output is UTF-8 whatever the locale (a GBK console on Windows, LANG=C in a cron job)."""
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a text-only stream (a test's StringIO): it takes the text as is
+        sys.stdout.write(text)
+        return
+    binary.write(text.encode("utf-8"))
+    binary.flush()
 
 
 SQL_READ_ONLY = "只读：union-stats sql 不能修改数据仓库，也不能读写其他文件或更改设置 (read-only)"
@@ -647,6 +726,18 @@ def _check_dask(value: str | None) -> str | None:
     return value.strip()
 
 
+def _choice(*values: str):
+    """A callback that takes one of `values` (any case) and answers anything else with a usage error."""
+
+    def check(value: str) -> str:
+        text = str(value).strip().lower()
+        if text not in values:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(values)}")
+        return text
+
+    return check
+
+
 def _shown(path: Path) -> str:
     """A default path as help shows it: relative to the current folder when it is under it."""
     try:
@@ -774,11 +865,40 @@ def _validate(
 @app.command(
     "status",
     short_help="which units have submitted for a period, on time or late",
-    help="Which units have submitted for a period, when, on time or late, and with what outcome.",
-    epilog=_example("union-stats status --period 2022"),
+    help="Which units have submitted for a period, when, on time or late, and with what outcome; and each unit's "
+    "newest file with its own outcome (a rejected correction shows while an earlier file is the one that counts). "
+    "In Chinese, or English with --lang en; a table that fits the terminal, or --format csv|json for machines.",
+    epilog=_example(
+        "union-stats status --period 2022",
+        "union-stats status --period 2023Q1 --lang en",
+        "union-stats status --period 2023Q1 --format csv > status_2023Q1.csv",
+    ),
 )
-def _status(period: Period, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
-    return cmd_status(argparse.Namespace(command="status", period=period, warehouse=warehouse))
+def _status(
+    period: Period,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang",
+            help="the language of headers and outcomes: zh (Chinese) or en (English)",
+            callback=_choice("zh", "en"),
+            metavar="zh|en",
+        ),
+    ] = "zh",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (fits the terminal; whole in a pipe), or csv / json: one row per unit, UTF-8, for machines",
+            callback=_choice("table", "csv", "json"),
+            metavar="table|csv|json",
+        ),
+    ] = "table",
+) -> int:
+    return cmd_status(
+        argparse.Namespace(command="status", period=period, warehouse=warehouse, lang=lang, format=output)
+    )
 
 
 class SqlFormat(StrEnum):
@@ -1221,6 +1341,73 @@ def _report(
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
     return cmd_report(argparse.Namespace(command="report", period=period, out=out, warehouse=warehouse))
+
+
+# plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
+# anything else is a bug and keeps its traceback
+PLAIN_MISTAKES = (
+    PeriodError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from union_stats import export
+
+    try:
+        export.check_target(args.out)  # before the warehouse: a wrong folder is said first, and costs nothing
+        exported = export.export(_existing_warehouse(args.warehouse), args.out, args.format)
+    except export.ExportError as error:
+        raise Failure(str(error)) from error
+    rows = sum(item.rows for item in exported)
+    where = exported[0].file if args.format == "xlsx" else args.out
+    console.print(
+        f"exported {len(exported)} relations of {' and '.join(export.SCHEMAS)} ({rows:,} rows) as {args.format} "
+        f"to {where}"
+    )
+    return 0
+
+
+@app.command(
+    "export",
+    short_help="export every table and view of marts and report as Parquet, CSV or one Excel workbook",
+    help="Export every table and view of the marts and report schemas, read-only, into a new or empty folder DIR: "
+    "parquet or csv write one file per relation (DIR/<schema>.<name>.parquet|csv), xlsx one workbook "
+    "(DIR/union_stats.xlsx) with a sheet per relation and an index sheet naming each sheet's relation (Excel "
+    "allows 31 characters in a sheet name). A snapshot for a spreadsheet or a tool; `union-stats publish` keeps a "
+    "partitioned Parquet copy current instead.",
+    epilog=_example(
+        "union-stats export --format xlsx --out exports/2023",
+        "union-stats export --format parquet --out /tmp/union-stats --warehouse w.duckdb",
+    ),
+)
+def _export(
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="parquet, csv (UTF-8, with a header row) or xlsx",
+            callback=_choice("parquet", "csv", "xlsx"),
+            show_default=False,
+            metavar="parquet|csv|xlsx",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="the folder to write into: new or empty (its parent folder must exist)",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_export(argparse.Namespace(command="export", format=output, out=out, warehouse=warehouse))
 
 
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;

@@ -14,7 +14,14 @@ from union_stats.parse import ParsedBatch
 from union_stats.reference import template
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
-from union_stats.warehouse import HELD, FigureRow, connect, read_district_figures, record_outside_a_load
+from union_stats.warehouse import (
+    HELD,
+    FigureRow,
+    connect,
+    has_published_report,
+    read_district_figures,
+    record_outside_a_load,
+)
 
 
 def outcomes_markdown(outcomes: list[tuple]) -> str:
@@ -25,8 +32,12 @@ def outcomes_markdown(outcomes: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def figures_markdown(figures: list[FigureRow]) -> str:
-    matched = sum(figure.matches for figure in figures)
+def figures_markdown(figures: list[FigureRow], targets: list[dict] | None = None) -> str:
+    """The figures artifact: compared with the published report where the period has one; for any other period
+    the values and what they rest on, then the year's targets and the progress towards them."""
+    if not has_published_report(figures):
+        return unreported_figures_markdown(figures, targets or [])
+    matched = sum(bool(figure.matches) for figure in figures)
     incomplete = sum(not figure.complete for figure in figures)
     lines = [f"**{matched} / {len(figures)}** figures match the published report."]
     if incomplete:
@@ -44,6 +55,53 @@ def figures_markdown(figures: list[FigureRow]) -> str:
         for f in figures
     ]
     return "\n".join(lines)
+
+
+def value_text(value) -> str:
+    """A value in the base unit as the office reads it: thousands separated, no trailing zeros."""
+    return "—" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def unreported_figures_markdown(figures: list[FigureRow], targets: list[dict]) -> str:
+    incomplete = sum(not figure.complete for figure in figures)
+    lines = [
+        f"No work report was published for this period: **{len(figures)}** figures, not compared with any "
+        "(reference/published_reports.csv lists the periods that have one)."
+    ]
+    if incomplete:
+        lines.append(
+            f"**{incomplete}** figures are incomplete: not every unit of their group has an accepted file (⚠)."
+        )
+    lines += ["", "| figure | report says (2022 wording) | value (base unit) | units accepted/expected |"]
+    lines.append("| --- | --- | --- | --- |")
+    lines += [
+        f"| {f.figure_id} | {f.quote_zh} | {value_text(f.value)} {f.base_unit} | "
+        f"{f.units_accepted}/{f.units_expected}{'' if f.complete else ' ⚠'} |"
+        for f in figures
+    ]
+    if targets:
+        lines += ["", targets_markdown(targets)]
+    return "\n".join(lines)
+
+
+def targets_markdown(targets: list[dict]) -> str:
+    as_of = targets[0]["period"]
+    lines = [
+        f"**Targets {targets[0]['year']}** (reference/targets.csv), progress as of {as_of}:",
+        "",
+        "| 目标 | target | achieved | progress | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {row['quote_zh']} | {value_text(row['target'])} | {value_text(row['achieved'])} | "
+        f"{_percent(row['progress_ratio'])} | {'✓' if row['met'] else '—'} |"
+        for row in targets
+    ]
+    return "\n".join(lines)
+
+
+def _percent(ratio) -> str:
+    return "—" if ratio is None else f"{float(ratio):.0%}"
 
 
 def _personal_columns(layouts: pl.DataFrame) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
@@ -200,7 +258,13 @@ class RunSummary:
 
     @property
     def matched(self) -> int:
-        return sum(figure.matches for figure in self.figures)
+        """Figures that match the published report; 0 for a period without one (see `compared`)."""
+        return sum(bool(figure.matches) for figure in self.figures)
+
+    @property
+    def compared(self) -> bool:
+        """Whether the period has a published report its figures were compared with."""
+        return has_published_report(self.figures)
 
 
 def nothing_new(run: RunContext, files: int) -> RunSummary:

@@ -312,6 +312,28 @@ def targets() -> tuple[dict[str, str], ...]:
     return rows
 
 
+PUBLISHED_REPORT_COLUMNS = ("period", "title_zh", "title_en")
+
+
+@cache
+def published_reports() -> tuple[dict[str, str], ...]:
+    """The periods a work report was published for (period, title_zh, title_en): figures.csv holds that report's
+    numbers, so only these periods are compared with them; any other period's figures stand alone.
+
+    A period listed twice, or one that is no period, is a mistake in the reference data, said at once.
+    """
+    from union_stats.periods import is_period
+
+    rows = tuple(_read_csv(REFERENCE_DIR / "published_reports.csv"))
+    seen: set[str] = set()
+    for row in rows:
+        period = row["period"].strip()
+        if not is_period(period) or period in seen:
+            raise ValueError(f"published_reports.csv：统计期有误或重复：{row}")
+        seen.add(period)
+    return rows
+
+
 @cache
 def validation_settings() -> dict:
     """Thresholds of the judgement-call rules (history), from `reference/validation.toml`."""

@@ -290,6 +290,13 @@ def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> N
         "ref.targets",
         pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String)),
     )
+    _replace_table(
+        con,
+        "ref.published_reports",
+        pl.DataFrame(
+            list(reference.published_reports()), schema=dict.fromkeys(reference.PUBLISHED_REPORT_COLUMNS, pl.String)
+        ),
+    )
 
 
 def _template_sheets() -> pl.DataFrame:
@@ -444,10 +451,11 @@ class FigureRow:
     quote_zh: str
     value: float | None
     base_unit: str
-    published: str
+    # None where no report was published for the period (reference/published_reports.csv): nothing to compare
+    published: str | None
     reproduced: str | None
     comparator: str
-    matches: bool
+    matches: bool | None
     # what the figure rests on: the units of its reporting group expected for the period, how many sent a file
     # (whatever its outcome), how many have a current accepted one, and whether that is all of them
     units_expected: int
@@ -466,9 +474,43 @@ def district_figures(con: duckdb.DuckDBPyConnection, period: str) -> list[Figure
     return [FigureRow(*row) for row in rows]
 
 
+def has_published_report(figures: list) -> bool:
+    """Whether the figures of a period are compared with a published report: only then do they carry its words."""
+    return any(figure.published is not None for figure in figures)
+
+
 def read_district_figures(warehouse: Path, period: str) -> list[FigureRow]:
     with connect(warehouse, read_only=True) as con:
         return district_figures(con, period)
+
+
+def _relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchall()[0][0]
+    )
+
+
+def target_progress(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+    """The stated targets of the period's year, with the district's progress as of the period (its quarter's row
+    of report.target_progress_by_period; for a year, the latest step loaded): none for a year without targets."""
+    if not _relation_exists(con, "report", "target_progress_by_period"):
+        return []  # a warehouse built before the relation existed: its next run that loads builds it
+    relation = con.sql(
+        "select year, period, quarter, indicator_code, indicator_name_zh, unit_zh, target, comparator, achieved, "
+        "basis, progress_ratio, met, quote_zh from report.target_progress_by_period "
+        "where year = left($period, 4) and (period = $period or length($period) = 4) "
+        "qualify row_number() over (partition by indicator_code order by quarter is null desc, quarter desc) = 1 "
+        "order by indicator_code",
+        params={"period": period},
+    )
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def read_target_progress(warehouse: Path, period: str) -> list[dict]:
+    with connect(warehouse, read_only=True) as con:
+        return target_progress(con, period)
 
 
 def completeness(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
