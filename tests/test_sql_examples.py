@@ -350,3 +350,6 @@ def test_explain_a_quarter(later: Path) -> None:
     for figure_id in ("F03", "F44", "F59"):
         answer = explain.explain(later, figure_id, "2023Q2")
         assert answer.contributions and sum(item.value for item in answer.contributions) == answer.value
+        assert answer.matches is None and answer.published is None  # no report was published for a quarter
+    text = " ".join(str(part) for part in explain.render(answer) if not hasattr(part, "columns"))
+    assert "本期没有公布的报告" in text

@@ -88,7 +88,7 @@ class Explanation:
     quote_zh: str
     published: str | None
     reproduced: str | None
-    matches: bool
+    matches: bool | None  # null for a period without a published report: nothing to compare with
     value: Decimal
     base_unit: str
     units_expected: int
@@ -308,7 +308,7 @@ def explain(warehouse: Path, figure: str, period: str) -> Explanation:
         quote_zh=figure_row["quote_zh"],
         published=figure_row["published"],
         reproduced=figure_row["reproduced"],
-        matches=bool(figure_row["matches"]),
+        matches=figure_row["matches"],
         value=value,
         base_unit=figure_row["base_unit"],
         units_expected=figure_row["units_expected"],
@@ -329,8 +329,12 @@ def render(explanation: Explanation):
     lines = [
         f"报告数字 {explanation.figure_id} · {explanation.period}（报告第 {explanation.section} 节）",
         f"报告原文：{explanation.quote_zh}",
-        f"公布值：{explanation.published or '—'}　复现值：{explanation.reproduced or '—'}　"
-        f"{'一致 ✓' if explanation.matches else '不一致 ✗'}",
+        (
+            f"公布值：{explanation.published or '—'}　复现值：{explanation.reproduced or '—'}　"
+            f"{'一致 ✓' if explanation.matches else '不一致 ✗'}"
+            if explanation.matches is not None
+            else "本期没有公布的报告，不作比较"
+        ),
         f"数值：{_number_zh(explanation.value, 'count')} {explanation.base_unit}",
     ]
     for indicator in explanation.indicators:
