@@ -525,7 +525,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise Failure(f"cannot write the data dictionary to {out}: the folder {out.parent} does not exist")
     try:
-        model_docs.write_dictionary(warehouse, out)
+        with db.connect(warehouse, read_only=True) as con:
+            model_docs.write_dictionary(con, out)
     except model_docs.DocError as error:
         raise Failure(f"the model documentation is wrong: {error}") from error
     except (duckdb.Error, db.WarehouseBusy) as error:

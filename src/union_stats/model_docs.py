@@ -461,12 +461,10 @@ def render_dictionary(con: duckdb.DuckDBPyConnection, docs: list[ModelDoc] | Non
     )
 
 
-def write_dictionary(warehouse: Path, out: Path) -> Path:
-    """Render the data dictionary of `warehouse` (opened read-only) into `out`, written whole or not at all."""
-    from union_stats.warehouse import connect
-
-    with connect(warehouse, read_only=True) as con:
-        page = render_dictionary(con)
+def write_dictionary(con: duckdb.DuckDBPyConnection, out: Path) -> Path:
+    """Render the data dictionary of the warehouse `con` reads into `out`, written whole or not at all. (The
+    caller opens the warehouse: this module sits below warehouse.py, which builds through transform.py.)"""
+    page = render_dictionary(con)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(page, encoding="utf-8")
     partial.replace(out)
