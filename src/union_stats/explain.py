@@ -349,7 +349,13 @@ def render(explanation: Explanation):
         lines.append(f"未计入（无已接收文件）：{'、'.join(explanation.units_without_file)}")
     table = Table(title=f"{explanation.figure_id} 各单位贡献")
     for header in ("单位", "数值", "占比", "文件", "工作表", "单元格 / 行"):
-        table.add_column(header, justify="right" if header in ("数值", "占比") else "left")
+        # a file name has no spaces to wrap at: folded, never cut to an ellipsis on a narrow terminal
+        table.add_column(
+            header,
+            justify="right" if header in ("数值", "占比") else "left",
+            overflow="fold" if header == "文件" else "ellipsis",
+            min_width=8 if header == "文件" else None,
+        )
     for item in explanation.contributions:
         share = "—" if item.share is None else f"{item.share:.2%}"
         where = ", ".join(item.cells) if item.cells and len(item.cells) <= 3 else item.rows_zh
