@@ -36,6 +36,7 @@ COMMANDS = (
     "explain",
     "docs",
     "report",
+    "users",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -176,6 +177,19 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["report", "--period", "2022", "--warehouse", "note.txt"], 1),  # not a DuckDB file
     (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "page.pdf"], 2),
     (["report", "--period", "2022", "--warehouse", "note.txt", "--out", "nowhere/page.html"], 2),
+    # users (the portal's accounts, in portal.sqlite beside the warehouse: a mistake makes no such file)
+    (["users"], 2),  # no subcommand
+    (["users", "add", "dashi", "--unit", "nobody", "--password-stdin", "--warehouse", "w.duckdb"], 2),
+    (["users", "add", "dashi", "--unit", "dashi", "--office", "--password-stdin", "--warehouse", "w.duckdb"], 2),
+    (["users", "add", "dashi", "--password-stdin", "--warehouse", "w.duckdb"], 2),  # neither --unit nor --office
+    (["users", "add", "Dashi", "--office", "--password-stdin", "--warehouse", "w.duckdb"], 2),
+    (["users", "add", "dashi", "--office", "--warehouse", "w.duckdb"], 2),  # no --password-stdin
+    (["users", "add", "dashi", "--office", "--password-stdin", "--warehouse", "w.duckdb"], 2),  # nothing on stdin
+    (["users", "add", "dashi", "--office", "--password-stdin", "--warehouse", "nowhere/w.duckdb"], 2),
+    (["users", "disable", "dashi", "--warehouse", "w.duckdb"], 1),  # no such user
+    (["users", "disable", "dashi", "--warehouse", "empty"], 1),  # the warehouse is a folder
+    (["users", "list", "--warehouse", "nowhere/w.duckdb"], 1),
+    (["users", "reset", "--password-stdin"], 2),
 ]
 
 

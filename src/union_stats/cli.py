@@ -1344,6 +1344,231 @@ def _report(
     return cmd_report(argparse.Namespace(command="report", period=period, out=out, warehouse=warehouse))
 
 
+# --- union-stats users: the submission portal's accounts (issue 13; src/union_stats/portal/accounts.py) ---------
+
+users_app = typer.Typer(
+    name="users",
+    help="The submission portal's accounts: a unit's (it submits for one unit code) or the office's. They live in "
+    "portal.sqlite beside the warehouse (SQLite, not DuckDB: the portal answers while a run holds the warehouse), "
+    "with the audit trail of every change and login. A password is read as one line from stdin, never from the "
+    "command line, and kept only as a scrypt hash.",
+    short_help="portal accounts: add, reset a password, disable, list",
+    epilog=_example(
+        "union-stats users add shiqiao.clerk --unit shiqiao --password-stdin < password.txt",
+        "union-stats users list",
+    ),
+    no_args_is_help=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+app.add_typer(users_app, name="users")
+
+UserName = Annotated[
+    str,
+    typer.Argument(help="the user name: 2 to 32 of a-z 0-9 _ . -", metavar="NAME", show_default=False),
+]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="read the password (at least 10 characters) as one line from stdin; required",
+    ),
+]
+
+
+def _actor() -> str:
+    """Who ran a `users` command, for the audit trail: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "cli"
+
+
+def _read_password(password_stdin: bool) -> str:
+    """One line from stdin (a terminal is asked without echo); its line end is not part of it."""
+    from union_stats.portal import accounts
+
+    if not password_stdin:
+        raise Failure("give the password on stdin with --password-stdin (never on the command line)", code=2)
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            import getpass
+
+            line = getpass.getpass("password: ")
+        else:
+            line = "" if sys.stdin is None else sys.stdin.readline()
+    except (OSError, ValueError, EOFError):  # no stdin to read (closed, or captured)
+        line = ""
+    password = line.removesuffix("\n").removesuffix("\r")
+    try:
+        return accounts.check_password(password)
+    except accounts.InvalidAccount as error:
+        raise Failure(f"{error} (read from stdin with --password-stdin)", code=2) from None
+
+
+def _portal_store(warehouse: Path):
+    """The accounts beside the warehouse: its folder must exist (the warehouse itself need not, yet)."""
+    from union_stats.portal import accounts
+
+    if warehouse.is_dir():
+        raise Failure(f"no warehouse at {warehouse}: it is a folder, not a DuckDB file")
+    if not warehouse.parent.is_dir():
+        raise Failure(f"no folder {warehouse.parent}: the portal's accounts live beside the warehouse {warehouse}")
+    return accounts.AccountStore(accounts.portal_db_for(warehouse))
+
+
+def _account_call(action, *args, **kwargs):
+    """An account operation: a bad name or password is exit 2, a name taken or unknown exit 1, one line each."""
+    import sqlite3
+
+    from union_stats.portal import accounts
+
+    try:
+        return action(*args, **kwargs)
+    except accounts.InvalidAccount as error:
+        raise Failure(str(error), code=2) from None
+    except accounts.AccountError as error:
+        raise Failure(str(error)) from None
+    except sqlite3.Error as error:
+        raise Failure(f"cannot use the portal's store: {_one_line(str(error))}") from None
+
+
+def _check_name(username: str) -> str:
+    from union_stats.portal import accounts
+
+    try:
+        return accounts.check_username(username)
+    except accounts.InvalidAccount as error:
+        raise Failure(str(error), code=2) from None
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from union_stats.portal import accounts
+
+    _check_name(args.name)
+    try:
+        accounts.check_role(args.unit, args.office)
+    except accounts.InvalidAccount as error:
+        raise Failure(str(error), code=2) from None
+    password = _read_password(args.password_stdin)
+    store = _portal_store(args.warehouse)
+    account = _account_call(store.add, args.name, password, unit_code=args.unit, office=args.office, actor=_actor())
+    who = "the office" if account.role == "office" else f"unit {account.unit_code}"
+    console.print(f"added {account.username} ({who}) to {store.path}")
+    return 0
+
+
+def cmd_users_reset(args: argparse.Namespace) -> int:
+    _check_name(args.name)
+    password = _read_password(args.password_stdin)
+    store = _portal_store(args.warehouse)
+    _account_call(store.reset, args.name, password, actor=_actor())
+    console.print(f"new password for {args.name} in {store.path}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    _check_name(args.name)
+    store = _portal_store(args.warehouse)
+    _account_call(store.disable, args.name, actor=_actor())
+    console.print(f"disabled {args.name}: it can no longer log in ({store.path})")
+    return 0
+
+
+def _when(moment: str | None) -> str:
+    return "—" if not moment else f"{moment[:19].replace('T', ' ')} UTC"
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    store = _portal_store(args.warehouse)
+    rows = _account_call(store.accounts)
+    if not rows:
+        console.print(f"no portal accounts in {store.path}")
+        return 0
+    table = Table(title=f"Portal accounts ({store.path})")
+    for header in ("name", "role", "unit", "disabled", "created", "last login"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(
+            escape(row.username),
+            row.role,
+            row.unit_code or "—",
+            "yes" if row.disabled else "no",
+            _when(row.created_at),
+            _when(row.last_login_at),
+        )
+    _print_table(table)
+    return 0
+
+
+@users_app.command(
+    "add",
+    short_help="add a unit's or the office's account (password on stdin)",
+    help="Add an account: a unit's (--unit CODE, a code of reference/units.csv) or the office's (--office). The "
+    "password is one line on stdin (at least 10 characters). A name taken is exit 1; a bad name, unit or "
+    "password exit 2, and nothing is written.",
+    epilog=_example(
+        "union-stats users add shiqiao.clerk --unit shiqiao --password-stdin < password.txt",
+        "printf '%s\\n' \"$PASSWORD\" | union-stats users add office.li --office --password-stdin",
+    ),
+)
+def _users_add(
+    name: UserName,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            help="the unit the account submits for  [default: none: give --unit or --office]",
+            show_default=False,
+            metavar="CODE",
+        ),
+    ] = None,
+    office: Annotated[bool, typer.Option("--office", help="the district office's account (sees every unit)")] = False,
+    password_stdin: PasswordStdin = False,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_users_add(
+        argparse.Namespace(
+            command="users add", name=name, unit=unit, office=office, password_stdin=password_stdin, warehouse=warehouse
+        )
+    )
+
+
+@users_app.command(
+    "reset",
+    short_help="give an account a new password (on stdin)",
+    help="Give an account a new password, read as one line from stdin (at least 10 characters).",
+    epilog=_example("union-stats users reset shiqiao.clerk --password-stdin < new_password.txt"),
+)
+def _users_reset(name: UserName, password_stdin: PasswordStdin = False, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_users_reset(
+        argparse.Namespace(command="users reset", name=name, password_stdin=password_stdin, warehouse=warehouse)
+    )
+
+
+@users_app.command(
+    "disable",
+    short_help="stop an account from logging in",
+    help="Stop an account from logging in; it stays in the list and in the audit trail.",
+    epilog=_example("union-stats users disable shiqiao.clerk"),
+)
+def _users_disable(name: UserName, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_users_disable(argparse.Namespace(command="users disable", name=name, warehouse=warehouse))
+
+
+@users_app.command(
+    "list",
+    short_help="list the accounts: name, role, unit, disabled, created, last login",
+    help="List the portal's accounts: name, role, unit, whether disabled, when made and last logged in (UTC). "
+    "No password or hash is ever shown.",
+    epilog=_example("union-stats users list --warehouse /shared/w.duckdb"),
+)
+def _users_list(warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_users_list(argparse.Namespace(command="users list", warehouse=warehouse))
+
+
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
 PLAIN_MISTAKES = (

@@ -1,0 +1,1 @@
+"""The submission portal (issue 13): accounts, roles, sessions and the audit trail."""
