@@ -441,13 +441,11 @@ def dictionary(con: duckdb.DuckDBPyConnection, docs: list[ModelDoc]) -> dict[str
 
 def render_dictionary(con: duckdb.DuckDBPyConnection, docs: list[ModelDoc] | None = None) -> str:
     """The data dictionary as one HTML page with its styles inlined (it opens offline, from a file share)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    from union_stats.paths import REPORT_TEMPLATES_DIR
+    from union_stats.templating import html_environment
 
     docs = load_docs() if docs is None else docs
     schemas = dictionary(con, docs)
-    environment = Environment(loader=FileSystemLoader(REPORT_TEMPLATES_DIR), autoescape=select_autoescape(["html"]))
+    environment = html_environment()
     last_run = con.execute(
         "select run_id, period, finished_at from ops.runs where status = 'succeeded' order by finished_at desc limit 1"
     ).fetchone()

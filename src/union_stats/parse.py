@@ -30,7 +30,7 @@ from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding
 from union_stats.inspect import inspect_file, load_limits
 from union_stats.periods import is_period, period_bounds
-from union_stats.pseudonym import KeySource, Pseudonymiser, mask_id, mask_name, scrub_ids
+from union_stats.pseudonym import KeySource, Pseudonymiser, mask, names_pattern, scrub
 from union_stats.reference import (
     CURRENT_TEMPLATE,
     LINEAGE_COLUMNS,
@@ -395,8 +395,8 @@ def _sheet_frame(
         if column.type == "date":  # a date cell printed with its time is the same date
             pair = pl.DataFrame([typed.alias("typed"), value.alias("value")])
             changed &= ~pair.select(pl.col("typed").str.starts_with(pl.col("value")).fill_null(False)).to_series()
-        if column.personal:
-            changed &= False  # an ID number's spaces and full-width digits are undone silently: never quoted
+        if column.personal:  # an ID number's spaces and full-width digits are undone silently: never quoted
+            changed = pl.Series([False] * len(changed), dtype=pl.Boolean)
         scrubbed = _without_personal(value, names if column.free_text else None) if column.type == "text" else value
         limit = _text_limit(column)
         too_long = (value.str.len_chars() > limit).fill_null(False)
@@ -413,7 +413,7 @@ def _sheet_frame(
                 )  # fmt: skip
                 found.append((owner[index], (row, column_order, 0), finding))
             if too_long[index]:
-                shown_value = _masked(column, value[index]) if column.personal else scrubbed[index]
+                shown_value = mask(column.personal, value[index]) if column.personal else scrubbed[index]
                 finding = _text_too_long(received, sheet.sheet, where, shown_value, column.header, limit)
                 found.append((owner[index], (row, column_order, 2), finding))
             if in_text[index]:
@@ -457,46 +457,32 @@ def _sheet_frame(
 
 def _without_personal(value: pl.Series, names: re.Pattern | None) -> pl.Series:
     """Text cells with any ID number inside masked, and in a remark any name of the batch's beneficiary lists: a
-    remark is no place for either (pseudonym.scrub_ids; a name nobody listed cannot be told from other words)."""
-    ids = value.str.contains(r"[0-9]{17}").any()
-    if not ids and names is None:
+    remark is no place for either (pseudonym.scrub; a name nobody listed cannot be told from other words)."""
+    if names is None and not value.str.contains(r"[0-9]{17}").any():
         return value
-
-    def scrubbed(text: str) -> str:
-        text = scrub_ids(text) if ids else text
-        return names.sub(lambda matched: mask_name(matched.group(0)), text) if names is not None else text
-
     distinct = value.drop_nulls().unique().to_list()
-    return value.replace_strict({text: scrubbed(text) for text in distinct}, default=None, return_dtype=pl.String)
+    return value.replace_strict({text: scrub(text, names) for text in distinct}, default=None, return_dtype=pl.String)
 
 
 def _listed_names(spec: Template, files: list[_FileParse]) -> re.Pattern | None:
-    """The names on the beneficiary sheets of a batch's files, as one pattern (longest first): remarks are
-    searched for them."""
-    names: set[str] = set()
-    for sheet in spec.sheets:
-        for column in sheet.columns:
-            if column.personal != "name":
-                continue
-            for file in files:
-                body = file.bodies.get(sheet.kind)
-                if body is not None:
-                    names.update(str(name).strip() for name in body.cells[column.name].to_pylist() if name)
-    names = {name for name in names if len(name) >= 2}
-    if not names:
-        return None
-    return re.compile("|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)))
-
-
-def _masked(column: Column, text: str) -> str:
-    return mask_id(text) if column.personal == "id_number" else mask_name(text)
+    """The names on the beneficiary sheets of a batch's files, as one pattern: remarks are searched for them."""
+    names = [
+        name
+        for sheet in spec.sheets
+        for column in sheet.columns
+        if column.personal == "name"
+        for file in files
+        if sheet.kind in file.bodies
+        for name in file.bodies[sheet.kind].cells[column.name].to_pylist()
+    ]
+    return names_pattern(names)
 
 
 def _personal(column: Column, value: pl.Series, period: str, pseudonyms: Pseudonymiser) -> list[pl.Series]:
     """A personal column as the batch keeps it: masked (for the clerk's own report), and for an ID number what
     `PERSON_COLUMNS` keep of it (the keyed hash, the number's verdict, birth year and sex)."""
     distinct = value.drop_nulls().unique().to_list()
-    masked = value.replace_strict({text: _masked(column, text) for text in distinct}, default=None)
+    masked = value.replace_strict({text: mask(column.personal, text) for text in distinct}, default=None)
     if column.personal != "id_number":
         return [masked.alias(column.name)]
     born_by = period_bounds(period)[1] if is_period(period) else date.today()  # "?": a self-check's unknown period

@@ -22,6 +22,7 @@ import re
 import secrets
 import stat
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -121,9 +122,30 @@ def mask_name(text: str) -> str:
     return f"{name[:1]}**" if name else name
 
 
+def mask(kind: str, text: str) -> str:
+    """A personal cell of `kind` (a column's `personal`: "name" or "id_number") as a clerk may see it."""
+    return mask_id(text) if kind == "id_number" else mask_name(text)
+
+
 def scrub_ids(text: str) -> str:
     """Free text with every ID number inside masked: a remark is no place for one."""
     return ID_IN_TEXT.sub(lambda matched: mask_id(matched.group(0)), text)
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern | None:
+    """The names listed on beneficiary sheets as one pattern, longest first (张伟明 before 张伟); a name of one
+    character says too little to look for. None when there is none."""
+    listed = {str(name).strip() for name in names if name is not None}
+    listed = {name for name in listed if len(name) >= 2}
+    if not listed:
+        return None
+    return re.compile("|".join(re.escape(name) for name in sorted(listed, key=len, reverse=True)))
+
+
+def scrub(text: str, names: re.Pattern | None = None) -> str:
+    """Free text with every ID number, and every name `names` matches, masked."""
+    text = scrub_ids(text)
+    return names.sub(lambda matched: mask_name(matched.group(0)), text) if names is not None else text
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -39,14 +38,13 @@ from union_stats.findings import (
     sort_key,
     stopped_before_reading,
 )
-from union_stats.paths import REPORT_TEMPLATES_DIR
-from union_stats.pseudonym import ID_IN_TEXT, mask_id, mask_name, scrub_ids
+from union_stats.pseudonym import ID_IN_TEXT, mask, names_pattern, scrub
 from union_stats.rules import registry
 from union_stats.template import display_width
+from union_stats.templating import html_environment
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR = REPORT_TEMPLATES_DIR
 HTML_TEMPLATE = "quality_report.html.j2"
 
 OUTCOME_ZH = {
@@ -257,15 +255,7 @@ def _output_stem(submission: SubmissionReport) -> str:
 
 @cache
 def _html_template() -> jinja2.Template:
-    # autoescape on for every template: select_autoescape would skip a `.j2` file name
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template(HTML_TEMPLATE)
+    return html_environment().get_template(HTML_TEMPLATE)
 
 
 # ---------------------------------------------------------------------------------------------------- workbook
@@ -306,31 +296,28 @@ def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str
     """The copy is kept beside the warehouse and goes back by e-mail: no name or ID number stays in it in clear.
     The personal columns are masked below their header (`张**`, `4401**********123X`), and in every other text
     cell of the workbook any ID number and any name those columns list. The clerk's original is not touched."""
-    masks = {"name": mask_name, "id_number": mask_id}
-    names: set[str] = set()
+    names = []
     for title, letter, header_row, kind in personal_columns:
         if title not in workbook.sheetnames:
             continue
         column = column_index_from_string(letter)
         for (cell,) in workbook[title].iter_rows(min_row=header_row + 1, min_col=column, max_col=column):
             if cell.value is not None and not isinstance(cell, MergedCell):
-                if kind == "name" and len(str(cell.value).strip()) >= 2:
-                    names.add(str(cell.value).strip())
-                cell.value = masks[kind](str(cell.value))
-    listed = re.compile("|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))) if names else None
+                if kind == "name":
+                    names.append(str(cell.value))
+                cell.value = mask(kind, str(cell.value))
+    listed = names_pattern(names)
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
                 if isinstance(cell, MergedCell):
                     continue
                 if isinstance(cell.value, str):
-                    scrubbed = scrub_ids(cell.value)
-                    if listed is not None:
-                        scrubbed = listed.sub(lambda matched: mask_name(matched.group(0)), scrubbed)
+                    scrubbed = scrub(cell.value, listed)
                     if scrubbed != cell.value:
                         cell.value = scrubbed
                 elif isinstance(cell.value, int) and ID_IN_TEXT.fullmatch(str(cell.value)):
-                    cell.value = mask_id(str(cell.value))  # a number typed as a number is still an ID number
+                    cell.value = mask("id_number", str(cell.value))  # a number typed as a number is still one
 
 
 def _drop_previous_review(workbook: Workbook) -> None:

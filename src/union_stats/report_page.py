@@ -23,7 +23,8 @@ import duckdb
 import jinja2
 
 from union_stats import periods
-from union_stats.paths import REFERENCE_DIR, REPORT_TEMPLATES_DIR
+from union_stats.paths import REFERENCE_DIR
+from union_stats.templating import html_environment
 
 PAGE_TEMPLATE = "district_report.html.j2"
 VALIDATION_TEMPLATE = "validation_results.html.j2"
@@ -636,15 +637,7 @@ def _format(value: Any, kind: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(REPORT_TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["cell"] = _format
-    return environment
+    return html_environment(cell=_format)
 
 
 def render_pages(data: ReportData, report_href: str, validation_href: str, workbook_href: str) -> tuple[str, str]:
