@@ -6,10 +6,7 @@
 -- report.target_progress itself (annual returns where filed): one place computes the year's total.
 -- report.target_progress keeps the latest state only; this relation keeps each step. units_reporting counts the
 -- units with a quarterly return of the indicator so far (null on the year's row).
-with targets as (
-    select * from ref.targets
-),
-indicators as (
+with indicators as (
     select * from marts.dim_indicator
 ),
 indicator_values as (
@@ -22,13 +19,8 @@ target_progress as (
     select * from report.target_progress
 ),
 typed_targets as (
-    select
-        cast(year as varchar) as year,
-        indicator_code,
-        cast(target as decimal(18, 2)) as target,
-        comparator,
-        quote_zh
-    from targets
+    -- the targets as report.target_progress types them (one row per year and target): typed in one place
+    select year, indicator_code, target, comparator, quote_zh from target_progress
 ),
 quarterly_values as (
     select
