@@ -37,6 +37,7 @@ COMMANDS = (
     "docs",
     "report",
     "users",
+    "portal",
 )
 
 # command line -> exit code; each runs in an empty folder holding only what `mistakes_folder` puts there
@@ -190,6 +191,13 @@ BAD_ARGUMENTS: list[tuple[list[str], int]] = [
     (["users", "disable", "dashi", "--warehouse", "empty"], 1),  # the warehouse is a folder
     (["users", "list", "--warehouse", "nowhere/w.duckdb"], 1),
     (["users", "reset", "--password-stdin"], 2),
+    # portal
+    (["portal", "--port", "0"], 2),
+    (["portal", "--port", "70000"], 2),
+    (["portal", "--port", "eighty"], 2),
+    (["portal", "--raw-dir", "note.txt"], 2),
+    (["portal", "--warehouse", "empty"], 1),  # the warehouse is a folder
+    (["portal", "--host", "192.0.2.1", "--port", "8000"], 1),  # not an address of this machine
 ]
 
 

@@ -25,6 +25,8 @@ class FileCheck:
     status: str
     findings: list[Finding] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
+    unit_code: str | None = None  # as the cover gives it (None: no cover read)
+    submission_id: str = ""
 
 
 def period_of(path: Path) -> str | None:
@@ -38,11 +40,16 @@ def period_of(path: Path) -> str | None:
     return matched.group(1) if matched else None
 
 
-def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileCheck]:
-    """Parse and validate each file (files of one period together) and, if asked, write its reports."""
+def check_files(
+    paths: list[Path], report_dir: Path | None = None, *, period_dir: Path | None = None
+) -> list[FileCheck]:
+    """Parse and validate each file (files of one period together) and, if asked, write its reports.
+
+    `period_dir` checks the files as if they were in that period folder (its period, and the units it expects),
+    wherever they are: the portal checks an upload before it places it there."""
     by_period: dict[str | None, list[Path]] = defaultdict(list)
     for path in paths:
-        by_period[period_of(path)].append(path)
+        by_period[period_dir.name if period_dir is not None else period_of(path)].append(path)
 
     results: list[FileCheck] = []
     for period, group in by_period.items():
@@ -53,14 +60,25 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
                 findings = parse.parse_batch([item], "?").findings
                 if not any(finding.severity == ERROR and finding.sheet is None for finding in findings):
                     findings = [rule("structure.period_unknown").finding(item.submission_id, item.file_name)]
-                results.append(FileCheck(item.path, item.file_name, "?", "rejected", sorted(findings, key=sort_key)))
+                results.append(
+                    FileCheck(
+                        item.path,
+                        item.file_name,
+                        "?",
+                        "rejected",
+                        sorted(findings, key=sort_key),
+                        submission_id=item.submission_id,
+                    )
+                )
             continue
-        units = tuple({unit.unit_code: unit for path in group for unit in reference.units_for(path.parent)}.values())
+        folders = [period_dir] if period_dir is not None else [path.parent for path in group]
+        units = tuple({unit.unit_code: unit for folder in folders for unit in reference.units_for(folder)}.values())
         # the same bytes under two names are one submission: checked once, answered under each name
         distinct = list({item.submission_id: item for item in reversed(received)}.values())[::-1]
         batch = parse.parse_batch(distinct, period)
         validated = validate.validate_batch(batch, units)
         status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
+        unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
         written: dict[str, list[Path]] = {}
         if report_dir is not None:
             from union_stats import publish
@@ -75,7 +93,15 @@ def check_files(paths: list[Path], report_dir: Path | None = None) -> list[FileC
                 ),
                 key=sort_key,
             )
-            check = FileCheck(item.path, item.file_name, period, status[item.submission_id], findings)
+            check = FileCheck(
+                item.path,
+                item.file_name,
+                period,
+                status[item.submission_id],
+                findings,
+                unit_code=unit_of.get(item.submission_id),
+                submission_id=item.submission_id,
+            )
             check.reports = written.get(item.submission_id, [])
             results.append(check)
     return results

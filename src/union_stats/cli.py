@@ -1569,6 +1569,70 @@ def _users_list(warehouse: Warehouse = WAREHOUSE_FILE) -> int:
     return cmd_users_list(argparse.Namespace(command="users list", warehouse=warehouse))
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    import socket
+
+    if args.warehouse.is_dir():
+        raise Failure(f"no warehouse at {args.warehouse}: it is a folder, not a DuckDB file")
+    if args.raw_dir.exists() and not args.raw_dir.is_dir():
+        raise typer.BadParameter(f"{args.raw_dir} is a file, not a folder", param_hint="'--raw-dir'")
+    if not 0 < args.port < 65536:
+        raise typer.BadParameter(f"{args.port} is not a port (1 to 65535)", param_hint="'--port'")
+    # a taken port is one line here, not uvicorn's traceback after the suites have warmed
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, args.port))
+    except OSError as error:
+        raise Failure(f"cannot serve on {args.host}:{args.port}: {error.strerror or error}") from None
+    from union_stats.portal import accounts
+    from union_stats.portal.app import serve
+
+    store = accounts.AccountStore(accounts.portal_db_for(args.warehouse))
+    if not store.accounts():
+        console.print(
+            "[yellow]no portal accounts yet:[/] add one with `union-stats users add NAME --office --password-stdin`"
+        )
+    args.raw_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"portal on http://{args.host}:{args.port}/ (raw folder {args.raw_dir}, warehouse {args.warehouse})")
+    try:
+        serve(args.raw_dir, args.warehouse, args.host, args.port)
+    except RuntimeError as error:
+        raise Failure(f"the portal cannot start: {error}") from None
+    return 0
+
+
+@app.command(
+    "portal",
+    short_help="serve the submission portal: units upload and see their check, the office approves and runs",
+    help="Serve the submission portal (in Chinese) over HTTP: a unit's clerk logs in, downloads the blank "
+    "template, uploads a workbook and sees its check at once (the same findings as `union-stats validate`), "
+    "explains its warnings and sees its history; the office sees every unit's completeness and timeliness, "
+    "approves or returns submissions, closes and reopens periods and starts runs. Uploads are archived and "
+    "placed in the period's raw folder, where the next run loads them. Accounts: `union-stats users`. Put it "
+    "behind an HTTPS proxy for use beyond this machine (UNION_STATS_PORTAL_SECURE=1 marks its cookies Secure).",
+    epilog=_example(
+        "union-stats users add office --office --password-stdin < office-password.txt",
+        "union-stats portal --host 0.0.0.0 --port 8000",
+    ),
+)
+def _portal(
+    host: Annotated[str, typer.Option("--host", help="the address to listen on", metavar="ADDRESS")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="the port to listen on", metavar="PORT")] = 8000,
+    raw_dir: Annotated[
+        Path,
+        typer.Option(
+            "--raw-dir",
+            help=f"folder holding one folder per period, where uploads are placed  [default: {_shown(RAW_DIR)}]",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = RAW_DIR,
+    warehouse: Warehouse = WAREHOUSE_FILE,
+) -> int:
+    return cmd_portal(argparse.Namespace(command="portal", host=host, port=port, raw_dir=raw_dir, warehouse=warehouse))
+
+
 # plain mistakes a command meets while working (a period text, a missing or unwritable file): one line each;
 # anything else is a bug and keeps its traceback
 PLAIN_MISTAKES = (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+import tomllib
+from datetime import date, timedelta
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})(?:Q([1-4]))?$")
 
@@ -51,3 +52,11 @@ def quarters_of(year: str) -> list[str]:
 
 def year_of(period: str) -> str:
     return str(_parts(period)[0])
+
+
+def due_on(period: str) -> date:
+    """The day a period's files are due (reference/periods.toml: days after the period's last day)."""
+    from union_stats.paths import REFERENCE_DIR
+
+    deadlines = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))["deadlines"]
+    return period_bounds(period)[1] + timedelta(days=deadlines["quarter" if is_quarter(period) else "year"])

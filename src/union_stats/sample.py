@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import random
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time, timedelta, timezone
@@ -19,8 +18,8 @@ from pathlib import Path
 
 from union_stats import credit_code
 from union_stats.discover import RECEIPTS_COLUMNS, RECEIPTS_FILE
-from union_stats.paths import EXTRA_UNITS_FILE, REFERENCE_DIR
-from union_stats.periods import is_quarter, period_bounds, quarters_of, year_of
+from union_stats.paths import EXTRA_UNITS_FILE
+from union_stats.periods import due_on, is_quarter, period_bounds, quarters_of, year_of
 from union_stats.reference import (
     CURRENT_TEMPLATE,
     Indicator,
@@ -656,12 +655,6 @@ BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 # sample files arrive this many days before their period's due date, during office hours
 RECEIPT_DAYS_EARLY = (1, 6)
 RECEIPT_HOURS = (9, 17)
-
-
-def due_on(period: str) -> date:
-    """The day a period's files are due (reference/periods.toml: days after the period's last day)."""
-    deadlines = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))["deadlines"]
-    return period_bounds(period)[1] + timedelta(days=deadlines["quarter" if is_quarter(period) else "year"])
 
 
 def receipt_time(period: str, unit_code: str, seed: int) -> datetime:

@@ -212,6 +212,8 @@ class AccountStore:
     """The accounts and the audit trail in `path` (a `portal.sqlite`). Reading a store that does not exist yet
     finds nothing and makes no file; the first change makes it (mode 600). `clock` gives the time (UTC)."""
 
+    schema = SCHEMA  # the tables a connection makes sure of (the portal's state store adds its own)
+
     def __init__(self, path: Path, *, clock: Callable[[], datetime] = _now) -> None:
         self.path = Path(path)
         self.clock = clock
@@ -234,7 +236,7 @@ class AccountStore:
             con.execute("pragma journal_mode = wal")
             con.execute("pragma busy_timeout = 10000")
             con.execute("pragma foreign_keys = on")
-            con.executescript(SCHEMA)
+            con.executescript(self.schema)
             yield con
 
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str, remote: str, detail: str) -> None:
