@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from union_stats.portal.accounts import AccountStore, portal_db_for
 from union_stats.portal.app import create_app
+from union_stats.portal.state import PortalState
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "raw" / "2022"
 PASSWORD = "correct-horse-battery"
@@ -27,6 +28,10 @@ class Portal:
     @property
     def store(self) -> AccountStore:
         return AccountStore(portal_db_for(self.warehouse))
+
+    @property
+    def state(self) -> PortalState:
+        return PortalState(portal_db_for(self.warehouse))
 
     def app(self, warm: bool = False):
         return create_app(self.raw_dir, self.warehouse, warm=warm)
