@@ -274,3 +274,33 @@ def test_a_bad_period_is_one_line(tmp_path: Path, period: str) -> None:
     assert "统计期应写作" in answer.text
     assert csrf_of(page.text)
     assert not any((portal.raw_dir).rglob("*.xlsx"))
+
+
+def test_the_pages_show_the_warehouse_after_a_run_and_a_close(tmp_path: Path, prefect_harness) -> None:
+    from flows.ingest import ingest_period
+
+    portal = make_portal(tmp_path)
+    _others(portal.raw_dir / "2022")
+    app = portal.app()
+    with TestClient(app) as clerk, TestClient(app) as office:
+        csrf = login(clerk, "shiqiao.clerk")
+        upload(clerk, csrf, sample_bytes("shiqiao"))
+        ingest_period(period="2022", raw_dir=portal.raw_dir, warehouse=portal.warehouse)  # a run outside the portal
+
+        office_csrf = login(office, "office")
+        figures = office.get("/office/figures?period=2022")
+        assert "66 / 66 项与已发布的报告一致" in figures.text
+        dashboard = office.get("/office?period=2022").text
+        row = dashboard.split('data-unit="shiqiao"', 1)[1].split("</tr>", 1)[0]
+        assert "按时" not in row or "逾期" in row  # the upload is today, long after the 2022 due date
+        assert row.count("通过") == 2  # the check's outcome and the warehouse's
+
+        started = office.post(
+            "/office/jobs", data={"csrf_token": office_csrf, "kind": "close", "period": "2022"}, follow_redirects=False
+        )
+        app.state.runner.wait(timeout=120)
+        job = office.get(started.headers["location"], headers={"Accept": "application/json"}).json()
+        assert job["exit_code"] == 0, job["output"]
+        assert "已关账" in office.get("/office?period=2022").text
+        assert 'id="closed"' in clerk.get("/unit?period=2022").text
+        assert 'id="reopen"' in office.get("/office?period=2022").text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from graphlib import TopologicalSorter
 from pathlib import Path
 
@@ -96,10 +97,17 @@ def _references(model: Model, others: list[Model]) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=8)
+def _graph(models: tuple[Model, ...]) -> dict[str, frozenset[str]]:
+    """What each model reads (a search of every model's text for every other's name: worth keeping, since a
+    self-check asks for it on every file)."""
+    return {model.identifier: frozenset(_references(model, list(models))) for model in models}
+
+
 def ordered(models: list[Model], targets: set[str] | None = None) -> list[Model]:
     """Models in dependency order; with targets, only those and what they read."""
     by_identifier = {model.identifier: model for model in models}
-    graph = {model.identifier: _references(model, models) for model in models}
+    graph = dict(_graph(tuple(models)))
     if targets is not None:
         wanted, stack = set(), list(targets)
         while stack:

@@ -284,10 +284,12 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         _, account = need(request, "unit")
         chosen = chosen_period(period)
         uploads = state.uploads(unit_code=account.unit_code)
+        snap = runner.snapshot(chosen)
         return render(
             request,
             "unit.html.j2",
             period=chosen,
+            closed=bool(snap and snap[1]["closed"]),
             periods=period_choices(),
             due_on=periods.due_on(chosen),
             uploads=uploads,
