@@ -23,12 +23,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import defects
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from portal_helpers import PASSWORD, Portal, csrf_of, login, make_portal, sample_bytes, upload
 
-import defects
 from union_stats.portal import app as portal_app
 from union_stats.portal import intake as portal_intake
 from union_stats.portal.accounts import PORTAL_DB
