@@ -6,7 +6,7 @@ Routes (roles: anonymous, a unit's account, the office's):
 |-------------------------------------------|-----------|-------------------------|--------|
 | GET  /healthz, GET /login, POST /login    | yes       | yes                     | yes    |
 | GET  /                                    | → /login  | → /unit                 | → /office |
-| POST /logout                              | 403       | yes                     | yes    |
+| POST /logout                              | 401       | yes                     | yes    |
 | GET  /unit, GET /template.xlsx, POST /upload | → /login (401 for POST) | yes  | 403    |
 | GET  /submissions/{id}[/report.html, /annotated.xlsx], GET /api/submissions/{id} | → /login, 401 | its own unit's; else 404 | yes |
 | POST /submissions/{id}/explanations       | 401       | its own unit's; else 404 | 403   |
