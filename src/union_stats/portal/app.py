@@ -320,7 +320,10 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         if account.role != "unit":
             raise Denied(403, "只有基层单位的账户可以上传报表。")
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_upload_bytes() + 1_000_000:
+        if length is None or not length.isdigit():
+            # without a length the form parser would spool a body of any size to disk before the limit applies
+            raise Denied(411, "上传请求缺少长度信息，请用本页的上传表单重新上传。")
+        if int(length) > max_upload_bytes() + 1_000_000:
             raise Denied(413, f"文件超过 {max_upload_bytes() // 1_000_000} MB 的上限，请删除多余内容后重新上传。")
         form = await request.form(max_files=1, max_fields=10)
         check_csrf(session, form.get("csrf_token"))
