@@ -432,12 +432,24 @@ def refusals() -> Iterator:
         lambda world: upload(world.client("office"), world.csrf["office"], sample), 403, id="office-uploads"
     )
     yield pytest.param(lambda world: upload(world.client("anonymous"), "", sample), 401, id="anonymous-uploads")
+    yield pytest.param(chunked_upload, 411, id="no-content-length")
 
 
-def with_no_cookie_but(world: World, role: str) -> TestClient:
-    client = world.stack.enter_context(TestClient(world.app, client=(ADDRESSES[role], 50002)))
-    client.cookies.set(SESSION_COOKIE, world.client(role).cookies.get(SESSION_COOKIE))
-    return client
+def chunked_upload(world: World):
+    """A body sent in chunks, without a Content-Length: refused before the form is read (411)."""
+    body, content_type = multipart(
+        {"period": "2022", "csrf_token": world.csrf["unit_a"]}, b"report.xlsx", sample_bytes("shiqiao")
+    )
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 4096):
+            yield body[start : start + 4096]
+
+    answer = world.client("unit_a").post(
+        "/upload", content=chunks(), headers={"content-type": content_type}, follow_redirects=False
+    )
+    assert "content-length" not in answer.request.headers
+    return answer
 
 
 @pytest.mark.parametrize(("send", "status"), list(refusals()))
