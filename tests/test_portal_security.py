@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import defects
@@ -733,3 +734,21 @@ def test_security_headers(world: World, page: str) -> None:
     assert "script-src" not in csp or "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";")[0]
     assert answer.headers["cache-control"] == "no-store"
     assert re.fullmatch(r"same-origin", answer.headers["referrer-policy"])
+
+
+def test_an_expired_session_is_refused(accounts_portal) -> None:
+    """Past its 8 hours the session no longer opens a page, whatever the cookie's own expiry says."""
+    _, app = accounts_portal
+    state = app.state.portal
+    client, _, cookie = logged_in(app, "dashi.clerk", "10.1.0.6")
+    try:
+        assert replay(app, cookie)[:2] == [200, 404]
+        now = state.clock
+        state.clock = lambda: now() + timedelta(hours=8, minutes=1)
+        try:
+            assert replay(app, cookie) == [303, 401, 401]
+        finally:
+            state.clock = now
+        assert replay(app, cookie)[:2] == [200, 404]
+    finally:
+        client.__exit__(None, None, None)
