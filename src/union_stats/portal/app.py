@@ -498,7 +498,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     @app.get("/office/jobs/{job_id}")
     def job_page(request: Request, job_id: int) -> Response:
         need(request, "office")
-        job = state.job(job_id)
+        job = state.job(job_id) if 0 < job_id < 2**63 else None  # beyond SQLite's integers: no such job
         if job is None:
             raise Denied(404, "找不到这项操作。")
         if wants_json(request):
