@@ -313,6 +313,15 @@ def test_unit_a_lists_only_its_own_submissions(world: World) -> None:
         assert marker not in page
 
 
+@pytest.mark.parametrize("job_id", ["0", "-1", "999999", str(2**63), str(10**30)])
+def test_office_job_ids_that_do_not_exist(world: World, job_id: str) -> None:
+    """A job id no job has, however large, is a 404 page (never a server error without the security headers)."""
+    answer = world.client("office").get(f"/office/jobs/{job_id}", follow_redirects=False)
+    assert answer.status_code == 404, answer.text[:300]
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert world.client("unit_a").get(f"/office/jobs/{job_id}", follow_redirects=False).status_code == 403
+
+
 # --- 3. refused uploads write nothing ----------------------------------------------------------------------------
 
 
