@@ -140,7 +140,8 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         if not signed or "." not in signed:
             return None
         value, signature = signed.rsplit(".", 1)
-        return value if hmac.compare_digest(sign(value), signed) else None
+        # as bytes: compare_digest refuses str with non-ASCII characters (a forged cookie would be a 500)
+        return value if hmac.compare_digest(sign(value).encode(), signed.encode()) else None
 
     def remote(request: Request) -> str:
         return request.client.host if request.client else ""
