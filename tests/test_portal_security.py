@@ -322,6 +322,34 @@ def test_office_job_ids_that_do_not_exist(world: World, job_id: str) -> None:
     assert world.client("unit_a").get(f"/office/jobs/{job_id}", follow_redirects=False).status_code == 403
 
 
+FORGED_COOKIES = {
+    "non-ascii-value": "\u00e9t\u00e9.abc",
+    "non-ascii-signature": "abc.\u00e9",
+    "no-signature": "abc",
+    "empty-parts": ".",
+    "long": "a" * 3000 + "." + "0" * 64,
+}
+
+
+@pytest.mark.parametrize("cookie", list(FORGED_COOKIES))
+def test_forged_cookies_are_anonymous(world: World, cookie: str) -> None:
+    """A session or login cookie that is not one the portal signed is no session: never a server error."""
+    value = FORGED_COOKIES[cookie]
+    with TestClient(world.app, client=("10.0.0.8", 50000)) as client:
+        session = {"cookie": f"{SESSION_COOKIE}={value}".encode("latin-1")}
+        assert client.get("/unit", headers=session, follow_redirects=False).status_code == 303
+        assert client.get(f"/api/submissions/{world.a_id}", headers=session).status_code == 401
+        answer = client.post("/logout", headers=session, data={"csrf_token": ""}, follow_redirects=False)
+        assert answer.status_code == 401
+        answer = client.get("/login", headers=session)
+        assert answer.status_code == 200 and answer.headers["x-frame-options"] == "DENY"
+        token = csrf_of(answer.text)
+        forged_login = {"cookie": f"{LOGIN_COOKIE}={value}".encode("latin-1")}
+        form = {"username": "shiqiao.clerk", "password": PASSWORD, "csrf_token": token}
+        answer = client.post("/login", headers=forged_login, data=form, follow_redirects=False)
+        assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
+
+
 # --- 3. refused uploads write nothing ----------------------------------------------------------------------------
 
 
