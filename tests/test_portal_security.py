@@ -450,6 +450,12 @@ def refusals() -> Iterator:
         400,
         id="period-traversal",
     )
+    for label, period in (("full-width", "\uff12\uff10\uff12\uff12"), ("arabic-indic", "\u0662\u0660\u0662\u0662")):
+        yield pytest.param(
+            lambda world, period=period: upload(world.client("unit_a"), world.csrf["unit_a"], sample, period=period),
+            400,
+            id=f"period-{label}-digits",
+        )
     yield pytest.param(
         lambda world: raw_upload(world.client("unit_a"), {"period": "2022"}, b"report.xlsx", sample),
         403,
