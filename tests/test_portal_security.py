@@ -335,19 +335,20 @@ FORGED_COOKIES = {
 def test_forged_cookies_are_anonymous(world: World, cookie: str) -> None:
     """A session or login cookie that is not one the portal signed is no session: never a server error."""
     value = FORGED_COOKIES[cookie]
-    with TestClient(world.app, client=("10.0.0.8", 50000)) as client:
-        session = {"cookie": f"{SESSION_COOKIE}={value}".encode("latin-1")}
-        assert client.get("/unit", headers=session, follow_redirects=False).status_code == 303
-        assert client.get(f"/api/submissions/{world.a_id}", headers=session).status_code == 401
-        answer = client.post("/logout", headers=session, data={"csrf_token": ""}, follow_redirects=False)
-        assert answer.status_code == 401
-        answer = client.get("/login", headers=session)
-        assert answer.status_code == 200 and answer.headers["x-frame-options"] == "DENY"
-        token = csrf_of(answer.text)
-        forged_login = {"cookie": f"{LOGIN_COOKIE}={value}".encode("latin-1")}
-        form = {"username": "shiqiao.clerk", "password": PASSWORD, "csrf_token": token}
-        answer = client.post("/login", headers=forged_login, data=form, follow_redirects=False)
-        assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
+    # a client kept open to the module's end: a client's exit ends the app's lifespan, which shuts its checks down
+    client = world.stack.enter_context(TestClient(world.app, client=("10.0.0.8", 50000)))
+    session = {"cookie": f"{SESSION_COOKIE}={value}".encode("latin-1")}
+    assert client.get("/unit", headers=session, follow_redirects=False).status_code == 303
+    assert client.get(f"/api/submissions/{world.a_id}", headers=session).status_code == 401
+    answer = client.post("/logout", headers=session, data={"csrf_token": ""}, follow_redirects=False)
+    assert answer.status_code == 401
+    answer = client.get("/login", headers=session)
+    assert answer.status_code == 200 and answer.headers["x-frame-options"] == "DENY"
+    token = csrf_of(answer.text)
+    forged_login = {"cookie": f"{LOGIN_COOKIE}={value}".encode("latin-1")}
+    form = {"username": "shiqiao.clerk", "password": PASSWORD, "csrf_token": token}
+    answer = client.post("/login", headers=forged_login, data=form, follow_redirects=False)
+    assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
 
 
 # --- 3. refused uploads write nothing ----------------------------------------------------------------------------
