@@ -295,6 +295,8 @@ def test_unit_a_cannot_reach_unit_b_by_guessing(world: World, kind: str, guess: 
     for marker in world.b_markers:
         assert marker not in body
     assert "dashi" not in body and "大石" not in body
+    state = world.app.state.portal
+    assert state.explanations(world.b_upload.id) == {} and state.reviews(world.b_upload.id) == []
 
 
 def test_b_submission_untouched_by_a(world: World) -> None:
