@@ -6,7 +6,7 @@ Routes (roles: anonymous, a unit's account, the office's):
 |-------------------------------------------|-----------|-------------------------|--------|
 | GET  /healthz, GET /login, POST /login    | yes       | yes                     | yes    |
 | GET  /                                    | → /login  | → /unit                 | → /office |
-| POST /logout                              | 403       | yes                     | yes    |
+| POST /logout                              | 401       | yes                     | yes    |
 | GET  /unit, GET /template.xlsx, POST /upload | → /login (401 for POST) | yes  | 403    |
 | GET  /submissions/{id}[/report.html, /annotated.xlsx], GET /api/submissions/{id} | → /login, 401 | its own unit's; else 404 | yes |
 | POST /submissions/{id}/explanations       | 401       | its own unit's; else 404 | 403   |
@@ -140,7 +140,8 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         if not signed or "." not in signed:
             return None
         value, signature = signed.rsplit(".", 1)
-        return value if hmac.compare_digest(sign(value), signed) else None
+        # as bytes: compare_digest refuses str with non-ASCII characters (a forged cookie would be a 500)
+        return value if hmac.compare_digest(sign(value).encode(), signed.encode()) else None
 
     def remote(request: Request) -> str:
         return request.client.host if request.client else ""
@@ -322,7 +323,10 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         if account.role != "unit":
             raise Denied(403, "只有基层单位的账户可以上传报表。")
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_upload_bytes() + 1_000_000:
+        if length is None or not length.isdigit():
+            # without a length the form parser would spool a body of any size to disk before the limit applies
+            raise Denied(411, "上传请求缺少长度信息，请用本页的上传表单重新上传。")
+        if int(length) > max_upload_bytes() + 1_000_000:
             raise Denied(413, f"文件超过 {max_upload_bytes() // 1_000_000} MB 的上限，请删除多余内容后重新上传。")
         form = await request.form(max_files=1, max_fields=10)
         check_csrf(session, form.get("csrf_token"))
@@ -497,7 +501,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     @app.get("/office/jobs/{job_id}")
     def job_page(request: Request, job_id: int) -> Response:
         need(request, "office")
-        job = state.job(job_id)
+        job = state.job(job_id) if 0 < job_id < 2**63 else None  # beyond SQLite's integers: no such job
         if job is None:
             raise Denied(404, "找不到这项操作。")
         if wants_json(request):
