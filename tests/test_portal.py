@@ -304,3 +304,16 @@ def test_the_pages_show_the_warehouse_after_a_run_and_a_close(tmp_path: Path, pr
         assert "已关账" in office.get("/office?period=2022").text
         assert 'id="closed"' in clerk.get("/unit?period=2022").text
         assert 'id="reopen"' in office.get("/office?period=2022").text
+
+
+def test_a_password_reset_ends_the_sessions_and_a_restart_checks_again(tmp_path: Path) -> None:
+    portal = make_portal(tmp_path)
+    app = portal.app()
+    with TestClient(app) as client:
+        login(client, "shiqiao.clerk")
+        assert client.get("/unit", follow_redirects=False).status_code == 200
+        portal.store.reset("shiqiao.clerk", "a-new-password-42")
+        assert client.get("/unit", follow_redirects=False).status_code == 303  # back to the login
+    with TestClient(app) as client:  # the same app started again (its checking thread is made anew)
+        csrf = login(client, "shiqiao.clerk", "a-new-password-42")
+        assert upload(client, csrf, sample_bytes("shiqiao")).status_code == 303

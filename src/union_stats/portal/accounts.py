@@ -294,7 +294,8 @@ class AccountStore:
         return Account(username, role, code, False)
 
     def reset(self, username: str, password: str, *, actor: str = "cli", remote: str = "") -> None:
-        """A new password for `username`."""
+        """A new password for `username`; the account's live portal sessions end (a reset is often because the old
+        password leaked)."""
         check_username(username)
         check_password(password)
         hashed = hash_password(password)
@@ -303,6 +304,8 @@ class AccountStore:
                 raise AccountError(f"no user {username!r}")
             con.execute("begin immediate")
             if con.execute("update accounts set password_hash = ? where username = ?", (hashed, username)).rowcount:
+                if con.execute("select 1 from sqlite_master where type = 'table' and name = 'sessions'").fetchone():
+                    con.execute("delete from sessions where username = ?", (username,))
                 self._audit(con, actor, RESET, username, remote, "")
                 con.execute("commit")
                 return

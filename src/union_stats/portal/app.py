@@ -114,11 +114,15 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     intake = Intake(state, raw_dir, warehouse)
     runner = JobRunner(state, raw_dir, warehouse)
     key = session_key(warehouse)
+    # the one thread that checks uploads (made anew at each start-up: a shutdown ends it)
     checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-check")
     pages = html_environment(local_time=local_time)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        nonlocal checks
+        checks.shutdown(wait=False)
+        checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-check")
         state.abandon_jobs()
         if warm:
             await asyncio.get_running_loop().run_in_executor(checks, intake.warm_up)
