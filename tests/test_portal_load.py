@@ -3,15 +3,18 @@
 The real app runs under uvicorn on a free port in a daemon thread (warm, as `union-stats portal` starts it); 18
 client threads, each with its own httpx client logged in as its unit, wait on one barrier and then upload their 5
 files one after the other (so up to 18 uploads are in flight at any time, queued on the portal's one check
-thread), then their first file again (the same bytes: the same upload, not a new one). Every upload must be answered 303 and be archived, recorded and placed exactly once. The latencies are
-printed as a benchmark line, never asserted: a request's time (sent → 303) is mostly its wait in the queue; the
-check itself (`Intake.submit`, timed inside the server) is printed beside it.
+thread), then their first file again (the same bytes: the same upload, not a new one). Every upload must be
+answered 303 and be archived, recorded and placed exactly once. The latencies are printed as a benchmark line (in
+the run's "benchmarks" section, see conftest.py, so that `pytest -n auto` shows it too), never asserted: a
+request's time (sent → 303) is mostly its wait in the queue; the check itself (`Intake.submit`, timed inside the
+server) is printed beside it.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import socket
 import sqlite3
 import statistics
@@ -83,7 +86,7 @@ def log_in(client: httpx.Client, username: str) -> str:
 
 
 def test_18_units_upload_5_files_each_at_once(
-    tmp_path: Path, workbooks: dict[str, list[bytes]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, workbooks: dict[str, list[bytes]], record_property
 ) -> None:
     codes = unit_codes()
     assert len(codes) == 18
@@ -215,11 +218,13 @@ def test_18_units_upload_5_files_each_at_once(
     seconds = [answer[3] for answer in flat]
     assert len(check_seconds) == total + len(codes)  # the repeats pass through the check thread too (answered at once)
     check_seconds = sorted(check_seconds)[len(codes) :]  # without the repeats' (the shortest: no check)
-    with capsys.disabled():
-        print(
-            f"\nportal load: N={total} uploads from {len(codes)} units at once ({FILES_PER_UNIT} each in sequence), "
+    record_property(
+        "benchmark",
+        (
+            f"portal load: N={total} uploads from {len(codes)} units at once ({FILES_PER_UNIT} each in sequence), "
             f"request p50 {statistics.median(seconds):.2f} s, p95 {percentile(seconds, 0.95):.2f} s, "
             f"max {max(seconds):.2f} s; check p50 {statistics.median(check_seconds):.2f} s, "
             f"p95 {percentile(check_seconds, 0.95):.2f} s, max {max(check_seconds):.2f} s; "
-            f"wall {wall:.1f} s ({total / wall:.2f} uploads/s)"
-        )
+            f"wall {wall:.1f} s ({total / wall:.2f} uploads/s); {os.cpu_count()} cores"
+        ),
+    )
