@@ -33,3 +33,18 @@ def shipped_2022() -> list[Path]:
     files = sorted((RAW_DIR / "2022").glob("*.xlsx"))
     assert len(files) == 18, "the 18 sample workbooks of 2022 are shipped in data/raw/2022"
     return files
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The benchmark lines tests record (`record_property("benchmark", line)`), printed after the run: a test's
+    own output is not shown by the workers of `pytest -n auto`, its report's properties are."""
+    lines = [
+        value
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in getattr(report, "user_properties", ())
+        if name == "benchmark"
+    ]
+    if lines:
+        terminalreporter.section("benchmarks")
+        for line in lines:
+            terminalreporter.write_line(line)

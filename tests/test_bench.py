@@ -1,7 +1,8 @@
 """`union-stats bench`: it measures a small N end to end and writes its rows; a wrong output is a usage error.
 
-The measurement starts fresh processes (the bare baselines, a Prefect run, a rerun, `validate`): on a two-core
-machine this takes about two minutes even for N = 3, the first run of the shipped 18 being left out here.
+The measurement starts fresh processes (the bare baselines, a Prefect run, a rerun, `validate`, the portal under
+18 concurrent uploads): on a two-core machine this takes about three minutes even for N = 3, the first run of the
+shipped 18 being left out here.
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ def test_bench_measures_three_units_and_writes_json(
     assert rows[(3, bench.NOOP)]["baseline"] == bench.BARE_POLARS_DUCKDB
     assert rows[(3, bench.VALIDATE_COLD)]["baseline"] == bench.BARE_GX
     assert rows[(3, bench.FLOOR)]["x_floor"] == pytest.approx(1.0)
+    # the portal, once: 18 uploads at once (one per reference unit), then one alone
+    concurrent, alone = rows[(18, bench.PORTAL_CONCURRENT)], rows[(18, bench.PORTAL_ONE)]
+    assert concurrent["seconds"] > 0 and concurrent["workbooks_per_s"] > 0 and concurrent["peak_mb"] > 0
+    assert alone["seconds"] > 0 and not concurrent["part_of_run"] and not alone["part_of_run"]
     assert "N = 3 workbooks" in printed.out and "machine: " in printed.out
     # the generated units stay for the next invocation; the runs' warehouses do not
     assert len(list(bench.units_folder(tmp_path, 3, bench.DEFAULT_SEED).joinpath(bench.PERIOD).glob("*.xlsx"))) == 3
+    assert len(list((tmp_path / "reference-units-seed-1" / bench.PERIOD).glob("*.xlsx"))) == 18
     assert list((tmp_path / "runs").iterdir()) == []
 
 

@@ -15,24 +15,35 @@ an empty Prefect flow the way a run does (`use_prefect_home` beside a warehouse;
 with the same home again), a bare `python -c "import polars, duckdb"` and a bare `import great_expectations`;
 plus the first run of the shipped 18 (`data/raw/2022`) into a new warehouse folder.
 
+Then, once per invocation, the submission portal: a fresh child process serves the real app under uvicorn (warm, as
+`union-stats portal` does) over the 18 reference units' sample workbooks for `PERIOD` (generated once, like the
+synthetic units; the portal's accounts are for reference units only). The 18 clerks, logged in, upload their file
+at once over HTTP: the row is the p95 of their waits (request sent → 303 received, the queue of the portal's one
+check thread included), N = 18 being the number of concurrent uploads. Then one more upload alone, the portal
+idle and warm.
+
 The N runs start from the Prefect home the warm baseline left (copied beside their fresh warehouse): they are "a
 run that finds new files", not a first run ever. Peak memory is the RSS summed over a process and all its
 descendants (`/proc/<pid>/status`, polled every 50 ms), the maximum over the measurement; `getrusage` of the
 children (the largest single process so far) is kept beside it as a cross-check.
 
 Nothing runs at import: `measure` does the work; `python -m union_stats.bench --stages ...` is the child that times
-the stages.
+the stages, `python -m union_stats.bench --portal ...` the one that serves the portal and uploads to it.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import resource
+import secrets
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +82,10 @@ GENERATE = "generate (not part of a run)"
 RUN = "run (fresh process, Prefect)"
 NOOP = "no-op rerun (fresh process)"
 VALIDATE_COLD = "validate one file (fresh process)"
+PORTAL_CONCURRENT = "portal: check of one upload (p95 of N concurrent uploads)"
+PORTAL_ONE = "portal: one upload, warm"
+PORTAL_GENERATE = "portal: generate the 18 reference units' files (not part of a run)"
+PORTAL_CLIENT_TIMEOUT = 600.0
 
 BARE_STACK_PREFECT_OWN = "bare stack start-up, Prefect's own temporary server"
 # a bare process that starts the stack the way `union-stats run` does (its own early Prefect server, Great
@@ -340,6 +355,150 @@ def _stages_main(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the portal under N concurrent uploads (the child `python -m union_stats.bench --portal`)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (`share` in 0..1)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _another_copy(data: bytes) -> bytes:
+    """The same workbook with a zip comment: other bytes (another upload), the same content."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a") as workbook:
+        workbook.comment = b"union-stats bench: one upload, warm"
+    return buffer.getvalue()
+
+
+def measure_portal(period_dir: Path, scratch: Path) -> dict:
+    """Serve the portal over a fresh raw folder and warehouse in `scratch` (one account per workbook's unit), upload
+    every workbook of `period_dir` at once, one per unit, then the first one again (other bytes) alone."""
+    import re
+
+    import httpx
+    import uvicorn
+
+    from union_stats import reference
+    from union_stats.paths import EXTRA_UNITS_FILE
+    from union_stats.portal.accounts import AccountStore, portal_db_for
+    from union_stats.portal.app import create_app
+
+    files = sorted(period_dir.glob("*.xlsx"))
+    units = [unit.unit_code for unit in reference.expected_units(period_dir)]
+    by_unit = {code: path for code in units for path in files if path.name == f"{code}_{period_dir.name}.xlsx"}
+    raw_dir, warehouse = scratch / "raw", scratch / "warehouse" / "union_stats.duckdb"
+    (raw_dir / period_dir.name).mkdir(parents=True)
+    if (period_dir / EXTRA_UNITS_FILE).is_file():
+        shutil.copyfile(period_dir / EXTRA_UNITS_FILE, raw_dir / period_dir.name / EXTRA_UNITS_FILE)
+    warehouse.parent.mkdir(parents=True)
+    password = secrets.token_urlsafe(16)
+    store = AccountStore(portal_db_for(warehouse))
+    for code in by_unit:
+        store.add(f"{code}.bench", password, unit_code=code)
+
+    app = create_app(raw_dir, warehouse, warm=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run, name="bench-portal", daemon=True)
+    serving.start()
+    base = f"http://127.0.0.1:{port}"
+    csrf_field = re.compile(r'name="csrf_token" value="([^"]*)"')
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+    def log_in(client: httpx.Client, username: str) -> str:
+        token = csrf_field.search(client.get("/login").text).group(1)
+        answer = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        if answer.status_code != 303:
+            raise BenchError(f"portal: login of {username} answered {answer.status_code}")
+        return csrf_field.search(client.get(answer.headers["location"]).text).group(1)
+
+    def send(client: httpx.Client, csrf: str, name: str, data: bytes) -> float:
+        started = time.perf_counter()
+        answer = client.post(
+            "/upload", data={"period": period_dir.name, "csrf_token": csrf}, files={"file": (name, data, xlsx)}
+        )
+        seconds = time.perf_counter() - started
+        if answer.status_code != 303:
+            raise BenchError(f"portal: upload of {name} answered {answer.status_code}: {answer.text[:200]}")
+        return seconds
+
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            if not serving.is_alive() or time.perf_counter() - started > PORTAL_CLIENT_TIMEOUT:
+                raise BenchError("portal: the server did not start")
+            time.sleep(0.1)
+        warm_up = time.perf_counter() - started
+
+        barrier = threading.Barrier(len(by_unit) + 1)
+        waits: dict[str, float] = {}
+        errors: list[BaseException] = []
+        clients = {code: httpx.Client(base_url=base, timeout=PORTAL_CLIENT_TIMEOUT) for code in by_unit}
+
+        def clerk(code: str, csrf: str) -> None:
+            try:
+                barrier.wait()
+                waits[code] = send(clients[code], csrf, by_unit[code].name, by_unit[code].read_bytes())
+            except BaseException as error:  # noqa: BLE001 - raised again by the main thread
+                errors.append(error)
+                barrier.abort()
+
+        try:
+            tokens = {code: log_in(client, f"{code}.bench") for code, client in clients.items()}
+            threads = [threading.Thread(target=clerk, args=(code, tokens[code])) for code in by_unit]
+            for thread in threads:
+                thread.start()
+            barrier.wait(timeout=PORTAL_CLIENT_TIMEOUT)
+            started = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - started
+            if errors:
+                raise errors[0]
+            first = next(iter(by_unit))
+            one = send(
+                clients[first],
+                tokens[first],
+                f"again_{by_unit[first].name}",
+                _another_copy(by_unit[first].read_bytes()),
+            )
+        finally:
+            for client in clients.values():
+                client.close()
+    finally:
+        server.should_exit = True
+        serving.join(timeout=30)
+    return {
+        "uploads": len(waits),
+        "waits": sorted(waits.values()),
+        "p50": statistics.median(waits.values()),
+        "p95": _percentile(list(waits.values()), 0.95),
+        "wall": wall,
+        "one": one,
+        "warm_up": warm_up,
+    }
+
+
+def _portal_main(argv: list[str]) -> int:
+    period_dir, scratch, out = (Path(value) for value in argv)
+    result = measure_portal(period_dir, scratch)
+    out.write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # synthetic units, generated once per (N, seed) and reused
 
 
@@ -361,6 +520,23 @@ def ensure_units(work_dir: Path, units: int, seed: int) -> tuple[Path, float | N
     sample.write_sample(PERIOD, period_dir, units=units, seed=seed)
     seconds = time.perf_counter() - started
     (period_dir / READY_MARK).write_text(f"{units} units, seed {seed}, {seconds:.1f} s\n", encoding="utf-8")
+    return raw, seconds
+
+
+def ensure_reference_units(work_dir: Path, seed: int) -> tuple[Path, float | None]:
+    """The raw folder of the 18 reference units' sample workbooks for `PERIOD` (the portal's accounts are for
+    reference units only), and the seconds it took to generate (None when it was reused)."""
+    raw = work_dir / f"reference-units-seed-{seed}"
+    period_dir = raw / PERIOD
+    if (period_dir / READY_MARK).is_file():
+        return raw, None
+    from union_stats import sample
+
+    shutil.rmtree(raw, ignore_errors=True)
+    started = time.perf_counter()
+    paths = sample.write_sample(PERIOD, period_dir, seed=seed)
+    seconds = time.perf_counter() - started
+    (period_dir / READY_MARK).write_text(f"{len(paths)} reference units, seed {seed}, {seconds:.1f} s\n", "utf-8")
     return raw, seconds
 
 
@@ -415,8 +591,10 @@ def measure(
     seed: int = DEFAULT_SEED,
     shipped_raw_dir: Path | None = None,
     on_row: Callable[[Row], None] | None = None,
+    portal: bool = True,
 ) -> BenchResult:
-    """Measure the baselines, then every N in `units`; `on_row` hears each row as it is measured."""
+    """Measure the baselines, the portal (unless `portal` is false), then every N in `units`; `on_row` hears each
+    row as it is measured."""
     result = BenchResult(machine())
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -466,6 +644,30 @@ def measure(
                 "run", "--raw-dir", str(shipped_raw_dir), "--period", "2022", "--warehouse", str(shipped)
             )
             fixed(SHIPPED_FIRST_RUN, timed_process(command, logs, "shipped-first-run"), BARE_STACK_NEW)
+
+        if portal:
+            raw, generated = ensure_reference_units(work_dir, seed)
+            n = len(list((raw / PERIOD).glob("*.xlsx")))
+            if generated is not None:
+                add(Row(n, PORTAL_GENERATE, generated, n / generated if generated else None, part_of_run=False))
+            portal_out = scratch / "portal.json"
+            command = [python, "-m", "union_stats.bench", "--portal", str(raw / PERIOD), str(scratch / "portal")]
+            timed = timed_process([*command, str(portal_out)], logs, "portal")
+            uploads = json.loads(portal_out.read_text(encoding="utf-8"))
+            add(
+                Row(
+                    uploads["uploads"],
+                    PORTAL_CONCURRENT,
+                    uploads["p95"],
+                    uploads["uploads"] / uploads["wall"] if uploads["wall"] else None,
+                    peak_mb=timed.peak_mb,
+                    rusage_max_mb=timed.rusage_max_mb,
+                    part_of_run=False,
+                )
+            )
+            one = uploads["one"]
+            add(Row(uploads["uploads"], PORTAL_ONE, one, 1 / one if one else None, part_of_run=False))
+            shutil.rmtree(scratch / "portal", ignore_errors=True)
 
         for n in sorted(set(units)):
             raw, generated = ensure_units(work_dir, n, seed)
@@ -606,4 +808,8 @@ def tables(result: BenchResult) -> list:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--stages"]:
         sys.exit(_stages_main(sys.argv[2:]))
-    sys.exit("usage: python -m union_stats.bench --stages PERIOD_DIR SCRATCH OUT.json (use `union-stats bench`)")
+    if sys.argv[1:2] == ["--portal"]:
+        sys.exit(_portal_main(sys.argv[2:]))
+    sys.exit(
+        "usage: python -m union_stats.bench --stages|--portal PERIOD_DIR SCRATCH OUT.json (use `union-stats bench`)"
+    )
