@@ -18,7 +18,7 @@ plus the first run of the shipped 18 (`data/raw/2022`) into a new warehouse fold
 Then, once per invocation, the submission portal: a fresh child process serves the real app under uvicorn (warm, as
 `union-stats portal` does) over the 18 reference units' sample workbooks for `PERIOD` (generated once, like the
 synthetic units; the portal's accounts are for reference units only). The 18 clerks, logged in, upload their file
-at once over HTTP: the row is the p95 of their waits (request sent → 303 received, the queue of the portal's one
+at once over HTTP: the row is the p95 of their waits (request sent → 303 received, the wait for the portal's one
 check thread included), N = 18 being the number of concurrent uploads. Then one more upload alone, the portal
 idle and warm.
 

@@ -13,6 +13,7 @@ from union_stats import discover, parse, periods, reference, validate
 from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.rules import rule
 
+CROSS_SUBMISSION = "cross_submission."  # the rules that compare one submission with another
 # a period anywhere in a file name: shiqiao_2022(更正).xlsx, 大石街2022Q3季报.xlsx, but not 20221231
 PERIOD_IN_NAME = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2}(?:Q[1-4])?)(?![0-9])")
 
@@ -41,12 +42,19 @@ def period_of(path: Path) -> str | None:
 
 
 def check_files(
-    paths: list[Path], report_dir: Path | None = None, *, period_dir: Path | None = None
+    paths: list[Path],
+    report_dir: Path | None = None,
+    *,
+    period_dir: Path | None = None,
+    independent: bool = False,
 ) -> list[FileCheck]:
     """Parse and validate each file (files of one period together) and, if asked, write its reports.
 
     `period_dir` checks the files as if they were in that period folder (its period, and the units it expects),
-    wherever they are: the portal checks an upload before it places it there."""
+    wherever they are: the portal checks an upload before it places it there. `independent` checks files that
+    happen to be checked together (the portal's uploads of one moment) as if each were checked alone: what one
+    says of another (the `cross_submission.*` rules: the same person or record in two units' files) is left out,
+    for that is the run's to say, with the warehouse's files beside them."""
     by_period: dict[str | None, list[Path]] = defaultdict(list)
     for path in paths:
         by_period[period_dir.name if period_dir is not None else period_of(path)].append(path)
@@ -77,6 +85,11 @@ def check_files(
         distinct = list({item.submission_id: item for item in reversed(received)}.values())[::-1]
         batch = parse.parse_batch(distinct, period)
         validated = validate.validate_batch(batch, units)
+        if independent:
+            kept = [finding for finding in validated.findings if not finding.rule.startswith(CROSS_SUBMISSION)]
+            validated = dataclasses.replace(
+                validated, findings=kept, outcomes=validate.outcomes_of(batch.submissions, kept), told_back=[]
+            )
         status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
         unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
         written: dict[str, list[Path]] = {}

@@ -27,7 +27,6 @@ import hmac
 import os
 import secrets
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -114,21 +113,16 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     intake = Intake(state, raw_dir, warehouse)
     runner = JobRunner(state, raw_dir, warehouse)
     key = session_key(warehouse)
-    # the one thread that checks uploads (made anew at each start-up: a shutdown ends it)
-    checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-check")
     pages = html_environment(local_time=local_time)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        nonlocal checks
-        checks.shutdown(wait=False)
-        checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-check")
         state.abandon_jobs()
         if warm:
-            await asyncio.get_running_loop().run_in_executor(checks, intake.warm_up)
+            await asyncio.to_thread(intake.warm_up)
+        intake.start()
         yield
-        runner.wait(timeout=0)
-        checks.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(intake.stop)
 
     app = FastAPI(title="番禺区总工会统计报送平台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.portal = state
@@ -339,15 +333,8 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             raise Denied(400, "请选择要上传的报表文件。")
         data = await sent.read(max_upload_bytes() + 1)
         try:
-            done = await asyncio.get_running_loop().run_in_executor(
-                checks,
-                intake.submit,
-                account,
-                str(form.get("period") or ""),
-                sent.filename or "",
-                data,
-                remote(request),
-            )
+            pending = intake.enqueue(account, str(form.get("period") or ""), sent.filename or "", data, remote(request))
+            done = await asyncio.wrap_future(pending)  # waits without holding a thread
         except Refused as error:
             raise Denied(error.status, error.message) from None
         return RedirectResponse(f"/submissions/{done.submission_id}", status_code=303)

@@ -16,8 +16,11 @@ A file whose cover names another unit than the account's is archived and answere
 submits for its own unit only. The same bytes uploaded again by the same unit for the same period are the same
 upload: recorded once, answered with the first check.
 
-Checks run one at a time (one lock): the parse and Great Expectations are not for concurrent use in one
-process, and a check of one file takes well under a second once the suites are warm (`warm_up`).
+Checks run on one thread (the parse and Great Expectations are not for concurrent use in one process; a check of
+one file takes under a second once the suites are warm, `warm_up`). The uploads that arrive while it checks wait
+and are then checked together, as one batch, each as if alone (`check_files(independent=True)`): the stages
+are made for batches, and Great Expectations costs about the same for 18 files as for one, so on a deadline day
+the 18th clerk waits for about two checks, not for 17.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import queue
 import re
 import shutil
 import tempfile
 import threading
+import time
 import unicodedata
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from union_stats import checking, discover, periods
@@ -42,6 +48,7 @@ from union_stats.portal.state import PortalState, Upload
 
 SIGNATURES = {".xlsx": b"PK\x03\x04", ".xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"}
 MAX_NAME = 200
+MAX_BATCH = 32  # uploads checked together at most (those waiting when the checking thread is free)
 UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|\.\.|^[.~]|:")
 
 
@@ -101,14 +108,82 @@ def check_period(period: str | None) -> str:
 
 
 @dataclass
+class _Pending:
+    """An upload past the door, waiting for its check."""
+
+    account: Account
+    period: str
+    client_name: str
+    suffix: str
+    sha256: str
+    data: bytes
+    remote: str
+    received_at: datetime
+    future: Future = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.account.unit_code or "", self.period, self.sha256)
+
+    @property
+    def stored_name(self) -> str:
+        return (
+            f"{self.account.unit_code}_{self.period}_{self.received_at:%Y%m%dT%H%M%S%f}_{self.sha256[:12]}{self.suffix}"
+        )
+
+
+_STOP = object()
+
+
+@dataclass
 class Intake:
     state: PortalState
     raw_dir: Path
     warehouse: Path
+    batches: list[tuple[int, float]] = field(default_factory=list)  # (uploads, seconds) of each check, newest last
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.portal_dir = portal_dir_for(self.warehouse)
+        self.queue: queue.Queue = queue.Queue()
+        self.worker: threading.Thread | None = None
+        self.arrival_lock = threading.Lock()
+        self.last_arrival = datetime.min.replace(tzinfo=UTC)
+
+    # --- the checking thread --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the one thread that checks uploads (again, after `stop`)."""
+        if self.worker is None or not self.worker.is_alive():
+            self.worker = threading.Thread(target=self._work, name="portal-check", daemon=True)
+            self.worker.start()
+
+    def stop(self) -> None:
+        if self.worker is not None and self.worker.is_alive():
+            self.queue.put(_STOP)
+            self.worker.join(timeout=60)
+
+    def _work(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self.queue.put(_STOP)
+                    break
+                batch.append(item)
+            try:
+                self._check(batch)
+            except BaseException as error:  # noqa: BLE001 - every waiting request gets an answer
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
 
     def warm_up(self) -> None:
         """Load Great Expectations and the suites, and check one blank template, so that the first clerk's
@@ -126,58 +201,112 @@ class Intake:
             with self.lock:
                 checking.check_files([blank], report_dir=Path(folder) / "reports")
 
-    def submit(self, account: Account, period: str, client_name: str, data: bytes, remote: str) -> Upload:
-        """Check and keep one upload (see the module's text); the same bytes again give the first answer."""
+    # --- an upload ----------------------------------------------------------------------------------------------
+
+    def enqueue(self, account: Account, period: str, client_name: str, data: bytes, remote: str) -> Future:
+        """The door (refused: `Refused`, nothing written), then the upload waits for the checking thread; the
+        future gives its `Upload`."""
         if account.role != "unit" or not account.unit_code:
             raise Refused(403, "只有基层单位的账户可以上传报表。")
         suffix = check_name(client_name)
         check_content(data, suffix)
         period = check_period(period)
-        sha256 = hashlib.sha256(data).hexdigest()
-        with self.lock:
-            known = self.state.find_upload(account.unit_code, period, sha256)
-            if known is not None:
-                return known
-            return self._keep(account, period, client_name, suffix, sha256, data, remote)
+        with self.arrival_lock:  # arrival times strictly increase: two uploads of one unit keep their order
+            now = datetime.now(UTC)
+            self.last_arrival = max(now, self.last_arrival + timedelta(microseconds=1))
+            received_at = self.last_arrival
+        pending = _Pending(
+            account, period, client_name, suffix, hashlib.sha256(data).hexdigest(), data, remote, received_at
+        )
+        self.start()
+        self.queue.put(pending)
+        return pending.future
 
-    def _keep(
-        self, account: Account, period: str, client_name: str, suffix: str, sha256: str, data: bytes, remote: str
-    ) -> Upload:
-        received_at = datetime.now(UTC)
-        stored_name = f"{account.unit_code}_{period}_{received_at:%Y%m%dT%H%M%S%f}_{sha256[:12]}{suffix}"
-        staging = self.portal_dir / "incoming"
-        staging.mkdir(parents=True, exist_ok=True)
-        staged = staging / stored_name
-        staged.write_bytes(data)
-        try:
-            received = discover.ReceivedFile(staged, sha256, len(data), received_at)
-            discover.archive(received, archive_dir_for(self.warehouse))
-            period_dir = self.raw_dir / period
-            report_dir = self.portal_dir / "reports" / account.unit_code / period / sha256[:16]
-            (check,) = checking.check_files([staged], report_dir=report_dir, period_dir=period_dir)
-            # a cover naming another unit is already an error of the check (structure.unit_mismatch: the name the
-            # server chose begins with the account's unit); such a file is not placed where a run would load it
-            placed = not (check.unit_code and check.unit_code != account.unit_code)
-            if placed:
-                self._place(staged, period_dir, received_at)
-        finally:
-            staged.unlink(missing_ok=True)
+    def submit(self, account: Account, period: str, client_name: str, data: bytes, remote: str) -> Upload:
+        """Check and keep one upload (see the module's text), waiting for it; the same bytes again give the
+        first answer."""
+        return self.enqueue(account, period, client_name, data, remote).result()
+
+    def _check(self, batch: list[_Pending]) -> None:
+        """Check the uploads waiting together as one batch (the stages are made for batches: 18 files cost
+        little more than one), each as if alone."""
+        started = time.perf_counter()
+        with self.lock:
+            leaders: dict[tuple[str, str, str], _Pending] = {}
+            followers: list[_Pending] = []
+            for item in batch:
+                known = self.state.find_upload(*item.key)
+                if known is not None:
+                    item.future.set_result(known)
+                elif item.key in leaders:
+                    followers.append(item)  # the same bytes twice at once: one upload
+                else:
+                    leaders[item.key] = item
+            staging = self.portal_dir / "incoming"
+            staging.mkdir(parents=True, exist_ok=True)
+            staged: dict[Path, _Pending] = {}
+            try:
+                for item in leaders.values():
+                    path = staging / item.stored_name
+                    path.write_bytes(item.data)
+                    staged[path] = item
+                    discover.archive(
+                        discover.ReceivedFile(path, item.sha256, len(item.data), item.received_at),
+                        archive_dir_for(self.warehouse),
+                    )
+                by_period: dict[str, list[Path]] = {}
+                for path, item in staged.items():
+                    by_period.setdefault(item.period, []).append(path)
+                for period, paths in by_period.items():
+                    checks = checking.check_files(
+                        paths,
+                        report_dir=self.portal_dir / "reports" / period,
+                        period_dir=self.raw_dir / period,
+                        independent=True,
+                    )
+                    for check in checks:
+                        item = staged[check.path]
+                        try:
+                            item.future.set_result(self._keep(item, check))
+                        except Exception as error:  # noqa: BLE001 - this upload's answer, not the others'
+                            item.future.set_exception(error)
+            finally:
+                for path in staged:
+                    path.unlink(missing_ok=True)
+        for leader in leaders.values():
+            if not leader.future.done():  # never so: check_files answers every file it is given
+                leader.future.set_exception(RuntimeError(f"{leader.stored_name} was not checked"))
+        for item in followers:
+            leader = leaders[item.key]
+            if leader.future.exception() is None:
+                item.future.set_result(leader.future.result())
+            else:
+                item.future.set_exception(leader.future.exception())
+        self.batches.append((len(batch), time.perf_counter() - started))
+
+    def _keep(self, item: _Pending, check: checking.FileCheck) -> Upload:
+        """Place a checked upload (unless its cover names another unit) and record it."""
+        # a cover naming another unit is already an error of the check (structure.unit_mismatch: the name the
+        # server chose begins with the account's unit); such a file is not placed where a run would load it
+        placed = not (check.unit_code and check.unit_code != item.account.unit_code)
+        if placed:
+            self._place(check.path, self.raw_dir / item.period, item.received_at)
         upload = {
-            "submission_id": received.submission_id,
-            "sha256": sha256,
-            "unit_code": account.unit_code,
-            "username": account.username,
-            "period": period,
-            "client_name": unicodedata.normalize("NFC", client_name).strip(),
-            "stored_name": stored_name,
+            "submission_id": item.sha256[:16],
+            "sha256": item.sha256,
+            "unit_code": item.account.unit_code,
+            "username": item.account.username,
+            "period": item.period,
+            "client_name": unicodedata.normalize("NFC", item.client_name).strip(),
+            "stored_name": item.stored_name,
             "placed": placed,
-            "size_bytes": len(data),
-            "received_at": received_at.isoformat(timespec="microseconds"),
+            "size_bytes": len(item.data),
+            "received_at": item.received_at.isoformat(timespec="microseconds"),
             "status": check.status,
             "findings": [finding_dict(finding) for finding in check.findings],
             "reports": [str(path.relative_to(self.portal_dir)) for path in check.reports],
         }
-        return self.state.record_upload(upload, remote)
+        return self.state.record_upload(upload, item.remote)
 
     def _place(self, staged: Path, period_dir: Path, received_at: datetime) -> None:
         """Into the period's raw folder: the receipt first (so a run that finds the file knows when it came),
