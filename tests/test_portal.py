@@ -317,3 +317,43 @@ def test_a_password_reset_ends_the_sessions_and_a_restart_checks_again(tmp_path:
     with TestClient(app) as client:  # the same app started again (its checking thread is made anew)
         csrf = login(client, "shiqiao.clerk", "a-new-password-42")
         assert upload(client, csrf, sample_bytes("shiqiao")).status_code == 303
+
+
+def test_uploads_checked_together_are_checked_each_as_if_alone(tmp_path: Path) -> None:
+    """Two units' files that pay the same person: checked together by `validate` they warn each other (the run
+    will too); the portal's batch of uploads of one moment checks each as if alone, as `validate` of one file."""
+    from defects import BENEFICIARIES, beneficiary_cell, beneficiary_row, set_detail
+
+    shiqiao, dashi = copy_sample("shiqiao", tmp_path / "made"), copy_sample("dashi", tmp_path / "made")
+    number = beneficiary_cell(shiqiao, "身份证号", beneficiary_row(shiqiao, "住院关爱"))
+    set_detail(dashi, BENEFICIARIES, "身份证号", beneficiary_row(dashi, "住院关爱"), number)
+
+    together = checking.check_files([shiqiao, dashi])
+    assert all("cross_submission.same_person" in {f.rule for f in check.findings} for check in together)
+    alone = [checking.check_files([path])[0] for path in (shiqiao, dashi)]
+    independent = checking.check_files([shiqiao, dashi], independent=True)
+    assert [(c.status, [f.rule for f in c.findings]) for c in independent] == [
+        (c.status, [f.rule for f in c.findings]) for c in alone
+    ]
+
+    # through the portal: the two uploads wait together while the checking thread is busy, and are one batch
+    portal = make_portal(tmp_path / "portal")
+    app = portal.app()
+    with TestClient(app):
+        intake = app.state.intake
+        clerk = {name: portal.store.get(name) for name in ("shiqiao.clerk", "dashi.clerk")}
+        with intake.lock:  # the checking thread takes the first upload, then waits for the lock
+            first = intake.enqueue(clerk["shiqiao.clerk"], "2022", "first.xlsx", sample_bytes("shiqiao"), "test")
+            deadline = time.monotonic() + 30
+            while intake.queue.qsize() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            futures = [
+                intake.enqueue(clerk[name], "2022", path.name, path.read_bytes(), "test")
+                for name, path in (("shiqiao.clerk", shiqiao), ("dashi.clerk", dashi))
+            ]
+        assert first.result(timeout=120).status == "accepted"
+        uploads = [future.result(timeout=120) for future in futures]
+    assert [size for size, _ in intake.batches] == [1, 2]
+    for made, check in zip(uploads, alone):
+        assert made.status == check.status
+        assert [f["rule"] for f in made.findings] == [f.rule for f in check.findings]
