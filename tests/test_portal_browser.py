@@ -1,7 +1,7 @@
 """The submission portal in a real browser: a clerk and the office, end to end, as they would use it.
 
 The real portal (uvicorn on a free port, warm checks) over a fresh raw folder holding the shipped 2022 sample
-of every unit but 石桥 (市桥街), whose clerk then submits through the browser: logs in, downloads the template, uploads
+of every unit but 石桥 (市桥街; their receipts say they came on time), whose clerk then submits through the browser: logs in, downloads the template, uploads
 the sample with two mistakes (each listed with its sheet and cell), uploads the corrected file (with one warning)
 and explains the warning. The office sees it submitted, reads the explanation, approves, starts a run (the
 command line's `union-stats run` in a child process) and sees the district figures.
@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
@@ -36,6 +37,8 @@ from defects import (
     with_check_character,
 )
 from portal_helpers import PASSWORD, SAMPLE_DIR, make_portal
+
+from union_stats.portal.intake import append_receipt
 
 CHROMIUM = shutil.which("chromium")
 REPO = Path(__file__).resolve().parents[1]
@@ -79,9 +82,11 @@ def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("UNION_STATS_PSEUDONYM_KEY", "7" * 64)  # the run's child process inherits it
     monkeypatch.delenv("UNION_STATS_PORTAL_KEY", raising=False)
     portal = make_portal(tmp_path)
+    on_time = datetime(2023, 1, 10, 9, 0, tzinfo=UTC)  # before the due date 2023-01-15: the others were on time
     for sample in sorted(SAMPLE_DIR.glob("*_2022.xlsx")):
         if not sample.name.startswith(f"{UNIT}_"):
             shutil.copyfile(sample, portal.raw_dir / "2022" / sample.name)
+            append_receipt(portal.raw_dir / "2022", sample.name, on_time)
     assert len(list((portal.raw_dir / "2022").glob("*.xlsx"))) == 17
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(portal.app(warm=True), host="127.0.0.1", port=port, log_level="warning"))
@@ -265,7 +270,6 @@ def test_clerk_submits_and_office_runs(browser, portal_url: str, tmp_path: Path)
     assert cells.nth(4).inner_text().strip() == "通过（有警告）"
     assert cells.nth(5).inner_text().strip() == "待审核"
     camera.shoot(page, "office")
-    readme_office = camera.taken["office"]
 
     row.locator("a[href^='/submissions/']").click()
     page.wait_for_url(accepted_url)
@@ -306,7 +310,11 @@ def test_clerk_submits_and_office_runs(browser, portal_url: str, tmp_path: Path)
     page.goto(f"{url}/office")
     # in the warehouse after the run: accepted, and late (the upload's time is its arrival, years after 2022)
     assert row.locator("td").nth(6).inner_text().strip().startswith("通过（有警告）（逾期 ")
+    other = page.locator("#completeness tr[data-unit='dashi'] td")  # its file came by the folder, on time
+    assert other.nth(4).inner_text().strip() == "未经平台（见仓库中的结果）"
+    assert other.nth(6).inner_text().strip() == "通过"
     camera.shoot(page, "office-after-run")
+    readme_office = camera.taken["office-after-run"]  # the dashboard with the warehouse's results beside the uploads
     page.goto(f"{url}/office/audit")
     assert page.locator("#audit tbody tr").count() > 0
     camera.shoot(page, "audit")
