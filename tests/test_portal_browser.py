@@ -129,8 +129,10 @@ class Camera:
         for old in folder.glob("*.png"):
             old.unlink()
         self.taken: dict[str, Path] = {}
+        self.page = None
 
     def shoot(self, page, name: str) -> Path:
+        self.page = page
         path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         self.taken[name] = path
@@ -194,8 +196,16 @@ def findings_of(page) -> list[dict[str, str]]:
 
 
 def test_clerk_submits_and_office_runs(browser, portal_url: str, tmp_path: Path) -> None:
-    url = portal_url
     camera = Camera(artifacts_dir())
+    try:
+        walk(browser, portal_url, tmp_path, camera)
+    except BaseException:
+        if camera.page is not None and not camera.page.is_closed():
+            camera.shoot(camera.page, "failed")  # the page the walk stopped on
+        raise
+
+
+def walk(browser, url: str, tmp_path: Path, camera: Camera) -> None:
     errors: list[str] = []
 
     # --- the clerk ---------------------------------------------------------------------------------------------
