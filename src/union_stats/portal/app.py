@@ -173,6 +173,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         text = pages.get_template(f"portal/{name}").render(
             account=account,
             unit_name=(units[account.unit_code].name_zh if account and account.unit_code in units else ""),
+            unit_names={code: unit.name_zh for code, unit in units.items()},
             status_zh=STATUS_ZH,
             severity_zh=SEVERITY_ZH,
             decision_zh=DECISION_ZH,
