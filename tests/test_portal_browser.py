@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +35,7 @@ from defects import (
 )
 from portal_helpers import PASSWORD, SAMPLE_DIR, make_portal
 
+from union_stats.portal.app import served
 from union_stats.portal.intake import append_receipt
 
 CHROMIUM = shutil.which("chromium")
@@ -68,17 +66,9 @@ def has_chinese_font() -> bool:
     return bool(listed.stdout.strip())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The real portal served by uvicorn in a daemon thread; its URL. The other 17 units' samples are in place."""
-    import uvicorn
-
     monkeypatch.setenv("UNION_STATS_PSEUDONYM_KEY", "7" * 64)  # the run's child process inherits it
     monkeypatch.delenv("UNION_STATS_PORTAL_KEY", raising=False)
     portal = make_portal(tmp_path)
@@ -88,25 +78,8 @@ def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             shutil.copyfile(sample, portal.raw_dir / "2022" / sample.name)
             append_receipt(portal.raw_dir / "2022", sample.name, on_time)
     assert len(list((portal.raw_dir / "2022").glob("*.xlsx"))) == 17
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(portal.app(warm=True), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # the warm-up (Great Expectations, the suites) runs before it answers
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        assert thread.is_alive(), "the portal's server stopped before it answered"
-        assert time.monotonic() < deadline, "the portal did not answer /healthz within 120 s"
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=30)
+    with served(portal.app(warm=True), timeout=120) as url:  # the warm-up runs before it answers
+        yield url
 
 
 @pytest.fixture

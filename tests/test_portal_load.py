@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import socket
 import sqlite3
 import statistics
 import threading
@@ -25,13 +24,12 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-import uvicorn
 from portal_helpers import PASSWORD, SAMPLE_DIR, csrf_of, make_portal
 
 from union_stats import discover, reference
 from union_stats.paths import archive_dir_for
 from union_stats.portal.accounts import portal_db_for
-from union_stats.portal.app import create_app
+from union_stats.portal.app import create_app, served
 from union_stats.portal.intake import portal_dir_for
 
 FILES_PER_UNIT = 5
@@ -64,12 +62,6 @@ def workbooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]
     return made
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def percentile(values: list[float], share: float) -> float:
     """The nearest-rank percentile (share in 0..1) of `values`."""
     ordered = sorted(values)
@@ -92,23 +84,7 @@ def test_18_units_upload_5_files_each_at_once(
     assert len(codes) == 18
     portal = make_portal(tmp_path, {**{f"{code}.clerk": code for code in codes}, "office": None})
     app = create_app(portal.raw_dir, portal.warehouse, warm=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, name="portal-under-load", daemon=True)
-    serving.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300  # the warm-up (Great Expectations, the suites) comes first
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the portal did not start"
-            assert serving.is_alive(), "the portal's server stopped"
-            time.sleep(0.2)
-
+    with served(app) as base:  # the warm-up (Great Expectations, the suites) comes first
         barrier = threading.Barrier(len(codes) + 1)
         # per unit: (status, location, seconds) of each upload, then the API's answer for each submission
         answers: dict[str, list[tuple[int, str, float]]] = {}
@@ -158,9 +134,6 @@ def test_18_units_upload_5_files_each_at_once(
         wall = time.perf_counter() - started
         assert not failures, failures
         assert not any(thread.is_alive() for thread in clients)
-    finally:
-        server.should_exit = True
-        serving.join(timeout=30)
 
     # every request answered 303 to its own submission, 90 distinct ones
     total = len(codes) * FILES_PER_UNIT

@@ -42,7 +42,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -381,12 +380,11 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
     import re
 
     import httpx
-    import uvicorn
 
     from union_stats import reference
     from union_stats.paths import EXTRA_UNITS_FILE
     from union_stats.portal.accounts import AccountStore, portal_db_for
-    from union_stats.portal.app import create_app
+    from union_stats.portal.app import create_app, served
 
     files = sorted(period_dir.glob("*.xlsx"))
     units = [unit.unit_code for unit in reference.expected_units(period_dir)]
@@ -402,13 +400,6 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
         store.add(f"{code}.bench", password, unit_code=code)
 
     app = create_app(raw_dir, warehouse, warm=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, name="bench-portal", daemon=True)
-    serving.start()
-    base = f"http://127.0.0.1:{port}"
     csrf_field = re.compile(r'name="csrf_token" value="([^"]*)"')
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -429,57 +420,49 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
             raise BenchError(f"portal: upload of {name} answered {answer.status_code}: {answer.text[:200]}")
         return seconds
 
+    started = time.perf_counter()
     try:
-        started = time.perf_counter()
-        while True:
+        with served(app, timeout=PORTAL_CLIENT_TIMEOUT) as base:
+            warm_up = time.perf_counter() - started
+            barrier = threading.Barrier(len(by_unit) + 1)
+            waits: dict[str, float] = {}
+            errors: list[BaseException] = []
+            clients = {code: httpx.Client(base_url=base, timeout=PORTAL_CLIENT_TIMEOUT) for code in by_unit}
+
+            def clerk(code: str, csrf: str) -> None:
+                try:
+                    barrier.wait()
+                    waits[code] = send(clients[code], csrf, by_unit[code].name, by_unit[code].read_bytes())
+                except BaseException as error:  # noqa: BLE001 - raised again by the main thread
+                    errors.append(error)
+                    barrier.abort()
+
             try:
-                if httpx.get(f"{base}/healthz", timeout=5).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            if not serving.is_alive() or time.perf_counter() - started > PORTAL_CLIENT_TIMEOUT:
-                raise BenchError("portal: the server did not start")
-            time.sleep(0.1)
-        warm_up = time.perf_counter() - started
-
-        barrier = threading.Barrier(len(by_unit) + 1)
-        waits: dict[str, float] = {}
-        errors: list[BaseException] = []
-        clients = {code: httpx.Client(base_url=base, timeout=PORTAL_CLIENT_TIMEOUT) for code in by_unit}
-
-        def clerk(code: str, csrf: str) -> None:
-            try:
-                barrier.wait()
-                waits[code] = send(clients[code], csrf, by_unit[code].name, by_unit[code].read_bytes())
-            except BaseException as error:  # noqa: BLE001 - raised again by the main thread
-                errors.append(error)
-                barrier.abort()
-
-        try:
-            tokens = {code: log_in(client, f"{code}.bench") for code, client in clients.items()}
-            threads = [threading.Thread(target=clerk, args=(code, tokens[code])) for code in by_unit]
-            for thread in threads:
-                thread.start()
-            barrier.wait(timeout=PORTAL_CLIENT_TIMEOUT)
-            started = time.perf_counter()
-            for thread in threads:
-                thread.join()
-            wall = time.perf_counter() - started
-            if errors:
-                raise errors[0]
-            first = next(iter(by_unit))
-            one = send(
-                clients[first],
-                tokens[first],
-                f"again_{by_unit[first].name}",
-                _another_copy(by_unit[first].read_bytes()),
-            )
-        finally:
-            for client in clients.values():
-                client.close()
-    finally:
-        server.should_exit = True
-        serving.join(timeout=30)
+                tokens = {code: log_in(client, f"{code}.bench") for code, client in clients.items()}
+                threads = [threading.Thread(target=clerk, args=(code, tokens[code])) for code in by_unit]
+                for thread in threads:
+                    thread.start()
+                barrier.wait(timeout=PORTAL_CLIENT_TIMEOUT)
+                started = time.perf_counter()
+                for thread in threads:
+                    thread.join()
+                wall = time.perf_counter() - started
+                if errors:
+                    raise errors[0]
+                first = next(iter(by_unit))
+                one = send(
+                    clients[first],
+                    tokens[first],
+                    f"again_{by_unit[first].name}",
+                    _another_copy(by_unit[first].read_bytes()),
+                )
+            finally:
+                for client in clients.values():
+                    client.close()
+    except BenchError:
+        raise
+    except RuntimeError as error:  # the portal did not start
+        raise BenchError(f"portal: {error}") from error
     return {
         "uploads": len(waits),
         "waits": sorted(waits.values()),

@@ -27,7 +27,8 @@ import hmac
 import os
 import secrets
 import tempfile
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -535,6 +536,44 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         return render(request, "audit.html.j2", entries=list(reversed(state.audit_log(limit=300))))
 
     return app
+
+
+@contextmanager
+def served(app: FastAPI, *, timeout: float = 300.0) -> Iterator[str]:
+    """`app` served by uvicorn on a free port of 127.0.0.1 in a background thread, for the block: its base URL,
+    once `/healthz` answers (after the warm-up). For the tests and the benchmark that drive it over HTTP."""
+    import socket
+    import threading
+    import time
+    import urllib.request
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="portal-served", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if not thread.is_alive():
+                raise RuntimeError("the portal's server stopped before it answered")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the portal did not answer /healthz within {timeout:.0f} s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def serve(raw_dir: Path, warehouse: Path, host: str, port: int) -> None:
