@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import defects
@@ -239,6 +240,40 @@ def test_route_by_role(world: World, route: tuple[str, str], role: str) -> None:
         assert "C256" not in answer.text and "此人发放时约" not in answer.text
     if role == "unit_b":
         assert A_CLIENT_NAME not in answer.text
+
+
+class _Forms(HTMLParser):
+    """Each form of a page, with its hidden inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": values.get("action"), "hidden": {}})
+        elif tag == "input" and values.get("type") == "hidden" and self.forms:
+            self.forms[-1]["hidden"][values.get("name")] = values.get("value")
+
+
+PAGES = ("/login", "/unit", "/submissions/{a}", "/office", "/office/jobs/{job}", "/office/figures", "/office/audit")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_form_carries_the_csrf_token(world: World, role: str) -> None:
+    """The contract: every HTML form has a hidden `csrf_token` (the login form's bound to its own cookie)."""
+    seen = 0
+    for page in PAGES:
+        answer = get(page)(world, role)
+        if answer.status_code != 200 or not answer.headers["content-type"].startswith("text/html"):
+            continue
+        forms = _Forms()
+        forms.feed(answer.text)
+        for form in forms.forms:
+            seen += 1
+            assert form["hidden"].get("csrf_token"), f"{page} as {role}: the form to {form['action']} has no token"
+    assert seen >= (1 if role == "anonymous" else 3)
 
 
 # --- 2. unit A cannot reach unit B's submission by guessing ------------------------------------------------------
