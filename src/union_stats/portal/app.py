@@ -208,9 +208,10 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     # --- periods -------------------------------------------------------------------------------------------
 
     def period_choices() -> list[str]:
-        """The periods to offer: those with a folder under the raw folder, and the year just ended."""
-        last_year = str(datetime.now(BEIJING).year - 1)
-        return sorted(set(discover.list_periods(raw_dir)) | {last_year}, reverse=True)
+        """The periods to offer: those with a folder under the raw folder, the year and the quarter just ended."""
+        today = datetime.now(BEIJING)
+        last_quarter = periods.previous_period(f"{today.year}Q{(today.month - 1) // 3 + 1}")
+        return sorted(set(discover.list_periods(raw_dir)) | {str(today.year - 1), last_quarter}, reverse=True)
 
     def chosen_period(text: str | None) -> str:
         if text:
