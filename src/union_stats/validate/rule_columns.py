@@ -7,6 +7,9 @@ the rule itself, its severity and its message live in the suite.
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
+
 import duckdb
 import polars as pl
 
@@ -214,6 +217,23 @@ def _same_person(
 DERIVED_PART_SUBMISSIONS = 1000  # submissions whose derived values are computed at once
 
 
+_DERIVING = threading.Lock()  # one batch at a time through the in-memory database below
+
+
+@lru_cache(maxsize=4)
+def _deriving_database(units: tuple[Unit, ...]) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse with the reference data of `units` and the detail models as views (asked once, they
+    need nothing of their upstream stored), made once per process and units: a self-check of one file in the
+    portal asks for it every time (a tenth of a second to make)."""
+    from union_stats import transform
+
+    con = duckdb.connect(":memory:")
+    ensure_warehouse(con)
+    load_reference(con, units)
+    transform.build(con, targets={"marts.int_detail_indicator_values"}, as_views=True)
+    return con
+
+
 def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Detail-derived indicator values of every submission, computed by the warehouse's own SQL models.
 
@@ -235,11 +255,7 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
         for kind, frame in sheets.items()
     }
     parts = []
-    with duckdb.connect(":memory:") as con:
-        ensure_warehouse(con)
-        load_reference(con, units)
-        # views: asked once, the models need nothing of their upstream stored
-        transform.build(con, targets=targets, as_views=True)
+    with _DERIVING, _deriving_database(units).cursor() as con:
         for part in range(max(-(-batch.submissions.height // DERIVED_PART_SUBMISSIONS), 1)):
             for kind, frame in sheets.items():
                 rows = split[kind].get((part,), frame.clear())
@@ -250,6 +266,8 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
             parts.append(
                 con.sql("select submission_id, indicator_code, value from marts.int_detail_indicator_values").pl()
             )
+        for kind in sheets:  # nothing of this batch kept in the process
+            con.execute(f"delete from raw.{kind}")
     return pl.concat(parts, how="vertical_relaxed")
 
 
