@@ -124,6 +124,9 @@ def _normalised(value: object) -> str:
     return "".join(str(value).split())
 
 
+COVER_SHEET, CONTACT_LABEL = "封面", "填报人"
+
+
 def _rows(path: Path, sheet: str) -> list[list[str | None]]:
     import fastexcel
 
@@ -139,6 +142,19 @@ def _beneficiary_sheet(path: Path) -> str | None:
     )
 
 
+def _cover_contacts(path: Path) -> set[str]:
+    """The 填报人 of the workbook's cover (封面), if it has one."""
+    import fastexcel
+
+    if COVER_SHEET not in fastexcel.read_excel(path).sheet_names:
+        return set()
+    return {
+        row[1].strip()
+        for row in _rows(path, COVER_SHEET)
+        if len(row) > 1 and _normalised(row[0] or "") == CONTACT_LABEL and row[1] and "*" not in row[1]
+    }
+
+
 def _header_row(rows: list[list[str | None]]) -> tuple[int, list[int], list[int]] | None:
     """(row, name columns, ID columns) of the first of the first rows with a 姓名 or 身份证号 cell."""
     for at, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
@@ -151,7 +167,8 @@ def _header_row(rows: list[list[str | None]]) -> tuple[int, list[int], list[int]
 
 
 def personal_data(raw_dir: Path) -> tuple[set[str], set[str]]:
-    """(names, ids) of every beneficiary sheet of every workbook under `raw_dir` (any depth).
+    """(names, ids) of every beneficiary sheet of every workbook under `raw_dir` (any depth), and the clerk's name
+    on each cover (填报人), kept only masked too.
 
     The header row is found in the first rows (cells 姓名 and 身份证号, whitespace aside); below it every
     non-blank name (stripped; one already masked with `*` is none) and every ID (stripped, spaces out,
@@ -162,6 +179,7 @@ def personal_data(raw_dir: Path) -> tuple[set[str], set[str]]:
     for path in sorted(Path(raw_dir).rglob("*")):
         if path.suffix.lower() not in WORKBOOK_SUFFIXES or path.name.startswith("~$") or not path.is_file():
             continue
+        names |= _cover_contacts(path)
         sheet = _beneficiary_sheet(path)
         if sheet is None:
             continue

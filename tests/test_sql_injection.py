@@ -30,6 +30,7 @@ from warehouse import query
 from flows.ingest import ingest_period
 from union_stats import cli, parquet
 from union_stats.paths import RAW_DIR
+from union_stats.pseudonym import mask_name
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -127,7 +128,7 @@ def test_the_hostile_text_is_stored_verbatim(ran: dict) -> None:
     warehouse = ran["warehouse"]
     assert query(
         warehouse, "select status, contact_name from ops.submission_log where file_name = ?", SHIQIAO_FILE
-    ) == [("accepted", CONTACT)]
+    ) == [("accepted", mask_name(CONTACT))]  # the clerk's name is kept masked: its first character only
     assert query(warehouse, "select file_name from ops.ledger where file_name = ?", SHIQIAO_FILE) == [(SHIQIAO_FILE,)]
     remarks = query(
         warehouse,
@@ -186,7 +187,7 @@ def test_an_analyst_reads_it_all_back_through_union_stats_sql(ran: dict, capsys:
         "select file_name, contact_name from ops.submission_log where unit_code = 'shiqiao' and status = 'accepted'"
     )
     assert cli.main(["sql", "--warehouse", warehouse, "--format", "json", statement]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"file_name": SHIQIAO_FILE, "contact_name": CONTACT}]
+    assert json.loads(capsys.readouterr().out) == [{"file_name": SHIQIAO_FILE, "contact_name": mask_name(CONTACT)}]
     assert (
         cli.main(["sql", "--warehouse", warehouse, "--format", "csv", "select remark from raw.indicator_values"]) == 0
     )

@@ -253,6 +253,9 @@ def _parse_cover(
     limit = load_limits().cell_text["text"]
     for item in spec.cover_fields:
         value = cover[item.name]
+        if value is not None and item.personal:
+            # the clerk's own name: from here on only masked, the first character kept (a formula's `=` with it)
+            value = cover[item.name] = mask(item.personal, value)
         if value is not None and len(value) > limit:
             findings.append(_text_too_long(received, spec.cover_sheet, f"B{item.row}", value, item.label, limit))
             cover[item.name] = value[:limit]  # the cover's fields are the submission's record: kept within bounds

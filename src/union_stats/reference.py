@@ -138,6 +138,7 @@ class CoverField:
     label: str
     required: bool
     row: int  # 1-based sheet row of the field; its value sits in column B
+    personal: str | None = None  # "name": a person's name, kept only masked (张**) from the parse stage on
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,13 @@ def template(version: str | None = None) -> Template:
     """A template version (default: the current one, whose sheets include every version's: the batch's frames)."""
     raw = _template_raw(version or CURRENT_TEMPLATE)
     cover_fields = tuple(
-        CoverField(name=item["name"], label=item["label"], required=bool(item.get("required")), row=position + 2)
+        CoverField(
+            name=item["name"],
+            label=item["label"],
+            required=bool(item.get("required")),
+            row=position + 2,
+            personal=item.get("personal"),
+        )
         for position, item in enumerate(raw["cover"]["fields"])
     )
     return Template(
