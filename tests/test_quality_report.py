@@ -116,9 +116,12 @@ def test_annotated_workbook_marks_cells_and_lists_every_finding(submitted: Path,
     assert [sheet.title for sheet in workbook.worksheets if sheet.sheet_view.tabSelected] == [RESULT_SHEET]
 
     # the submission's content is kept as it was (openpyxl writes an empty text cell back as an empty cell),
-    # but for personal data: every ID number masked wherever it is (no personal columns are named here)
+    # but for personal data: every ID number masked wherever it is (no personal columns are named here), and the
+    # clerk's name on the cover
     for sheet in original.worksheets:
         kept = [[scrub_ids(value) if isinstance(value, str) else value for value in row] for row in cell_values(sheet)]
+        if sheet.title == "封面":
+            kept = [[row[0], row[1][0] + "**"] if row[:1] == ["填报人"] else row for row in kept]
         assert cell_values(workbook[sheet.title]) == kept
     assert any("**********" in str(value) for row in cell_values(workbook["帮扶对象明细"]) for value in row)
 
@@ -170,6 +173,18 @@ def test_annotated_workbook_masks_the_personal_columns_and_listed_names_in_text(
     assert workbook["指标"]["E3"].value == f"代{name[0]}**领取，身份证{mask_id(number)}"
     texts = [str(value) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for value in row]
     assert not [text for text in texts if name in text or number in text]
+
+
+def test_annotated_workbook_masks_the_clerks_name_on_the_cover(submitted: Path, tmp_path: Path) -> None:
+    cover = openpyxl.load_workbook(submitted)["封面"]
+    (clerk,) = [value for label, value in cover.iter_rows(min_col=1, max_col=2, values_only=True) if label == "填报人"]
+    _, annotated = write_reports(submission(submitted), FINDINGS, tmp_path / "reports")
+
+    workbook = openpyxl.load_workbook(annotated)
+    rows = dict(workbook["封面"].iter_rows(min_col=1, max_col=2, values_only=True))
+    assert rows["填报人"] == clerk[0] + "**" and rows["单位代码"]  # the other fields as they were
+    texts = [str(value) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for value in row]
+    assert not [text for text in texts if clerk in text]
 
 
 def test_several_findings_on_one_cell_share_one_comment(submitted: Path, tmp_path: Path) -> None:

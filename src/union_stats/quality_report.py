@@ -38,7 +38,9 @@ from union_stats.findings import (
     sort_key,
     stopped_before_reading,
 )
+from union_stats.parse import normalise_label
 from union_stats.pseudonym import ID_IN_TEXT, mask, names_pattern, scrub
+from union_stats.reference import template
 from union_stats.rules import registry
 from union_stats.template import display_width
 from union_stats.templating import html_environment
@@ -306,6 +308,7 @@ def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str
                 if kind == "name":
                     names.append(str(cell.value))
                 cell.value = mask(kind, str(cell.value))
+    names += _mask_cover(workbook)
     listed = names_pattern(names)
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
@@ -318,6 +321,22 @@ def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str
                         cell.value = scrubbed
                 elif isinstance(cell.value, int) and ID_IN_TEXT.fullmatch(str(cell.value)):
                     cell.value = mask("id_number", str(cell.value))  # a number typed as a number is still one
+
+
+def _mask_cover(workbook: Workbook) -> list[str]:
+    """The cover's personal fields (the clerk's name, 填报人) masked in column B beside their label, wherever the
+    row is; the names, so that the rest of the workbook is scrubbed of them too."""
+    spec = template()
+    personal = {normalise_label(item.label): item.personal for item in spec.cover_fields if item.personal}
+    if not personal or spec.cover_sheet not in workbook.sheetnames:
+        return []
+    names = []
+    for label, value in workbook[spec.cover_sheet].iter_rows(min_col=1, max_col=2):
+        kind = personal.get(normalise_label(label.value)) if isinstance(label.value, str) else None
+        if kind and value.value is not None and not isinstance(value, MergedCell):
+            names.append(str(value.value))
+            value.value = mask(kind, str(value.value))
+    return names
 
 
 def _drop_previous_review(workbook: Workbook) -> None:
