@@ -284,8 +284,12 @@ def test_the_pages_show_the_warehouse_after_a_run_and_a_close(tmp_path: Path, pr
     app = portal.app()
     with TestClient(app) as clerk, TestClient(app) as office:
         csrf = login(clerk, "shiqiao.clerk")
-        upload(clerk, csrf, sample_bytes("shiqiao"))
+        location = upload(clerk, csrf, sample_bytes("shiqiao")).headers["location"]
+        assert "待区总工会下次运行入库" in clerk.get(location).text
         ingest_period(period="2022", raw_dir=portal.raw_dir, warehouse=portal.warehouse)  # a run outside the portal
+        assert "入库情况：已入库" in clerk.get(location).text
+        history = clerk.get("/unit?period=2022").text
+        assert '<td class="loaded">已入库</td>' in history
 
         office_csrf = login(office, "office")
         figures = office.get("/office/figures?period=2022")

@@ -59,6 +59,14 @@ STATUS_ZH = {
     "superseded": "已被替代",
     "missing": "未报送",
 }
+# what the warehouse made of a submission, as its unit reads it
+LOADED_ZH = {
+    "accepted": "已入库",
+    "accepted_with_warnings": "已入库（有警告）",
+    "rejected": "未入库（有错误）",
+    "superseded": "已被本单位后来的文件替代",
+    "held": "已收到，已关账暂不入库",
+}
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 DECISION_ZH = {"approved": "已审核通过", "returned": "已退回"}
 JOB_ZH = {"run": "运行入库", "close": "关账", "reopen": "重新开放"}
@@ -176,6 +184,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             unit_name=(units[account.unit_code].name_zh if account and account.unit_code in units else ""),
             unit_names={code: unit.name_zh for code, unit in units.items()},
             status_zh=STATUS_ZH,
+            loaded_zh=LOADED_ZH,
             severity_zh=SEVERITY_ZH,
             decision_zh=DECISION_ZH,
             job_zh=JOB_ZH,
@@ -220,6 +229,15 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             except Refused as error:
                 raise Denied(400, error.message) from None
         return discover.latest_period(raw_dir) or period_choices()[0]
+
+    def warehouse_outcomes(chosen: set[str]) -> dict[tuple[str, str], str]:
+        """What the warehouse made of each submission of the periods, as the last snapshots say."""
+        outcomes = {}
+        for period in chosen:
+            snap = runner.snapshot(period)
+            for submission_id, status in (snap[1].get("outcomes", {}) if snap else {}).items():
+                outcomes[(period, submission_id)] = status
+        return outcomes
 
     def own_upload(submission_id: str, account: Account):
         upload = state.upload_for(submission_id, account) if len(submission_id) <= 64 else None
@@ -295,6 +313,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             periods=period_choices(),
             due_on=periods.due_on(chosen),
             uploads=uploads,
+            loaded=warehouse_outcomes({item.period for item in uploads}),
             reviews=state.latest_reviews(),
             max_mb=max_upload_bytes() // 1_000_000,
         )
@@ -377,6 +396,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             findings=findings,
             warnings=sum(finding["severity"] == "warning" for finding in findings),
             reviews=state.reviews(upload.id),
+            loaded=warehouse_outcomes({upload.period}).get((upload.period, upload.submission_id)),
             has_report=intake.report_path(upload, "html") is not None,
             has_annotated=intake.report_path(upload, "xlsx") is not None,
             max_explanation=MAX_EXPLANATION,

@@ -120,8 +120,11 @@ def read_snapshot(warehouse: Path, period: str) -> dict | None:
             figures = [asdict(row) for row in db.district_figures(con, period)]
             completeness = status.rows(con, period)
             closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchone()[0])
+            outcomes = dict(
+                con.execute("select submission_id, status from ops.submissions where period = ?", [period]).fetchall()
+            )
         except duckdb.CatalogException:  # a warehouse made before these relations: nothing to show yet
             return None
     finally:
         con.close()
-    return {"figures": figures, "completeness": completeness, "closed": closed}
+    return {"figures": figures, "completeness": completeness, "closed": closed, "outcomes": outcomes}
