@@ -134,13 +134,17 @@ def test_explanations_reviews_and_history(tmp_path: Path) -> None:
         (key,) = [
             line.split('name="explain::', 1)[1].split('"', 1)[0] for line in page.splitlines() if "explain::" in line
         ]
+        number = "440199196203151235"  # an ID number typed into the explanation: kept only masked
         saved = clerk.post(
             f"/submissions/{submission_id}/explanations",
-            data={"csrf_token": csrf, f"explain::{key}": "该职工子女助学金按规定发给其父亲代领"},
+            data={"csrf_token": csrf, f"explain::{key}": f"该职工子女助学金按规定发给其父亲代领（{number}）"},
             follow_redirects=False,
         )
         assert saved.status_code == 303
-        assert "该职工子女助学金按规定发给其父亲代领" in clerk.get(f"/submissions/{submission_id}").text
+        shown = clerk.get(f"/submissions/{submission_id}").text
+        assert "该职工子女助学金按规定发给其父亲代领（4401**********1235）" in shown and number not in shown
+        stored = b"".join(path.read_bytes() for path in portal.warehouse.parent.glob("portal.sqlite*"))
+        assert number.encode() not in stored
 
         office_csrf = login(office, "office")
         dashboard = office.get("/office?period=2022").text

@@ -41,6 +41,7 @@ from union_stats.portal.accounts import Account, AccountError, portal_db_for
 from union_stats.portal.intake import Intake, Refused, check_period, max_upload_bytes
 from union_stats.portal.jobs import JobRunner
 from union_stats.portal.state import JOB_KINDS, PortalState, Session, finding_key
+from union_stats.pseudonym import scrub_ids
 from union_stats.templating import html_environment
 
 SESSION_COOKIE = "union_stats_session"
@@ -433,7 +434,8 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
             raise Denied(403, "说明由报送单位填写。")
         upload = own_upload(submission_id, account)
         texts = {
-            name.removeprefix("explain::"): str(value).strip()[:MAX_EXPLANATION]
+            # an ID number has no place in free text: kept only masked, as in a remark
+            name.removeprefix("explain::"): scrub_ids(str(value).strip()[:MAX_EXPLANATION])
             for name, value in form.multi_items()
             if name.startswith("explain::")
         }
@@ -447,7 +449,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         check_csrf(session, form.get("csrf_token"))
         upload = own_upload(submission_id, account)
         decision = str(form.get("decision") or "")
-        comment = str(form.get("comment") or "").strip()[:MAX_COMMENT]
+        comment = scrub_ids(str(form.get("comment") or "").strip()[:MAX_COMMENT])
         if decision not in ("approve", "return"):
             raise Denied(400, "请选择“审核通过”或“退回”。")
         if decision == "return" and not comment:

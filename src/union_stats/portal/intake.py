@@ -45,6 +45,7 @@ from union_stats.findings import Finding
 from union_stats.paths import archive_dir_for
 from union_stats.portal.accounts import Account
 from union_stats.portal.state import PortalState, Upload
+from union_stats.pseudonym import scrub_ids
 
 SIGNATURES = {".xlsx": b"PK\x03\x04", ".xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"}
 MAX_NAME = 200
@@ -297,7 +298,7 @@ class Intake:
             "unit_code": item.account.unit_code,
             "username": item.account.username,
             "period": item.period,
-            "client_name": unicodedata.normalize("NFC", item.client_name).strip(),
+            "client_name": scrub_ids(unicodedata.normalize("NFC", item.client_name).strip()),
             "stored_name": item.stored_name,
             "placed": placed,
             "size_bytes": len(item.data),
