@@ -230,15 +230,17 @@ class Intake:
 
     def _check(self, batch: list[_Pending]) -> None:
         """Check the uploads waiting together as one batch (the stages are made for batches: 18 files cost
-        little more than one), each as if alone."""
+        little more than one), each as if alone. Every answer is given once the batch's staged copies are gone:
+        an answered upload has left nothing behind but what it keeps."""
         started = time.perf_counter()
+        answers: dict[int, Upload | BaseException] = {}
         with self.lock:
             leaders: dict[tuple[str, str, str], _Pending] = {}
             followers: list[_Pending] = []
             for item in batch:
                 known = self.state.find_upload(*item.key)
                 if known is not None:
-                    item.future.set_result(known)
+                    answers[id(item)] = known
                 elif item.key in leaders:
                     followers.append(item)  # the same bytes twice at once: one upload
                 else:
@@ -268,22 +270,22 @@ class Intake:
                     for check in checks:
                         item = staged[check.path]
                         try:
-                            item.future.set_result(self._keep(item, check))
+                            answers[id(item)] = self._keep(item, check)
                         except Exception as error:  # noqa: BLE001 - this upload's answer, not the others'
-                            item.future.set_exception(error)
+                            answers[id(item)] = error
             finally:
                 for path in staged:
                     path.unlink(missing_ok=True)
-        for leader in leaders.values():
-            if not leader.future.done():  # never so: check_files answers every file it is given
-                leader.future.set_exception(RuntimeError(f"{leader.stored_name} was not checked"))
         for item in followers:
-            leader = leaders[item.key]
-            if leader.future.exception() is None:
-                item.future.set_result(leader.future.result())
+            answers[id(item)] = answers.get(id(leaders[item.key]), RuntimeError("not checked"))
+        self.batches.append((len(batch), time.perf_counter() - started))  # recorded before anyone is answered
+        for item in batch:
+            # never missing: check_files answers every file it is given
+            answer = answers.get(id(item), RuntimeError(f"{item.stored_name} was not checked"))
+            if isinstance(answer, BaseException):
+                item.future.set_exception(answer)
             else:
-                item.future.set_exception(leader.future.exception())
-        self.batches.append((len(batch), time.perf_counter() - started))
+                item.future.set_result(answer)
 
     def _keep(self, item: _Pending, check: checking.FileCheck) -> Upload:
         """Place a checked upload (unless its cover names another unit) and record it."""
