@@ -13,7 +13,6 @@ many uploads each checked together, and how long it took) are printed beside it.
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sqlite3
 import statistics
@@ -27,6 +26,7 @@ import pytest
 from portal_helpers import PASSWORD, SAMPLE_DIR, csrf_of, make_portal
 
 from union_stats import discover, reference
+from union_stats.bench import percentile
 from union_stats.paths import archive_dir_for
 from union_stats.portal.accounts import portal_db_for
 from union_stats.portal.app import create_app, served
@@ -60,12 +60,6 @@ def workbooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]
         made[code] = versions
     assert len({data for versions in made.values() for data in versions}) == len(made) * FILES_PER_UNIT
     return made
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile (share in 0..1) of `values`."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def log_in(client: httpx.Client, username: str) -> str:

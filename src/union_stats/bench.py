@@ -357,7 +357,7 @@ def _stages_main(argv: list[str]) -> int:
 # the portal under N concurrent uploads (the child `python -m union_stats.bench --portal`)
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     """The nearest-rank percentile (`share` in 0..1)."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
@@ -467,7 +467,7 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
         "uploads": len(waits),
         "waits": sorted(waits.values()),
         "p50": statistics.median(waits.values()),
-        "p95": _percentile(list(waits.values()), 0.95),
+        "p95": percentile(list(waits.values()), 0.95),
         "wall": wall,
         "one": one,
         "warm_up": warm_up,
