@@ -767,6 +767,15 @@ app = typer.Typer(
 Period = Annotated[
     str, typer.Option("--period", help=PERIOD_HELP, callback=_check_period, show_default=False, metavar="PERIOD")
 ]
+RawDir = Annotated[
+    Path,
+    typer.Option(
+        "--raw-dir",
+        help=f"folder holding one folder per period (where the units' files are)  [default: {_shown(RAW_DIR)}]",
+        show_default=False,
+        metavar="DIR",
+    ),
+]
 Warehouse = Annotated[
     Path,
     typer.Option(
@@ -799,15 +808,7 @@ def _run(
             metavar="PERIOD",
         ),
     ] = None,
-    raw_dir: Annotated[
-        Path,
-        typer.Option(
-            "--raw-dir",
-            help=f"folder holding one folder per period  [default: {_shown(RAW_DIR)}]",
-            show_default=False,
-            metavar="DIR",
-        ),
-    ] = RAW_DIR,
+    raw_dir: RawDir = RAW_DIR,
     warehouse: Warehouse = WAREHOUSE_FILE,
     verbose: Annotated[
         bool, typer.Option("--verbose", help="also print Prefect's log lines (they always go to its API)")
@@ -1619,15 +1620,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
 def _portal(
     host: Annotated[str, typer.Option("--host", help="the address to listen on", metavar="ADDRESS")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="the port to listen on", metavar="PORT")] = 8000,
-    raw_dir: Annotated[
-        Path,
-        typer.Option(
-            "--raw-dir",
-            help=f"folder holding one folder per period, where uploads are placed  [default: {_shown(RAW_DIR)}]",
-            show_default=False,
-            metavar="DIR",
-        ),
-    ] = RAW_DIR,
+    raw_dir: RawDir = RAW_DIR,
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
     return cmd_portal(argparse.Namespace(command="portal", host=host, port=port, raw_dir=raw_dir, warehouse=warehouse))
