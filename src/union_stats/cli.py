@@ -30,13 +30,12 @@ try:  # Typer vendors its own Click (typer._click); its exceptions are not those
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - a Typer that uses Click itself
     from click.exceptions import ClickException, UsageError
-from union_stats.periods import PeriodError, is_period, is_quarter
+from union_stats.periods import FIRST_YEAR, LAST_YEAR, PeriodError, is_period, is_quarter
 
 # soft_wrap: a long line (a path, a rejected file's reason) is printed whole, not broken at rich's 80 columns
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 # in a pipe or a file rich cannot measure a terminal and assumes 80 columns; a table then takes the width its
 # cells need, up to this
 PIPE_TABLE_WIDTH = 400

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from union_stats.paths import EXTRA_UNITS_FILE
 
-PERIOD_PATTERN = re.compile(r"^\d{4}(Q[1-4])?$")
+PERIOD_PATTERN = re.compile(r"^\d{4}(Q[1-4])?$", re.ASCII)
 # the period folder's receipts manifest: when the office received files before the warehouse saw them
 RECEIPTS_FILE = "receipts.csv"
 RECEIPTS_COLUMNS = ("file_name", "received_at")

@@ -127,3 +127,18 @@ def use_prefect_home(warehouse: Path) -> None:
     # a new home's first temporary server creates and migrates its database, which on a busy two-core machine
     # (two runs starting at once) takes longer than Prefect's default 20 s wait for the server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(PREFECT_STARTUP_TIMEOUT_SECONDS))
+
+
+def make_secret_file(path: Path) -> bool:
+    """A new key file of 32 random bytes (hex) at `path`, readable by its owner only (mode 600); False, and the
+    file untouched, if it exists already (made meanwhile by another process, say)."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return True

@@ -7,7 +7,8 @@ import re
 import tomllib
 from datetime import date, timedelta
 
-PERIOD_PATTERN = re.compile(r"^(\d{4})(?:Q([1-4]))?$")
+PERIOD_PATTERN = re.compile(r"^(\d{4})(?:Q([1-4]))?$", re.ASCII)  # ASCII: \d would take ２０２２ too
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a period typed by a person may name
 
 
 class PeriodError(ValueError):

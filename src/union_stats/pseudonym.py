@@ -29,6 +29,8 @@ from pathlib import Path
 
 from stdnum.cn import ric
 
+from union_stats.paths import make_secret_file
+
 KEY_ENV = "UNION_STATS_PSEUDONYM_KEY"
 KEY_FILE = "pseudonym.key"
 MIN_KEY_CHARACTERS = 32
@@ -205,10 +207,7 @@ def ensure_key(warehouse: Path, recorded: str | None) -> KeySource:
                 f"或设置 {KEY_ENV}；不要新建密钥，否则同一人将无法再被识别 "
                 f"(the pseudonymisation key is missing but the warehouse holds keys made with it: restore it)"
             )
-        source.key_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(source.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        make_secret_file(source.key_file)
     pseudonymiser = source.load()
     if recorded is not None and pseudonymiser.fingerprint != recorded:
         raise PseudonymKeyError(

@@ -108,11 +108,12 @@ def _connect(warehouse: Path, read_only: bool, config: dict[str, str]) -> duckdb
     return duckdb.connect(str(warehouse), read_only=read_only, config=config)
 
 
-def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _open(warehouse: Path, read_only: bool, wait: bool = True) -> duckdb.DuckDBPyConnection:
     """A connection, waiting while another process holds the file: DuckDB has one writer, and a reader cannot
-    open the file while it writes, so a second run (or `status` during a run) queues instead of failing."""
+    open the file while it writes, so a second run (or `status` during a run) queues instead of failing. Without
+    `wait` (the portal, which shows what it read last instead) a held file is WarehouseBusy at once."""
     waited, delay = 0.0, 0.05
-    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS))
+    patience = float(os.environ.get("UNION_STATS_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS)) if wait else 0.0
     while True:
         try:
             return _connect(warehouse, read_only, _duckdb_config())
@@ -130,10 +131,10 @@ def _open(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def connect(warehouse: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(warehouse: Path, read_only: bool = False, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(warehouse, read_only)
+    con = _open(warehouse, read_only, wait)
     try:
         yield con
     finally:

@@ -37,6 +37,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from starlette.datastructures import UploadFile
 
 from union_stats import discover, periods, reference
+from union_stats.paths import make_secret_file
 from union_stats.portal.accounts import Account, AccountError, portal_db_for
 from union_stats.portal.intake import Intake, Refused, check_period, max_upload_bytes
 from union_stats.portal.jobs import JobRunner
@@ -96,12 +97,7 @@ def session_key(warehouse: Path) -> bytes:
     if os.environ.get(KEY_ENV):
         return os.environ[KEY_ENV].encode()
     path = Path(warehouse).parent / KEY_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32))
+    make_secret_file(path)
     return path.read_bytes().strip()
 
 

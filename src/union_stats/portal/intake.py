@@ -102,8 +102,7 @@ def check_content(data: bytes, suffix: str) -> None:
 
 def check_period(period: str | None) -> str:
     text = (period or "").strip().upper()
-    # ASCII only: the pattern's \d also matches other scripts' digits (２０２２ would become a folder of its own)
-    if not text.isascii() or not periods.is_period(text) or not 2000 <= int(text[:4]) <= 2100:
+    if not periods.is_period(text) or not periods.FIRST_YEAR <= int(text[:4]) <= periods.LAST_YEAR:
         raise Refused(400, "统计期应写作年度“2022”或季度“2022Q3”。")
     return text
 

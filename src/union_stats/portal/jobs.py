@@ -50,7 +50,7 @@ class JobRunner:
         if job is None:
             return None
         thread = threading.Thread(target=self._run, args=(job,), name=f"portal-job-{job.id}", daemon=True)
-        self.threads.append(thread)
+        self.threads = [*(done for done in self.threads if done.is_alive()), thread]  # only those still running
         thread.start()
         return job
 
@@ -112,19 +112,13 @@ def read_snapshot(warehouse: Path, period: str) -> dict | None:
     from union_stats import warehouse as db
 
     try:
-        con = db._connect(warehouse, True, db._duckdb_config())
-    except duckdb.Error:
-        return None
-    try:
-        try:
+        with db.connect(warehouse, read_only=True, wait=False) as con:
             figures = [asdict(row) for row in db.district_figures(con, period)]
             completeness = status.rows(con, period)
             closed = bool(con.execute("select count(*) from ops.period_locks where period = ?", [period]).fetchone()[0])
             outcomes = dict(
                 con.execute("select submission_id, status from ops.submissions where period = ?", [period]).fetchall()
             )
-        except duckdb.CatalogException:  # a warehouse made before these relations: nothing to show yet
-            return None
-    finally:
-        con.close()
+    except (db.WarehouseBusy, duckdb.Error):  # held by a writer, or made before these relations: nothing new
+        return None
     return {"figures": figures, "completeness": completeness, "closed": closed, "outcomes": outcomes}

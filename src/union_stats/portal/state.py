@@ -14,7 +14,7 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from union_stats.portal.accounts import SCHEMA as ACCOUNTS_SCHEMA
 from union_stats.portal.accounts import Account, AccountStore, _iso
@@ -390,7 +390,3 @@ class PortalState(AccountStore):
         with self._connect() as con:
             row = con.execute("select * from snapshots where period = ?", (period,)).fetchone()
         return None if row is None else (row["taken_at"], row["warehouse_mtime"], json.loads(row["data"]))
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
