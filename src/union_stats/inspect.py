@@ -63,6 +63,9 @@ class Inspection:
     # cells holding an Excel error value (#REF!, #DIV/0!, ...): (sheet, cell, value). They do not stop the
     # reading; the reader hands them over as blank, so parse turns those in template columns into findings.
     error_cells: list[tuple[str, str, str]] = field(default_factory=list)
+    # cells holding a number of 15 digits or more: (sheet, cell). In a column of ID numbers such a number has
+    # lost its last digits (Excel keeps 15), and the text reader prints it like text: only the container tells.
+    long_numbers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

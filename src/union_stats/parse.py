@@ -29,8 +29,8 @@ import pyarrow as pa
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding
 from union_stats.inspect import inspect_file, load_limits
-from union_stats.periods import is_period, period_bounds
-from union_stats.pseudonym import KeySource, Pseudonymiser, mask, names_pattern, scrub
+from union_stats.periods import as_written, is_period, period_bounds
+from union_stats.pseudonym import DIGITS_OF_AN_ID, ID_NUMBER_CELL, KeySource, Pseudonymiser, mask, names_pattern, scrub
 from union_stats.reference import (
     CURRENT_TEMPLATE,
     LINEAGE_COLUMNS,
@@ -71,7 +71,12 @@ LAYOUT_SCHEMA = {
     "column_letter": pl.String,
     "header_row": pl.Int64,
 }
-COVER_CODE_CASE = {"unit_code": str.lower, "period": str.upper, "template_version": str.lower}
+# the cover's codes as compared with the catalog: case is a clerk's typing, and so is 2022年 for the period 2022
+COVER_CODE_CASE = {
+    "unit_code": str.lower,
+    "period": lambda text: as_written(text).upper(),
+    "template_version": str.lower,
+}
 VALUE_SHOWN = 40  # characters of an over-long text quoted in its finding
 # how far down a sheet the header row is looked for (clerks sometimes add a title row)
 HEADER_SEARCH_ROWS = 10
@@ -80,14 +85,21 @@ THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 # fastexcel prints a number cell with at most nine decimals; text of that shape may come from a number cell
 READER_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 READER_DECIMALS = 9
+EXCEL_DIGITS = 15  # significant digits Excel keeps and shows of a number
 CELL_REFERENCE = re.compile(r"^([A-Z]+)([0-9]+)$")
+# characters nobody types: C0 controls (tab and line breaks aside), DEL, zero-width and bidirectional marks; pasted
+# from other systems, they make a name differ from the same name typed, and can reorder what a page shows
+CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+CONTROL = re.compile(CONTROL_CHARACTERS)
+NUMBER_CELL = "__number_cell"  # a detail body's flag: the ID column's cell holds a number, not text
 SERIAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel counts a 29 February 1900 that never was)
 PLAUSIBLE_SERIALS = (32874, 73051)  # 1990-01-01 up to 2100-01-01: a count or a year typed in a date cell is no date
+# a time of day after a date (a date-time cell, `2022-03-05 14:30:00` as calamine prints it, or typed): the date
+TIME_OF_DAY = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 DATE_SPELLINGS = (
-    re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T]00:00:00$"),  # how calamine prints a date cell
-    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(rf"^(\d{{4}})[-/.](\d{{1,2}})[-/.](\d{{1,2}}){TIME_OF_DAY}$"),
+    re.compile(rf"^(\d{{4}})年(\d{{1,2}})月(\d{{1,2}})日{TIME_OF_DAY}$"),
 )
 
 
@@ -124,12 +136,22 @@ def normalise_label(text: str | None) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
 
 
+@lru_cache(maxsize=65536)
+def label_key(text: str | None) -> str:
+    """A label (an indicator's name, a unit of measure) as compared with the catalog's: NFKC, without whitespace
+    or punctuation (“春风行动”招聘会场次 is 春风行动招聘会场次)."""
+    return "".join(
+        character for character in normalise_label(text) if not unicodedata.category(character).startswith("P")
+    )
+
+
 def reader_number_text(text: str) -> str:
     """The number a numeric cell holds, as its shortest exact decimal text.
 
     fastexcel prints a number cell rounded to nine decimals, trailing zeros dropped (53660220.13 ->
-    `53660220.130000003`, 249999999.99 -> `249999999.99000001`); the double it read is `float(text)`, and the
-    shortest text that gives back that double is what the clerk typed. Text the reader cannot have printed
+    `53660220.130000003`, 249999999.99 -> `249999999.99000001`); the double it read is `float(text)`, and Excel
+    shows a double to 15 significant digits (`EXCEL_DIGITS`): that is what the clerk typed, or what a `=SUM`
+    whose cached double carries binary noise (16500098.379999993) shows. Text the reader cannot have printed
     (a text cell such as `1,234`, `007` or `12.5000000001`) is returned unchanged.
     """
     if not READER_NUMBER.match(text):
@@ -139,7 +161,7 @@ def reader_number_text(text: str) -> str:
         return text
     if number == 0:
         return "0"
-    return format(Decimal(repr(number)).normalize(), "f")
+    return format(Decimal(f"{number:.{EXCEL_DIGITS}g}").normalize(), "f")
 
 
 def excel_serial_date(text: str) -> str | None:
@@ -253,6 +275,10 @@ def _parse_cover(
     limit = load_limits().cell_text["text"]
     for item in spec.cover_fields:
         value = cover[item.name]
+        if value is not None and CONTROL.search(value):
+            findings.append(
+                _control_characters(received, spec.cover_sheet, f"B{item.row}", value, item.label, item.personal)
+            )
         if value is not None and item.personal:
             # the clerk's own name: from here on only masked, the first character kept (a formula's `=` with it)
             value = cover[item.name] = mask(item.personal, value)
@@ -300,6 +326,7 @@ def _read_sheet(
     findings: list[Finding],
     layouts: list[dict],
     error_cells: dict[str, str],
+    long_numbers: frozenset[str] = frozenset(),
 ) -> _SheetBody | None:
     """Find a sheet's header row and columns (findings for what is missing or blank) and take its body as text."""
     if sheet.sheet not in reader.sheet_names:
@@ -320,6 +347,21 @@ def _read_sheet(
     header_index, positions = header
     letters = {name: column_letter(sheet_columns[position]) for name, position in positions.items()}
     header_cells = head[header_index]
+    for column in sheet.columns:
+        # a header found twice (one column often hidden): which one holds the data is never guessed
+        twice = [
+            position
+            for position, cell in enumerate(header_cells)
+            if position != positions.get(column.name) and normalise_label(cell) == normalise_label(column.header)
+        ]
+        if column.name in positions and twice:
+            findings.append(
+                rule("structure.header_duplicate").finding(
+                    received.submission_id, received.file_name, sheet.sheet,
+                    f"{letters[column.name]}{header_index + 1}", column.header, header=column.header,
+                    other_cell=f"{column_letter(sheet_columns[twice[0]])}{header_index + 1}",
+                )
+            )  # fmt: skip
     for position in range(min(positions.values()), max(positions.values()) + 1):
         if position < len(header_cells) and not normalise_label(header_cells[position]):
             cell = f"{column_letter(sheet_columns[position])}{header_index + 1}"
@@ -360,6 +402,12 @@ def _read_sheet(
         for column in sheet.columns
     }
     arrays["source_row"] = pa.array(range(first_row, first_row + body.num_rows), pa.int64())
+    if sheet.id_column is not None:
+        # the inspect stage saw which cells hold long numbers: in the ID column, a number lost its last digits
+        letter = letters.get(sheet.id_column.name)
+        places = [CELL_REFERENCE.match(cell) for cell in long_numbers]
+        rows = {int(place.group(2)) for place in places if place and place.group(1) == letter}
+        arrays[NUMBER_CELL] = pa.array([row in rows for row in range(first_row, first_row + body.num_rows)])
     errors: dict[str, dict[int, str]] = {}
     for cell, error in error_cells.items():
         matched = CELL_REFERENCE.match(cell)
@@ -400,11 +448,16 @@ def _sheet_frame(
             changed &= ~pair.select(pl.col("typed").str.starts_with(pl.col("value")).fill_null(False)).to_series()
         if column.personal:  # an ID number's spaces and full-width digits are undone silently: never quoted
             changed = pl.Series([False] * len(changed), dtype=pl.Boolean)
+        controlled = (
+            typed.cast(pl.String).str.contains(CONTROL_CHARACTERS).fill_null(False)
+            if column.type not in NUMERIC_TYPES
+            else pl.Series([False] * len(changed), dtype=pl.Boolean)
+        )
         scrubbed = _without_personal(value, names if column.free_text else None) if column.type == "text" else value
         limit = _text_limit(column)
         too_long = (value.str.len_chars() > limit).fill_null(False)
         in_text = (scrubbed != value).fill_null(False)
-        for index in (changed | too_long | in_text).arg_true().to_list():
+        for index in (changed | too_long | in_text | controlled).arg_true().to_list():
             file = files[owner[index]]
             row = cells["source_row"][index]
             where = f"{file.bodies[sheet.kind].letters.get(column.name)}{row}"
@@ -419,6 +472,11 @@ def _sheet_frame(
                 shown_value = mask(column.personal, value[index]) if column.personal else scrubbed[index]
                 finding = _text_too_long(received, sheet.sheet, where, shown_value, column.header, limit)
                 found.append((owner[index], (row, column_order, 2), finding))
+            if controlled[index]:
+                finding = _control_characters(
+                    received, sheet.sheet, where, str(typed[index]), column.header, column.personal
+                )
+                found.append((owner[index], (row, column_order, 4), finding))
             if in_text[index]:
                 finding = rule("personal.in_text").finding(
                     received.submission_id, received.file_name, sheet.sheet, where, scrubbed[index][:VALUE_SHOWN],
@@ -426,7 +484,10 @@ def _sheet_frame(
                 )  # fmt: skip
                 found.append((owner[index], (row, column_order, 3), finding))
         if column.personal:
-            columns += _personal(column, value, period, pseudonyms)
+            personal = _personal(column, value, period, pseudonyms)
+            if column.personal == "id_number" and NUMBER_CELL in cells.columns:
+                personal = _from_number_cells(personal, cells[NUMBER_CELL].fill_null(False))
+            columns += personal
         else:
             columns.append(scrubbed.alias(column.name))
     for index, body in bodies:
@@ -458,10 +519,37 @@ def _sheet_frame(
     return frame.select(empty_sheet(sheet).columns), found
 
 
+def _from_number_cells(personal: list[pl.Series], numeric: pl.Series) -> list[pl.Series]:
+    """An ID number read from a number cell is known to be wrong (Excel kept 15 of its digits): its verdict says
+    so, and nothing is derived from the digits that are left (no key to match another unit's person by)."""
+    if not numeric.any():
+        return personal
+    kept = []
+    for series in personal:
+        if series.name == "id_check":
+            series = series.zip_with(~numeric, pl.Series([ID_NUMBER_CELL] * len(series), dtype=pl.String))
+        elif series.name in PERSON_COLUMNS:
+            series = series.zip_with(~numeric, pl.Series([None] * len(series), dtype=series.dtype))
+        kept.append(series.alias(series.name))
+    return kept
+
+
+def _control_characters(
+    received: ReceivedFile, sheet: str, cell: str, text: str, header: str, personal: str | None
+) -> Finding:
+    found = sorted(set(CONTROL.findall(text)))
+    shown = CONTROL.sub("", text).strip()
+    shown = mask(personal, shown) if personal else shown
+    return rule("values.control_character").finding(
+        received.submission_id, received.file_name, sheet, cell, shown[:VALUE_SHOWN], header=header,
+        characters="、".join(f"U+{ord(character):04X}" for character in found),
+    )  # fmt: skip
+
+
 def _without_personal(value: pl.Series, names: re.Pattern | None) -> pl.Series:
     """Text cells with any ID number inside masked, and in a remark any name of the batch's beneficiary lists: a
     remark is no place for either (pseudonym.scrub; a name nobody listed cannot be told from other words)."""
-    if names is None and not value.str.contains(r"[0-9]{17}").any():
+    if names is None and not (value.str.count_matches(r"[0-9０-９]") >= DIGITS_OF_AN_ID).any():
         return value
     distinct = value.drop_nulls().unique().to_list()
     return value.replace_strict({text: scrub(text, names) for text in distinct}, default=None, return_dtype=pl.String)
@@ -673,8 +761,9 @@ def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
     spec = template(version)
     for order, sheet in enumerate(spec.sheets):
         errors = {cell: value for name, cell, value in inspection.error_cells if name == sheet.sheet}
+        long_numbers = frozenset(cell for name, cell in inspection.long_numbers if name == sheet.sheet)
         found = []
-        body = _read_sheet(reader, sheet, received, found, parsed.layouts, errors)
+        body = _read_sheet(reader, sheet, received, found, parsed.layouts, errors, long_numbers)
         parsed.findings += [(order, finding) for finding in found]
         if body is not None:
             parsed.bodies[sheet.kind] = body

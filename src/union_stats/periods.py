@@ -22,6 +22,23 @@ def _parts(period: str) -> tuple[int, int | None]:
     return int(match.group(1)), int(match.group(2)) if match.group(2) else None
 
 
+# how a cover's 统计期 is written in offices: 2022年, 2022年度, 2022 年第三季度, 2022年3季度, 2022-Q3, 2022 q3
+WRITTEN_PERIOD = re.compile(
+    r"^(\d{4})\s*(?:年度?)?\s*(?:(?:第\s*)?([1-4一二三四])\s*季度?|[-_ ]?Q\s*([1-4]))?$", re.ASCII | re.IGNORECASE
+)
+CHINESE_QUARTERS = {"一": "1", "二": "2", "三": "3", "四": "4"}
+
+
+def as_written(text: str) -> str:
+    """A period as an office writes it, in the form `2022` or `2022Q3`; text that names no period unchanged."""
+    matched = WRITTEN_PERIOD.fullmatch(text.strip())
+    if matched is None:
+        return text
+    year, quarter_zh, quarter = matched.groups()
+    quarter = quarter or CHINESE_QUARTERS.get(quarter_zh or "", quarter_zh)
+    return f"{year}Q{quarter}" if quarter else year
+
+
 def is_period(text: str) -> bool:
     return isinstance(text, str) and PERIOD_PATTERN.fullmatch(text.strip()) is not None
 

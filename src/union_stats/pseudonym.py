@@ -42,6 +42,7 @@ ID_FORMAT = "format"  # not 17 digits and a digit or X
 ID_CHECK_DIGIT = "check_digit"  # GB 11643 MOD 11-2
 ID_BIRTH_DATE = "birth_date"  # the birth date inside is no real date
 ID_FUTURE = "future"  # born after the period ends
+ID_NUMBER_CELL = "number_cell"  # typed into a number cell: Excel kept 15 digits, whatever the rest says
 
 # an ID number inside free text (a remark): 6-digit region, a birth date from 1900, sequence, check character
 ID_IN_TEXT = re.compile(
@@ -129,9 +130,28 @@ def mask(kind: str, text: str) -> str:
     return mask_id(text) if kind == "id_number" else mask_name(text)
 
 
+# the same inside free text as people write it there: spaced in groups (440199 19940829 818X), with dashes, dots or
+# slashes, in full-width digits; exactly 18 characters between non-digits, checked for the ID's shape once joined
+ID_SEPARATOR = r"[ \t\u00a0\u3000\-－—–_.·/,，、]{0,2}"
+ID_DIGIT = "[0-9０-９]"
+ID_SPACED = re.compile(
+    rf"(?<![0-9０-９A-Za-zＡ-Ｚａ-ｚ]){ID_DIGIT}(?:{ID_SEPARATOR}{ID_DIGIT}){{16}}{ID_SEPARATOR}[0-9０-９XxＸｘ]"
+    r"(?![0-9０-９A-Za-zＡ-Ｚａ-ｚ])"
+)
+DIGITS_OF_AN_ID = 17
+
+
 def scrub_ids(text: str) -> str:
-    """Free text with every ID number inside masked: a remark is no place for one."""
-    return ID_IN_TEXT.sub(lambda matched: mask_id(matched.group(0)), text)
+    """Free text with every ID number inside masked, however it is spaced or separated: a remark is no place for
+    one."""
+    if sum(character.isdigit() for character in text) < DIGITS_OF_AN_ID:
+        return text
+
+    def masked(matched: re.Match) -> str:
+        number = normalise_id(re.sub(ID_SEPARATOR, "", matched.group(0)))
+        return mask_id(number) if ID_IN_TEXT.fullmatch(number) else matched.group(0)
+
+    return ID_SPACED.sub(masked, text)
 
 
 def names_pattern(names: Iterable[str]) -> re.Pattern | None:

@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from union_stats import credit_code, periods, reference
-from union_stats.parse import ParsedBatch, units_named_in
+from union_stats.parse import ParsedBatch, label_key, units_named_in
 from union_stats.reference import SheetSpec, Unit
 from union_stats.validate.suites import COVER_TEXT_FIELDS
 from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference, raw_columns
@@ -36,6 +36,12 @@ def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
         named = units_named_in(row["file_name"], units)
         return row["unit_code"] if not named or row["unit_code"] in named else named[0]
 
+    def names_the_unit(row: dict) -> bool | None:
+        # the cover's name must name its code's unit and no other (市桥街道总工会 is 市桥街总工会; 大石街总工会 is not)
+        if row["unit_code"] not in names or not row["unit_name"]:
+            return None  # an unknown code or a missing name is a finding of its own
+        return units_named_in(row["unit_name"], units) == [row["unit_code"]]
+
     covers = batch.submissions.filter(pl.col("readable"))
     return covers.select(
         "submission_id",
@@ -47,8 +53,12 @@ def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
         "template_version",
         *COVER_TEXT_FIELDS,
     ).with_columns(
-        pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name")
-    )
+        pl.col("file_unit_code").replace_strict(names, default=pl.col("file_unit_code")).alias("file_unit_name"),
+        pl.struct("unit_code", "unit_name").map_elements(names_the_unit, return_dtype=pl.Boolean)
+        .alias("unit_name__agrees"),
+        pl.col("unit_code").replace_strict(names, default=None, return_dtype=pl.String)
+        .alias("unit_name__registered"),
+    )  # fmt: skip
 
 
 def catalog_frame() -> pl.DataFrame:
@@ -82,8 +92,9 @@ def reporting_groups() -> pl.DataFrame:
 def indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFrame:
     """Indicator rows with the catalog's facts about each, and whether the unit's kind reports it."""
     allowed = reporting_groups().with_columns(pl.lit(True).alias("allowed"))
+    catalog = catalog_frame().rename({"indicator_name": "indicator_name__expected"})
     return (
-        frame.join(catalog_frame(), on="indicator_code", how="left")
+        frame.join(catalog, on="indicator_code", how="left")
         .join(unit_kinds(units), on="unit_code", how="left")
         .join(allowed, on=["reported_by", "unit_kind"], how="left")
         .with_columns(
@@ -93,9 +104,24 @@ def indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFram
             .otherwise(pl.col("allowed").fill_null(False))
             .alias("indicator_code__reported_by_unit"),
             pl.col("value").cast(pl.Float64, strict=False).alias("value__n"),
+            # the name and unit of measure beside a value must be its code's: a row sorted without its code column,
+            # or a unit changed to 万元, would put the value under another indicator or scale
+            _labels_agree("indicator_name", "indicator_name__expected").alias("indicator_name__agrees"),
+            _labels_agree("unit_of_measure", "unit_zh").alias("unit_of_measure__agrees"),
         )
         .with_columns((pl.col("value__n") != pl.col("value__n").floor()).alias("value__fraction"))
         .drop("allowed")
+    )
+
+
+def _labels_agree(typed: str, expected: str) -> pl.Expr:
+    """Whether a row's label reads as the catalog's (`parse.label_key`); null where the row leaves the label blank
+    or its code is unknown (a finding of its own)."""
+    key = pl.col(typed).map_elements(label_key, return_dtype=pl.String, skip_nulls=True)
+    return (
+        pl.when(pl.col(typed).is_null() | pl.col(expected).is_null())
+        .then(None)
+        .otherwise(key == pl.col(expected).map_elements(label_key, return_dtype=pl.String, skip_nulls=True))
     )
 
 

@@ -150,6 +150,7 @@ ID_VERDICTS = (
     (pseudonym.ID_CHECK_DIGIT, "person.id_check_digit"),
     (pseudonym.ID_BIRTH_DATE, "person.id_birth_date"),
     (pseudonym.ID_FUTURE, "person.id_birth_date"),
+    (pseudonym.ID_NUMBER_CELL, "person.id_number_cell"),
 )
 
 
@@ -269,6 +270,19 @@ def _indicator_suite(sheet: SheetSpec) -> list[dict]:
             "structure.duplicate_indicator",
         ),
         _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "indicator_name__agrees", "value_set": [True]},
+            "structure.indicator_label_mismatch",
+            cell_column="indicator_name",
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "unit_of_measure__agrees", "value_set": [True]},
+            "structure.indicator_label_mismatch",
+            variant="unit",
+            cell_column="unit_of_measure",
+        ),
+        _expectation(
             "expect_column_values_to_not_be_null",
             {"column": "value"},
             "values.required",
@@ -324,6 +338,12 @@ def _cover_suite() -> list[dict]:
             "expect_column_pair_values_to_be_equal",
             {"column_A": "unit_code", "column_B": "file_unit_code"},
             "structure.unit_mismatch",
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set",
+            {"column": "unit_name__agrees", "value_set": [True]},
+            "structure.unit_name_mismatch",
+            cell_column="unit_name",
         ),
         _expectation(
             "expect_column_values_to_be_in_set",
