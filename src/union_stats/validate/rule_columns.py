@@ -106,17 +106,19 @@ def indicator_frame(frame: pl.DataFrame, units: tuple[Unit, ...]) -> pl.DataFram
             pl.col("value").cast(pl.Float64, strict=False).alias("value__n"),
             # the name and unit of measure beside a value must be its code's: a row sorted without its code column,
             # or a unit changed to 万元, would put the value under another indicator or scale
-            _labels_agree("indicator_name", "indicator_name__expected").alias("indicator_name__agrees"),
-            _labels_agree("unit_of_measure", "unit_zh").alias("unit_of_measure__agrees"),
+            _labels_agree(frame, "indicator_name", "indicator_name__expected").alias("indicator_name__agrees"),
+            _labels_agree(frame, "unit_of_measure", "unit_zh").alias("unit_of_measure__agrees"),
         )
         .with_columns((pl.col("value__n") != pl.col("value__n").floor()).alias("value__fraction"))
         .drop("allowed")
     )
 
 
-def _labels_agree(typed: str, expected: str) -> pl.Expr:
+def _labels_agree(frame: pl.DataFrame, typed: str, expected: str) -> pl.Expr:
     """Whether a row's label reads as the catalog's (`parse.label_key`); null where the row leaves the label blank
     or its code is unknown (a finding of its own)."""
+    if typed not in frame.columns:
+        return pl.lit(None, pl.Boolean)
     key = pl.col(typed).map_elements(label_key, return_dtype=pl.String, skip_nulls=True)
     return (
         pl.when(pl.col(typed).is_null() | pl.col(expected).is_null())
