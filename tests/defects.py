@@ -875,3 +875,174 @@ def id_number_in_a_remark(path: Path) -> Expected:
     number = with_check_character("44019919750704567")
     cell = set_detail(path, BENEFICIARIES, "备注", beneficiary_row(path, "两保计划"), f"代领人{number}")
     return Expected("personal.in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"已遮盖后保存（代领人{masked(number)}）",))
+
+
+# --- labels beside values, and office habits that must pass (issue 19) ----------------------------------------
+
+
+def rewrite_sheet_xml(path: Path, sheet_name: str, edit: Callable[[bytes], bytes]) -> None:
+    """Edit one worksheet's XML in place, as another program would have written it (openpyxl, which made the
+    copy, writes the sheets in order as xl/worksheets/sheet<N>.xml and its strings inline)."""
+    position = openpyxl.load_workbook(path, read_only=True).sheetnames.index(sheet_name) + 1
+    part = f"xl/worksheets/sheet{position}.xml"
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in entries:
+            target.writestr(info, edit(data) if info.filename == part else data)
+
+
+def cache_result(path: Path, sheet_name: str, cell: str, value: str) -> None:
+    """Give a formula cell the result Excel cached for it (`16500098.379999993`: the double a SUM of amounts
+    with cents lands on, which Excel shows as 16500098.38)."""
+
+    def edit(xml: bytes) -> bytes:
+        opening = f'<c r="{cell}"'.encode()
+        start = xml.index(opening)
+        end = xml.index(b"</c>", start)
+        cached = xml[start:end].replace(b"<v />", b"").replace(b"<v></v>", b"") + f"<v>{value}</v>".encode()
+        return xml[:start] + cached + xml[end:]
+
+    rewrite_sheet_xml(path, sheet_name, edit)
+
+
+def lawyer_panel_rows(path: Path) -> tuple[str, str, list[int]]:
+    """The columns of 处理渠道 and 诉求金额 and the rows of the district office's 律师团代理 cases."""
+    sheet = openpyxl.load_workbook(path)[CASES]
+    channel = header_column(sheet, "处理渠道")
+    rows = [cell.row for cell in sheet[channel][1:] if cell.value == "律师团代理"]
+    return channel, header_column(sheet, "诉求金额（元）"), rows
+
+
+@defect("shiqiao")
+def indicator_rows_sorted_without_codes(path: Path) -> Expected:
+    """Two indicator rows sorted by name with the code column left out of the selection: each value now sits
+    beside another indicator's code."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        first, second = indicator_row(sheet, "job_fairs"), indicator_row(sheet, "employment_services")
+        for column in "BCDE":
+            sheet[f"{column}{first}"].value, sheet[f"{column}{second}"].value = (
+                sheet[f"{column}{second}"].value,
+                sheet[f"{column}{first}"].value,
+            )
+    return Expected(
+        "structure.indicator_label_mismatch",
+        ERROR,
+        f"{INDICATORS}!B{first}",
+        ("与同一行的指标代码 job_fairs 不符", f"应为“{indicator_name('job_fairs')}”", "排序"),
+    )
+
+
+@defect("qu_benji")
+def indicator_unit_changed_to_wan(path: Path) -> Expected:
+    """The refunded dues stated as 532.9 with the unit of measure changed to 万元 (the catalog's unit is 元)."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, "dues_refund_amount")
+        sheet[f"C{row}"].value = "万元"
+        sheet[f"D{row}"].value = 532.9
+    return Expected(
+        "structure.indicator_label_mismatch", ERROR, f"{INDICATORS}!C{row}", ("计量单位“万元”", "计量单位“元”不符")
+    )
+
+
+@defect("shiqiao")
+def detail_header_twice_one_hidden(path: Path) -> Expected:
+    """A second 新增会员数 column, hidden, with other numbers: which one is the data is never guessed."""
+    with editing(path) as workbook:
+        sheet = workbook[ENTERPRISES]
+        column = header_column(sheet, "新增会员数")
+        sheet["F1"].value = "新增会员数"
+        for row in range(2, sheet.max_row + 1):
+            sheet[f"F{row}"].value = 1
+        sheet.column_dimensions["F"].hidden = True
+    return Expected(
+        "structure.header_duplicate", ERROR, f"{ENTERPRISES}!{column}1", (f"{column}1 和 F1", "隐藏", "删除多余的一列")
+    )
+
+
+@defect("shiqiao")
+def cover_names_another_unit(path: Path) -> Expected:
+    """The cover keeps shiqiao's code under 大石街总工会's name (a template passed on between towns)."""
+    row = set_cover(path, "单位名称", "大石街总工会")
+    return Expected(
+        "structure.unit_name_mismatch", ERROR, f"{COVER}!B{row}", ("“大石街总工会”", "“shiqiao”（市桥街总工会）")
+    )
+
+
+@defect("shiqiao")
+def cover_name_written_in_full(path: Path) -> Expected:
+    """The unit's name as letterheads write it, 番禺区市桥街道总工会: the same unit, accepted."""
+    set_cover(path, "单位名称", "番禺区市桥街道总工会")
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def cover_period_written_with_nian(path: Path) -> Expected:
+    """The cover's period written 2022年 (as offices write a year): the period 2022, accepted."""
+    set_cover(path, "统计期", "2022年")
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def id_number_spaced_in_a_remark(path: Path) -> Expected:
+    """A remark with a 身份证号 typed in groups, 440199 19750704 567X: masked however it is spaced."""
+    number = with_check_character("44019919750704567")
+    spaced = f"{number[:6]} {number[6:14]} {number[14:]}"
+    cell = set_detail(path, BENEFICIARIES, "备注", beneficiary_row(path, "两保计划"), f"代领人 {spaced} 已核")
+    return Expected("personal.in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"（代领人 {masked(number)} 已核）",))
+
+
+@defect("shiqiao")
+def id_number_dashed_in_full_width_in_a_remark(path: Path) -> Expected:
+    """A remark with a 身份证号 in full-width digits, dashed in fours: masked all the same."""
+    number = with_check_character("44019919750704567")
+    dashed = "-".join(number[start : start + 4] for start in range(0, 18, 4))
+    full_width = dashed.translate({code: code + 0xFEE0 for code in range(0x30, 0x3A)})
+    cell = set_detail(path, BENEFICIARIES, "备注", beneficiary_row(path, "两保计划"), f"证号{full_width}")
+    return Expected("personal.in_text", INFO, f"{BENEFICIARIES}!{cell}", (f"（证号{masked(number)}）",))
+
+
+@defect("shiqiao")
+def date_with_a_time_of_day(path: Path) -> Expected:
+    """A 工会成立日期 entered with the time of the meeting (2022-01-06 14:30): the date, accepted silently."""
+    set_detail(path, ENTERPRISES, "工会成立日期", 2, datetime(2022, 1, 6, 14, 30))
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def empty_extra_sheets(path: Path) -> Expected:
+    """Two empty sheets a clerk's program adds (Sheet1, Sheet2), one of them hidden: harmless, accepted."""
+    with editing(path) as workbook:
+        workbook.create_sheet("Sheet1")
+        workbook.create_sheet("Sheet2").sheet_state = "hidden"
+    return Expected(None, None, None)
+
+
+@defect("qu_benji")
+def indicator_summed_with_binary_noise(path: Path) -> Expected:
+    """The 律师团代理 claimed total is a =SUMIFS over the cases, one of them with cents: Excel caches the double
+    16500098.379999993 and shows 16500098.38, which is what the cases add up to. Accepted."""
+    channel, amount, rows = lawyer_panel_rows(path)
+    with editing(path) as workbook:
+        cases = workbook[CASES]
+        cases[f"{amount}{rows[0]}"].value = cases[f"{amount}{rows[0]}"].value + 98.38
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, "lawyer_panel_claimed")
+        sheet[f"D{row}"].value = f'=SUMIFS({CASES}!{amount}:{amount},{CASES}!{channel}:{channel},"律师团代理")'
+    cache_result(path, INDICATORS, f"D{row}", "16500098.379999993")
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def control_character_in_a_name(path: Path) -> Expected:
+    """An enterprise name pasted from another system with a BEL character inside (Excel stores it _x0007_)."""
+    set_detail(path, ENTERPRISES, "企业名称", 2, "番禺样例天工CONTROL照明有限公司（虚构）")
+    rewrite_sheet_xml(path, ENTERPRISES, lambda xml: xml.replace(b"CONTROL", b"_x0007_"))
+    return Expected(
+        "values.control_character",
+        ERROR,
+        f"{ENTERPRISES}!A2",
+        ("看不见的控制字符（U+0007）", "番禺样例天工照明有限公司"),
+    )
