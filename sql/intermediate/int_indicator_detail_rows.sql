@@ -58,7 +58,16 @@ final as (
         detail_rows.file_name,
         detail_rows.sheet_name,
         detail_rows.source_row,
-        measured.value_text as measure_value
+        case
+            -- a distinct count tells values apart without their spaces (安全 生产 is 安全生产), and within the
+            -- catalog's distinct_within field: a content is one of its topic ("职业病防治 / 案例分析")
+            when indicators.measure = 'count_distinct' and measured.value_text is not null then concat_ws(
+                ' / ',
+                regexp_replace(within.value_text, '[\s\x{3000}\x{00a0}]+', '', 'g'),
+                regexp_replace(measured.value_text, '[\s\x{3000}\x{00a0}]+', '', 'g')
+            )
+            else measured.value_text
+        end as measure_value
     from conditions_met
     join indicators on indicators.indicator_code = conditions_met.indicator_code
     join detail_rows
@@ -73,6 +82,11 @@ final as (
         and measured.sheet_kind = detail_rows.sheet_kind
         and measured.source_row = detail_rows.source_row
         and measured.field = indicators.measure_field
+    left join detail_fields as within
+        on within.submission_id = detail_rows.submission_id
+        and within.sheet_kind = detail_rows.sheet_kind
+        and within.source_row = detail_rows.source_row
+        and within.field = indicators.distinct_within
     where conditions_met.conditions = conditions_met.met
 )
 select * from final

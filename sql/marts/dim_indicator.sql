@@ -24,6 +24,7 @@ final as (
         indicators.detail_sheet,
         indicators.measure,
         indicators.measure_field,
+        indicators.distinct_within,
         indicators.detail_filter,
         indicators.figure_id
     from indicators

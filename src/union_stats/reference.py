@@ -52,6 +52,8 @@ class Indicator:
     detail_sheet: str  # blank when the indicator sheet is the source
     measure: str  # count | sum | count_distinct, over detail_sheet rows
     measure_field: str
+    # a distinct count's values are told apart within this field's values: a content (module) is one of its topic
+    distinct_within: str
     detail_filter: str  # "field=value;field=value"
     figure_id: str
 

@@ -160,7 +160,8 @@ def detail_measure(indicator: Indicator, records: Iterable[Mapping[str, object]]
         total = sum((Decimal(str(value)) for value in values if isinstance(value, int | float)), Decimal(0))
         return int(total) if total == total.to_integral_value() else float(total)
     if indicator.measure == "count_distinct":
-        return len({record[indicator.measure_field] for record in rows if record.get(indicator.measure_field)})
+        field, within = indicator.measure_field, indicator.distinct_within
+        return len({(record.get(within) if within else None, record[field]) for record in rows if record.get(field)})
     raise ValueError(f"未知的汇总方式：{indicator.measure}")
 
 
