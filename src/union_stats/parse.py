@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding
-from union_stats.inspect import inspect_file, load_limits
+from union_stats.inspect import inspect_file, load_limits, number_format_display
 from union_stats.periods import as_written, is_period, period_bounds
 from union_stats.pseudonym import DIGITS_OF_AN_ID, ID_NUMBER_CELL, KeySource, Pseudonymiser, mask, names_pattern, scrub
 from union_stats.reference import (
@@ -44,6 +44,7 @@ from union_stats.reference import (
     template,
     template_versions,
 )
+from union_stats.reference import indicators as indicator_catalog
 from union_stats.rules import rule
 
 log = logging.getLogger(__name__)
@@ -764,10 +765,64 @@ def read_workbook(received: ReceivedFile, period: str) -> _FileParse:
         long_numbers = frozenset(cell for name, cell in inspection.long_numbers if name == sheet.sheet)
         found = []
         body = _read_sheet(reader, sheet, received, found, parsed.layouts, errors, long_numbers)
-        parsed.findings += [(order, finding) for finding in found]
         if body is not None:
+            formats = [(cell, code) for name, cell, code in inspection.formatted_cells if name == sheet.sheet]
+            found += _formats_showing_another_unit(sheet, body, formats, received)
             parsed.bodies[sheet.kind] = body
+        parsed.findings += [(order, finding) for finding in found]
     return parsed
+
+
+# what a format's literal text may say beside a value in yuan: the same unit, in a symbol or a word
+YUAN = frozenset({"元", "¥", "￥", "RMB", "CNY", "人民币", "人民币元"})
+SCALE_WORDS = re.compile(r"[十百千万亿]|[kKmM]$")
+HEADER_UNIT = re.compile(r"[（(]([^（）()]+)[）)]\s*$")
+
+
+def _formats_showing_another_unit(
+    sheet: SheetSpec, body: _SheetBody, formats: list[tuple[str, str]], received: ReceivedFile
+) -> list[Finding]:
+    """Numeric cells whose number format shows another unit or scale than the one the value is read in
+    (`0.00"万元"` on an amount in yuan, `0.0,"千"`, a percentage): what the clerk sees is not what is loaded."""
+    if not formats:
+        return []
+    catalog = {indicator.indicator_code: indicator for indicator in indicator_catalog()}
+    first_row = body.cells["source_row"][0].as_py() if body.cells.num_rows else 0
+    by_letter = {body.letters.get(column.name): column for column in sheet.columns if column.type in NUMERIC_TYPES}
+    found = []
+    for cell, code in formats:
+        place = CELL_REFERENCE.match(cell)
+        column = by_letter.get(place.group(1)) if place else None
+        index = int(place.group(2)) - first_row if place else -1
+        if column is None or not 0 <= index < body.cells.num_rows:
+            continue
+        if sheet.kind == "indicator_values":
+            indicator = catalog.get(str(body.cells["indicator_code"][index].as_py() or "").strip())
+            if indicator is None or indicator.value_type == "flag":
+                continue  # an unknown code, or a 是/否 answer, is judged by its own rules
+            unit = indicator.unit_zh
+        else:
+            matched = HEADER_UNIT.search(column.header)
+            unit = matched.group(1) if matched else None
+        literal, scaled = number_format_display(code)
+        shown = label_key(literal)
+        same_unit = unit is not None and (shown == label_key(unit) or (unit == "元" and shown in YUAN))
+        if not scaled and (not shown or same_unit or (unit is None and not SCALE_WORDS.search(shown))):
+            continue
+        value = body.cells[column.name][index].as_py()
+        reason = (
+            ("把数值按比例缩放后显示" + (f"，并显示“{literal}”" if literal else ""), "scales the number it shows")
+            if scaled
+            else (f"会在数值后显示“{literal}”", f"shows “{literal}” beside the number")
+        )
+        found.append(
+            rule("values.number_format_unit").finding(
+                received.submission_id, received.file_name, sheet.sheet, cell, reader_number_text(str(value or "")),
+                format=code, reason=reason[0], reason_en=reason[1], header=column.header,
+                unit=f"“{unit}”" if unit else "数值本身", unit_en=f"“{unit}”" if unit else "plain numbers",
+            )
+        )  # fmt: skip
+    return found
 
 
 def read_isolated(received: ReceivedFile, period: str) -> _FileParse:
