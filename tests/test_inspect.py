@@ -62,7 +62,8 @@ def test_corpus_is_large_and_covers_every_rule(corpus) -> None:
         "file.empty", "file.not_spreadsheet", "file.format_unsupported", "file.encrypted", "file.macro", "file.dde",
         "file.external_link", "file.zip_path", "file.zip_duplicate", "file.sheets_hidden", "file.formula_uncached",
         "limits.file_size", "limits.uncompressed_size", "limits.compression_ratio", "limits.zip_entries",
-        "limits.sheets", "limits.rows", "limits.columns", "structure.unreadable",
+        "limits.sheets", "limits.rows", "limits.columns", "structure.unreadable", "file.embedded_object",
+        "file.cell_duplicate",
     }  # fmt: skip
     assert len(HOSTILE) >= 25
     assert {expected.rule for _, expected in corpus.values()} == rules
@@ -80,6 +81,7 @@ def test_shipped_samples_pass(shipped_2022: list[Path]) -> None:
         inspection = inspect_file(path)
         assert inspection.ok, f"{path.name}:\n{describe(inspection)}"
         assert inspection.format == "xlsx"
+        assert inspection.formatted_cells == [], path.name
 
 
 def test_blank_template_passes(tmp_path: Path) -> None:
