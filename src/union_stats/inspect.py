@@ -694,9 +694,10 @@ def _empty() -> Issue:
 
 # --- zip (xlsx) --------------------------------------------------------------------------------------------------
 
-_SHEET_TAG = re.compile(rb"<(?:[\w.-]+:)?sheet\b([^>]*)>")
-_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b([^>]*)>")
-_ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
+_SHEET_TAG = re.compile(rb"<(?:[\w.-]+:)?sheet\b([^<>]*)>")
+_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b([^<>]*)>")
+# a name starts where no name character precedes it: a long run of them is tried once, not from every byte
+_ATTRIBUTE = re.compile(rb"(?<![\w:.-])([\w:.-]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
 
 
 def _attributes(text: bytes) -> dict[str, str]:
@@ -1011,37 +1012,49 @@ def _sweep(
 
 # --- streaming a worksheet part ---------------------------------------------------------------------------------
 
-_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|f|v|is|dimension)(?=[\s/>])([^>]*)>")
+_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|f|v|is|dimension)(?=[\s/>])([^<>]*)>")
 _FORMULA_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
 _CELL_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
 # a cell's position as Excel writes it (upper case, no $, no leading zero): (reference, column letters, row);
 # a cell written otherwise sends its segment to the token walk, which reads any spelling
-_CELL_POSITION = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*["'](([A-Z]{1,3})([1-9][0-9]{0,6}))["']""")
-_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
+_CELL_POSITION = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^<>]*?\br\s*=\s*["'](([A-Z]{1,3})([1-9][0-9]{0,6}))["']""")
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^<>]*)>")
 _R_ATTRIBUTE = re.compile(rb"""\br\s*=\s*["']([^"']*)["']""")
 _S_ATTRIBUTE = re.compile(rb"""\bs\s*=\s*["']\s*([0-9]{1,9})\s*["']""")
 _T_ATTRIBUTE = re.compile(rb"""\bt\s*=\s*["']([^"']*)["']""")
 # after a cell's opening tag: its value (a <v> with text), or the end of the cell / the next cell first
-_VALUE_OR_END = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:(v)\b[^>]*>\s*[^\s<]|/?c[\s/>])")
+_VALUE_OR_END = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:(v)\b[^<>]*>\s*[^\s<]|/?c[\s/>])")
 _OLE_OBJECT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?oleObjects?\b")
 _PROG_ID = re.compile(rb"""\bprogId\s*=\s*["']([^"']{1,100})["']""")
 _DDE = re.compile(r"(?:^|[^\w\"'.])[A-Za-z][\w.]*\|['\"]?[^!]*!|\bDDE(?:AUTO)?\s*\(", re.IGNORECASE)
 _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r'"[^"]*"')
 _ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
-_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?\bt\s*=\s*["']e["'][^>]*)>""")
+_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^<>]*?\bt\s*=\s*["']e["'][^<>]*)>""")
 _ERROR_VALUE = re.compile(
-    rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<"""
+    rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^<>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<"""
 )
 MAX_ERROR_CELLS = 1000  # enough to tell the clerk; a sheet of errors is one fix
 MAX_STYLE_ALTERNATIVES = 1000  # style numbers spelled out in the cell pattern; beyond, each match is looked up
 
-_NUM_FMTS = re.compile(rb"<(?:[\w.-]+:)?numFmts\b[^>]*>(.*?)</(?:[\w.-]+:)?numFmts>", re.DOTALL)
-_NUM_FMT = re.compile(rb"<(?:[\w.-]+:)?numFmt\b([^>]*)>")
-_CELL_XFS = re.compile(rb"<(?:[\w.-]+:)?cellXfs\b[^>]*>(.*?)</(?:[\w.-]+:)?cellXfs>", re.DOTALL)
-_XF = re.compile(rb"<(?:[\w.-]+:)?xf\b([^>]*)>")
+_NUM_FMTS = re.compile(rb"<(?:[\w.-]+:)?numFmts\b[^<>]*>")
+_NUM_FMTS_END = re.compile(rb"</(?:[\w.-]+:)?numFmts\s*>")
+_NUM_FMT = re.compile(rb"<(?:[\w.-]+:)?numFmt\b([^<>]*)>")
+_CELL_XFS = re.compile(rb"<(?:[\w.-]+:)?cellXfs\b[^<>]*>")
+_CELL_XFS_END = re.compile(rb"</(?:[\w.-]+:)?cellXfs\s*>")
+_XF = re.compile(rb"<(?:[\w.-]+:)?xf\b([^<>]*)>")
 _NUM_FMT_ID = re.compile(rb"""\bnumFmtId\s*=\s*["']\s*([0-9]{1,9})\s*["']""")
 MAX_NUMBER_FORMATS = 4096  # custom formats of one workbook; Excel allows about 250
+
+
+def _element_body(data: bytes, opening: re.Pattern[bytes], closing: re.Pattern[bytes]) -> bytes:
+    """What lies between the first `opening` tag and the `closing` tag after it (the rest when unclosed): two
+    searches, each once through the data, where one lazy pattern would retry from every opening tag."""
+    start = opening.search(data)
+    if start is None:
+        return b""
+    end = closing.search(data, start.end())
+    return data[start.end() : end.start() if end else len(data)]
 
 
 @dataclass(frozen=True)
@@ -1054,8 +1067,7 @@ class _CellFormats:
     @classmethod
     def read(cls, styles: bytes) -> _CellFormats | None:
         codes = dict(BUILTIN_NUMBER_FORMATS)
-        block = _NUM_FMTS.search(styles)
-        for index, match in enumerate(_NUM_FMT.finditer(block.group(1) if block else b"")):
+        for index, match in enumerate(_NUM_FMT.finditer(_element_body(styles, _NUM_FMTS, _NUM_FMTS_END))):
             if index >= MAX_NUMBER_FORMATS:
                 break
             attributes = _attributes(match.group(1))
@@ -1063,11 +1075,10 @@ class _CellFormats:
             if number.isascii() and number.isdigit() and "formatCode" in attributes:
                 codes[int(number)] = attributes["formatCode"]
         shown = {number: code for number, code in codes.items() if _shows_another_number(code)}
-        xfs = _CELL_XFS.search(styles) if shown else None
-        if xfs is None:
+        if not shown:
             return None
         by_style = {}
-        for index, match in enumerate(_XF.finditer(xfs.group(1))):
+        for index, match in enumerate(_XF.finditer(_element_body(styles, _CELL_XFS, _CELL_XFS_END))):
             if index >= MAX_CELL_FORMATS:
                 break
             found = _NUM_FMT_ID.search(match.group(1))
@@ -1083,10 +1094,10 @@ class _CellFormats:
             number = rb"0*(?:" + b"|".join(str(style).encode() for style in styles) + rb")"
         else:
             number = rb"[0-9]+"
-        styled = rb"""(?=[^>]*?\bs\s*=\s*["']\s*""" + number + rb"""\s*["'])"""
+        styled = rb"""(?=[^<>]*?\bs\s*=\s*["']\s*""" + number + rb"""\s*["'])"""
         if 0 in by_style:  # a cell without `s` has the workbook's default style, 0
-            styled += rb"|(?![^>]*?\bs\s*=)"
-        return cls(by_style, re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s(?:" + styled + rb")([^>]*?)(?<!/)>"))
+            styled += rb"|(?![^<>]*?\bs\s*=)"
+        return cls(by_style, re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s(?:" + styled + rb")([^<>]*?)(?<!/)>"))
 
     def code(self, attributes: bytes) -> str | None:
         """The format of a number cell in one of these styles, from its attributes; None for any other cell."""
@@ -1167,7 +1178,7 @@ class _SheetScanner:
         self.carry = b""
 
     def _dimension(self, head: bytes) -> None:
-        match = re.search(rb"<(?:[\w.-]+:)?dimension\b[^>]*\bref\s*=\s*[\"']([^\"']*)[\"']", head)
+        match = re.search(rb"<(?:[\w.-]+:)?dimension\b[^<>]*\bref\s*=\s*[\"']([^\"']*)[\"']", head)
         if not match:
             return
         corner = match.group(1).split(b":")[-1]
