@@ -855,7 +855,8 @@ def _resolve(base: str, target: str) -> str:
 
 
 # parts of embedded OLE objects and packages (oleObject1.bin, Microsoft_Word_Document.docx, ...) and of ActiveX
-# controls; a sheet's <oleObjects>/<controls> and any relationship of these types point at them
+# controls; a sheet's <oleObjects> and any relationship of these types point at them (form controls, check boxes
+# and buttons, are ctrlProp parts and carry nothing)
 EMBEDDING_FOLDERS = ("xl/embeddings/", "xl/activex/")
 _EMBEDDING_TYPE = re.compile(r"/(?:oleObject|package|control|activeXControlBinary)$", re.IGNORECASE)
 _EMBEDDING_RELATIONSHIP = re.compile(
@@ -1468,7 +1469,7 @@ def _inspect_cfb(path: Path, limits: Limits) -> Inspection:
             return Inspection("xls", [*issues, _uncompressed(ole.get_size(stream), limits)])
         data = ole.openstream(stream).read()
     formatted_cells: list[tuple[str, str, str]] = []
-    issues.extend(_inspect_biff(data, limits, formatted_cells))
+    issues.extend(_inspect_biff(data, limits, None if issues else formatted_cells))
     return Inspection("xls", _dedupe(issues), formatted_cells=formatted_cells)
 
 
@@ -1533,7 +1534,7 @@ def _inspect_biff(
         elif kind == BOUNDSHEET and len(payload) >= 8:
             offset, state, sheet_type = struct.unpack_from("<IBB", payload)
             sheets.append((_sheet_name(payload, biff8), offset, state & 0x03, sheet_type))
-        elif kind == FORMAT and len(payload) >= 3 and len(codes) < MAX_NUMBER_FORMATS:
+        elif kind == FORMAT and len(payload) >= (5 if biff8 else 3) and len(codes) < MAX_NUMBER_FORMATS:
             codes[struct.unpack_from("<H", payload)[0]] = _format_code(payload, biff8)
         elif kind == XF and len(payload) >= 4 and len(xf_formats) < MAX_CELL_FORMATS:
             xf_formats.append(struct.unpack_from("<H", payload, 2)[0])
@@ -1604,7 +1605,7 @@ def _biff_formatted_cells(
         kind, length = struct.unpack_from("<HH", data, offset)
         start = offset + 4
         offset = start + length
-        if kind == EOF:
+        if kind == EOF or offset > end:
             break
         found: list[tuple[int, int, int]] = []  # row, column, ixfe
         if kind in (NUMBER, RK) and length >= 6:
