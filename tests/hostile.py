@@ -666,7 +666,7 @@ RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relations
 
 
 def ole10_native(label: str, data: bytes) -> bytes:
-    """An OLE 1.0 Package (`\x01Ole10Native`): a file carried inside an object, opened with a double click."""
+    """An OLE 1.0 Package (`\\x01Ole10Native`): a file carried inside an object, opened with a double click."""
     name = label.encode("gbk") + b"\0"
     source = f"C:\\Users\\clerk\\Desktop\\{label}".encode("gbk") + b"\0"
     body = struct.pack("<H", 2) + name + source + struct.pack("<HHI", 0, 3, len(source)) + source
@@ -675,7 +675,7 @@ def ole10_native(label: str, data: bytes) -> bytes:
 
 
 def comp_obj(user_type: str, clipboard: str, prog_id: str) -> bytes:
-    """A `\x01CompObj` stream: the object's type as OLE names it."""
+    """A `\\x01CompObj` stream: the object's type as OLE names it."""
 
     def text(value: str) -> bytes:
         encoded = value.encode("ascii") + b"\0"
@@ -795,7 +795,7 @@ def activex_control(path: Path) -> Expected:
 @hostile("dashi", "xls")
 def xls_embedded_object(path: Path) -> Expected:
     """An .xls with an embedded Package object: the storage MBD0001E2A3 Excel keeps an object in, holding its
-    \x01Ole10Native stream (hand-built to that layout, not written by Excel)."""
+    \\x01Ole10Native stream (hand-built to that layout, not written by Excel)."""
     write_cfb(
         path,
         {"Workbook": biff8_workbook(template_sheet_shapes()), **package_object("说明.bat", b"calc", "MBD0001E2A3/")},

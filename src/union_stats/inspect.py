@@ -1481,8 +1481,8 @@ _NOT_OBJECT_STORAGES = {"_vba_project_cur", "_vba_project", "msodatastore"}
 
 def _embedded_storage(path: list[str]) -> bool:
     """Whether an entry of an .xls's compound file belongs to an embedded object: Excel keeps each object in a
-    storage MBD<8 hex digits> (an embedded file as a Package with a \x01Ole10Native stream, a Word document
-    with its own streams); an object's \x01Ole/\x01CompObj streams anywhere below the top level say the same."""
+    storage MBD<8 hex digits> (an embedded file as a Package with a \\x01Ole10Native stream, a Word document
+    with its own streams); an object's \\x01Ole/\\x01CompObj streams anywhere below the top level say the same."""
     top, leaf = path[0], path[-1].lower()
     if _OBJECT_STORAGE.fullmatch(top) or leaf == "\x01ole10native":
         return True
