@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
-from defects import COVER, ENTERPRISES, INDICATORS, PERIOD
+from defects import BENEFICIARIES, COVER, ENTERPRISES, INDICATORS, PERIOD
 
 from union_stats.paths import RAW_DIR
 from union_stats.reference import template
@@ -151,7 +151,9 @@ FREE, END, FAT_SECTOR, NO_STREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFF
 MINI_CUTOFF = 4096
 
 
-def _directory_entry(name: str, kind: int, child: int, right: int, start: int, size: int) -> bytes:
+def _directory_entry(
+    name: str, kind: int, child: int, right: int, start: int, size: int, clsid: bytes = b"\0" * 16
+) -> bytes:
     encoded = (name + "\0").encode("utf-16-le") if name else b""
     return struct.pack(
         "<64sHBBIII16sIQQIQ",
@@ -162,7 +164,7 @@ def _directory_entry(name: str, kind: int, child: int, right: int, start: int, s
         NO_STREAM,
         right,
         child,
-        b"\0" * 16,
+        clsid,
         0,
         0,
         0,
@@ -171,12 +173,36 @@ def _directory_entry(name: str, kind: int, child: int, right: int, start: int, s
     )
 
 
-def write_cfb(path: Path, streams: dict[str, bytes], storages: Iterable[str] = ()) -> None:
-    """A version 3 compound file holding top-level streams (each padded to the mini-stream cutoff, so every
-    stream lives in ordinary sectors) and empty top-level storages."""
+def _cfb_order(name: str) -> tuple[int, str]:
+    """The order of siblings in a compound file's directory: shorter names first, then case-blind."""
+    return len(name), name.upper()
+
+
+def write_cfb(
+    path: Path, streams: dict[str, bytes], storages: Iterable[str] = (), clsids: dict[str, bytes] | None = None
+) -> None:
+    """A version 3 compound file. `streams` are named by path ("MBD0001E2A3/\x01Ole10Native" lies in the storage
+    MBD0001E2A3); each is padded to the mini-stream cutoff, so every stream lives in ordinary sectors. `storages`
+    adds (empty) storages; `clsids` gives storages ("" the root) their class id. Each storage's children form a
+    chain of right siblings in the directory's sort order."""
+    clsids = clsids or {}
     padded = {name: data.ljust(MINI_CUTOFF, b"\0") for name, data in streams.items()}
-    names = [*padded, *storages]
-    entries = 1 + len(names)
+    folders = {""} | set(storages)
+    for name in [*padded, *storages]:
+        parts = name.split("/")
+        folders |= {"/".join(parts[:depth]) for depth in range(1, len(parts))}
+    children: dict[str, list[str]] = {folder: [] for folder in folders}
+    for name in sorted([*padded, *(folder for folder in folders if folder)]):
+        parent = name.rsplit("/", 1)[0] if "/" in name else ""
+        children[parent].append(name)
+    for names in children.values():
+        names.sort(key=lambda name: _cfb_order(name.rsplit("/", 1)[-1]))
+    order = [""]  # directory entries breadth first, the root at 0
+    for name in order:
+        order.extend(children.get(name, []))
+    index_of = {name: index for index, name in enumerate(order)}
+
+    entries = len(order)
     dir_sectors = -(-entries * 128 // SECTOR)
     data_sectors = sum(-(-len(data) // SECTOR) for data in padded.values())
     fat_sectors = 1
@@ -187,20 +213,36 @@ def write_cfb(path: Path, streams: dict[str, bytes], storages: Iterable[str] = (
     first_dir = len(fat)
     fat += [first_dir + index + 1 for index in range(dir_sectors - 1)] + [END]
     starts, body = {}, b""
-    for name, data in padded.items():
+    for name in order:
+        if name not in padded:
+            continue
+        data = padded[name]
         count = -(-len(data) // SECTOR)
         starts[name] = len(fat)
         fat += [len(fat) + index + 1 for index in range(count - 1)] + [END]
         body += data.ljust(count * SECTOR, b"\0")
     fat += [FREE] * (fat_sectors * 128 - len(fat))
 
-    directory = _directory_entry("Root Entry", 5, 1 if names else NO_STREAM, NO_STREAM, END, 0)
-    for index, name in enumerate(names):
-        right = index + 2 if index + 1 < len(names) else NO_STREAM
-        if name in padded:
-            directory += _directory_entry(name, 2, NO_STREAM, right, starts[name], len(padded[name]))
+    def right_of(name: str) -> int:
+        parent = name.rsplit("/", 1)[0] if "/" in name else ""
+        siblings = children[parent]
+        position = siblings.index(name)
+        return index_of[siblings[position + 1]] if position + 1 < len(siblings) else NO_STREAM
+
+    def first_child(name: str) -> int:
+        return index_of[children[name][0]] if children.get(name) else NO_STREAM
+
+    directory = b""
+    for name in order:
+        clsid = clsids.get(name, b"\0" * 16)
+        if name == "":
+            directory += _directory_entry("Root Entry", 5, first_child(""), NO_STREAM, END, 0, clsid)
+        elif name in padded:
+            directory += _directory_entry(
+                name.rsplit("/", 1)[-1], 2, NO_STREAM, right_of(name), starts[name], len(padded[name])
+            )
         else:
-            directory += _directory_entry(name, 1, NO_STREAM, right, 0, 0)
+            directory += _directory_entry(name.rsplit("/", 1)[-1], 1, first_child(name), right_of(name), 0, 0, clsid)
     directory = directory.ljust(dir_sectors * SECTOR, b"\0")
     # unused directory slots must read as empty entries with no siblings
     used = entries * 128
@@ -245,20 +287,24 @@ def biff8_workbook(
     hidden: bool = False,
     password: bool = False,
     macro_sheet: bool = False,
+    styles: bytes = b"",
+    cells: dict[str, bytes] | None = None,
 ) -> bytes:
-    """A minimal BIFF8 Workbook stream: globals (BOF, FILEPASS?, BOUNDSHEETs, EOF), then per sheet BOF,
-    DIMENSIONS (last row, last column, 1-based) and EOF."""
+    """A minimal BIFF8 Workbook stream: globals (BOF, FILEPASS?, `styles` (FORMAT and XF records), BOUNDSHEETs,
+    EOF), then per sheet BOF, DIMENSIONS (last row, last column, 1-based), the sheet's `cells` records and EOF."""
     sheets = list(sheets)
+    cells = cells or {}
 
     def boundsheet(name: str, offset: int, sheet_type: int) -> bytes:
         encoded = name.encode("utf-16-le")
         return _record(0x0085, struct.pack("<IBBBB", offset, 2 if hidden else 0, sheet_type, len(name), 1) + encoded)
 
-    head = _bof(0x0005) + (_record(0x002F, b"\x01\x00" + b"\0" * 52) if password else b"")
+    head = _bof(0x0005) + (_record(0x002F, b"\x01\x00" + b"\0" * 52) if password else b"") + styles
     globals_size = len(head) + sum(len(boundsheet(name, 0, 0)) for name, *_ in sheets) + len(_record(0x000A))
     bodies, offsets, position = [], [], globals_size
-    for _, last_row, last_column in sheets:
-        body = _bof(0x0010) + _record(0x0200, struct.pack("<IIHHH", 0, last_row, 0, last_column, 0)) + _record(0x000A)
+    for name, last_row, last_column in sheets:
+        dimensions = _record(0x0200, struct.pack("<IIHHH", 0, last_row, 0, last_column, 0))
+        body = _bof(0x0010) + dimensions + cells.get(name, b"") + _record(0x000A)
         offsets.append(position)
         bodies.append(body)
         position += len(body)
@@ -267,6 +313,43 @@ def biff8_workbook(
         for index, ((name, *_), offset) in enumerate(zip(sheets, offsets, strict=True))
     )
     return records + _record(0x000A) + b"".join(bodies)
+
+
+def biff_format(number: int, code: str) -> bytes:
+    """A FORMAT record: number format `number` is `code` (an XLUnicodeString, stored as UTF-16)."""
+    return _record(0x041E, struct.pack("<HHB", number, len(code), 1) + code.encode("utf-16-le"))
+
+
+def biff_xf(number_format: int) -> bytes:
+    """An XF record (cell format) with number format `number_format`, the rest zero."""
+    return _record(0x00E0, struct.pack("<HH", 0, number_format) + b"\0" * 16)
+
+
+def biff_number(row: int, column: int, xf: int, value: float) -> bytes:
+    """A NUMBER cell, row and column 0-based."""
+    return _record(0x0203, struct.pack("<HHHd", row, column, xf, value))
+
+
+def biff_rk(row: int, column: int, xf: int, value: int) -> bytes:
+    """An RK cell holding a whole number."""
+    return _record(0x027E, struct.pack("<HHHi", row, column, xf, (value << 2) | 2))
+
+
+def biff_mulrk(row: int, first_column: int, cells: list[tuple[int, int]]) -> bytes:
+    """A MULRK record: whole numbers in consecutive columns, each (xf, value)."""
+    body = b"".join(struct.pack("<Hi", xf, (value << 2) | 2) for xf, value in cells)
+    return _record(
+        0x00BD, struct.pack("<HH", row, first_column) + body + struct.pack("<H", first_column + len(cells) - 1)
+    )
+
+
+def biff_formula(row: int, column: int, xf: int, value: float | None) -> bytes:
+    """A FORMULA cell (=1+1) with a cached number, or with a cached string when `value` is None."""
+    cached = struct.pack("<d", value) if value is not None else b"\0" * 6 + b"\xff\xff"
+    tokens = b"\x1e\x01\x00\x1e\x01\x00\x03"  # 1 1 +
+    return _record(
+        0x0006, struct.pack("<HHH", row, column, xf) + cached + struct.pack("<HIH", 0, 0, len(tokens)) + tokens
+    )
 
 
 def template_sheet_shapes() -> list[tuple[str, int, int]]:
@@ -573,6 +656,197 @@ def formula_uncached(path: Path) -> Expected:
     workbook[INDICATORS]["D2"] = "=1+1"
     workbook.save(path)
     return Expected("file.formula_uncached", INDICATORS, ("D2", "公式", "计算"), "D2")
+
+
+# --- embedded objects ---------------------------------------------------------------------------------------
+
+PACKAGE_CLSID = bytes.fromhex("0c00030000000000c000000000000046")  # {0003000C-0000-0000-C000-000000000046}
+OLE_OBJECT_TYPE = "application/vnd.openxmlformats-officedocument.oleObject"
+RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def ole10_native(label: str, data: bytes) -> bytes:
+    """An OLE 1.0 Package (`\\x01Ole10Native`): a file carried inside an object, opened with a double click."""
+    name = label.encode("gbk") + b"\0"
+    source = f"C:\\Users\\clerk\\Desktop\\{label}".encode("gbk") + b"\0"
+    body = struct.pack("<H", 2) + name + source + struct.pack("<HHI", 0, 3, len(source)) + source
+    body += struct.pack("<I", len(data)) + data
+    return struct.pack("<I", len(body)) + body
+
+
+def comp_obj(user_type: str, clipboard: str, prog_id: str) -> bytes:
+    """A `\\x01CompObj` stream: the object's type as OLE names it."""
+
+    def text(value: str) -> bytes:
+        encoded = value.encode("ascii") + b"\0"
+        return struct.pack("<I", len(encoded)) + encoded
+
+    return (
+        b"\x01\x00\xfe\xff\x03\x0a\x00\x00\xff\xff\xff\xff"
+        + PACKAGE_CLSID
+        + text(user_type)
+        + text(clipboard)
+        + (text(prog_id) + struct.pack("<I", 0x71B239F4))
+    )
+
+
+def package_object(label: str, data: bytes, prefix: str = "") -> dict[str, bytes]:
+    """The streams of an embedded Package object (below storage `prefix`, or at the top of its own file)."""
+    return {
+        f"{prefix}\x01Ole": struct.pack("<IIII", 0x02000001, 0, 0, 0),
+        f"{prefix}\x01CompObj": comp_obj("OLE Package", "Package", "Package"),
+        f"{prefix}\x03ObjInfo": b"\x00\x00\x03\x00\x04\x00",
+        f"{prefix}\x01Ole10Native": ole10_native(label, data),
+    }
+
+
+def embed_ole_object(path: Path, sheet: str, object_part: str) -> None:
+    """Embed a file in `sheet` as Excel does (Insert > Object > Create from file, shown as an icon): the object's
+    compound file at `object_part`, the sheet's <legacyDrawing> shape and <oleObjects>, their relationships and
+    content types. (Excel also stores the icon as an EMF picture; it is left out.)"""
+    binary = path.with_suffix(".bin.tmp")
+    write_cfb(binary, package_object("说明.bat", b"@echo off\r\ncalc.exe\r\n"), clsids={"": PACKAGE_CLSID})
+    part = sheet_parts(path)[sheet]
+    folder, name = part.rsplit("/", 1)
+    shape = (
+        '<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit"><o:idmap v:ext="edit" '
+        'data="1"/></o:shapelayout><v:shape id="_x0000_s1025" type="#_x0000_t75" style="position:absolute;'
+        'margin-left:300pt;margin-top:20pt;width:60pt;height:40pt;z-index:1" filled="t" stroked="t">'
+        '<x:ClientData ObjectType="Pict"><x:SizeWithCells/><x:CF>Pict</x:CF><x:AutoPict/></x:ClientData>'
+        "</v:shape></xml>"
+    )
+    element = (
+        '<legacyDrawing r:id="rIdVml1"/><oleObjects><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/'
+        'markup-compatibility/2006"><mc:Choice Requires="x14"><oleObject progId="Package" dvAspect="DVASPECT_ICON" '
+        'shapeId="1025" r:id="rIdOle1"/></mc:Choice><mc:Fallback><oleObject progId="Package" dvAspect="DVASPECT_ICON" '
+        'shapeId="1025" r:id="rIdOle1"/></mc:Fallback></mc:AlternateContent></oleObjects>'
+    )
+    target = "../" + object_part.removeprefix("xl/")
+    rels = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.'
+        f'openxmlformats.org/package/2006/relationships"><Relationship Id="rIdVml1" Type="{RELATIONSHIPS}/'
+        f'vmlDrawing" Target="../drawings/vmlDrawing1.vml"/><Relationship Id="rIdOle1" Type="{RELATIONSHIPS}/'
+        f'oleObject" Target="{target}"/></Relationships>'
+    )
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read(part).decode()
+        types = archive.read("[Content_Types].xml").decode()
+    types = types.replace(
+        "<Default Extension=",
+        f'<Default Extension="bin" ContentType="{OLE_OBJECT_TYPE}"/><Default Extension="vml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.vmlDrawing"/><Default Extension=',
+        1,
+    )
+    rewrite(
+        path,
+        path,
+        {part: xml.replace("</worksheet>", element + "</worksheet>").encode(), "[Content_Types].xml": types.encode()},
+        add=[
+            (f"{folder}/_rels/{name}.rels", rels.encode()),
+            ("xl/drawings/vmlDrawing1.vml", shape.encode()),
+            (object_part, binary.read_bytes()),
+        ],
+    )
+    binary.unlink()
+
+
+@hostile("shiqiao")
+def embedded_package(path: Path) -> Expected:
+    """A batch file embedded in 指标 as a Package object (xl/embeddings/oleObject1.bin), shown as an icon."""
+    sample_copy("shiqiao", path)
+    embed_ole_object(path, INDICATORS, "xl/embeddings/oleObject1.bin")
+    return Expected("file.embedded_object", INDICATORS, ("嵌入", "Package", "删除嵌入的对象"))
+
+
+@hostile("dashi")
+def embedded_object_elsewhere(path: Path) -> Expected:
+    """An embedded object whose compound file is not in xl/embeddings/ but in xl/media/: found by the sheet's
+    <oleObjects> and the relationship."""
+    sample_copy("dashi", path)
+    embed_ole_object(path, ENTERPRISES, "xl/media/image9.bin")
+    return Expected("file.embedded_object", ENTERPRISES, ("嵌入", "删除嵌入的对象"))
+
+
+@hostile("shatou")
+def embedded_document(path: Path) -> Expected:
+    """A Word document embedded as a package part (xl/embeddings/Microsoft_Word_Document.docx), no sheet showing
+    it."""
+    sample_copy("shatou", path)
+    rewrite(path, path, add=[("xl/embeddings/Microsoft_Word_Document.docx", b"PK\x05\x06" + b"\0" * 18)])
+    return Expected("file.embedded_object", None, ("Microsoft_Word_Document.docx",))
+
+
+@hostile("shiqiao")
+def activex_control(path: Path) -> Expected:
+    """An ActiveX control's parts (xl/activeX/activeX1.xml and its binary)."""
+    sample_copy("shiqiao", path)
+    rewrite(
+        path,
+        path,
+        add=[
+            ("xl/activeX/activeX1.xml", b'<ax:ocx ax:classid="{8BD21D40-EC42-11CE-9E0D-00AA006002F3}"/>'),
+            ("xl/activeX/activeX1.bin", b"\0" * 64),
+        ],
+    )
+    return Expected("file.embedded_object", None, ("activeX1",))
+
+
+@hostile("dashi", "xls")
+def xls_embedded_object(path: Path) -> Expected:
+    """An .xls with an embedded Package object: the storage MBD0001E2A3 Excel keeps an object in, holding its
+    \\x01Ole10Native stream (hand-built to that layout, not written by Excel)."""
+    write_cfb(
+        path,
+        {"Workbook": biff8_workbook(template_sheet_shapes()), **package_object("说明.bat", b"calc", "MBD0001E2A3/")},
+        clsids={"MBD0001E2A3": PACKAGE_CLSID},
+    )
+    return Expected("file.embedded_object", None, ("嵌入", "MBD0001E2A3"))
+
+
+# --- cells written twice ------------------------------------------------------------------------------------------
+
+
+@hostile("shiqiao")
+def cell_written_twice(path: Path) -> Expected:
+    """指标!D3 written twice in the sheet XML, the second time with another value: Excel and WPS keep one,
+    another reader the other."""
+    sample_copy("shiqiao", path)
+
+    def twice(xml: str) -> str:
+        original = re.search(r'<c r="D3"[^>]*>.*?</c>', xml).group(0)
+        return xml.replace(original, original + '<c r="D3"><v>39240</v></c>', 1)
+
+    edit_sheet_xml(path, INDICATORS, twice)
+    return Expected("file.cell_duplicate", INDICATORS, ("D3", "两次", "另存为 .xlsx"), "D3")
+
+
+@hostile("dashi")
+def row_written_twice(path: Path) -> Expected:
+    """新建工会企业's row 2 written again after the last row, with other values (and a formula, so the token
+    walk reads it)."""
+    sample_copy("dashi", path)
+
+    def again(xml: str) -> str:
+        return xml.replace("</sheetData>", '<row r="2"><c r="B2"><f>1+1</f><v>2</v></c></row></sheetData>', 1)
+
+    edit_sheet_xml(path, ENTERPRISES, again)
+    return Expected("file.cell_duplicate", ENTERPRISES, ("B2", "两次"), "B2")
+
+
+@hostile("nancun")
+def cell_written_twice_far_apart(path: Path) -> Expected:
+    """帮扶对象明细 (over 64 KB of XML, read in 64 KB chunks) with its cell A2 written again in the last row,
+    a chunk away from the first."""
+    sample_copy("nancun", path)
+
+    def again(xml: str) -> str:
+        assert len(xml.encode()) > 65536
+        last = re.findall(r'<row r="(\d+)"', xml)[-1]
+        return re.sub(rf'(<row r="{last}"[^>]*>)', r'\1<c r="A2" t="inlineStr"><is><t>助学</t></is></c>', xml)
+
+    edit_sheet_xml(path, BENEFICIARIES, again)
+    return Expected("file.cell_duplicate", BENEFICIARIES, ("A2", "两次"), "A2")
 
 
 # --- zip structure ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import tomllib
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def test_corpus_is_large_and_covers_every_rule(corpus) -> None:
         "file.empty", "file.not_spreadsheet", "file.format_unsupported", "file.encrypted", "file.macro", "file.dde",
         "file.external_link", "file.zip_path", "file.zip_duplicate", "file.sheets_hidden", "file.formula_uncached",
         "limits.file_size", "limits.uncompressed_size", "limits.compression_ratio", "limits.zip_entries",
-        "limits.sheets", "limits.rows", "limits.columns", "structure.unreadable",
+        "limits.sheets", "limits.rows", "limits.columns", "structure.unreadable", "file.embedded_object",
+        "file.cell_duplicate",
     }  # fmt: skip
     assert len(HOSTILE) >= 25
     assert {expected.rule for _, expected in corpus.values()} == rules
@@ -80,6 +82,7 @@ def test_shipped_samples_pass(shipped_2022: list[Path]) -> None:
         inspection = inspect_file(path)
         assert inspection.ok, f"{path.name}:\n{describe(inspection)}"
         assert inspection.format == "xlsx"
+        assert inspection.formatted_cells == [], path.name
 
 
 def test_blank_template_passes(tmp_path: Path) -> None:
@@ -148,6 +151,32 @@ def test_damaged_copies_never_raise(shipped_2022: list[Path], tmp_path: Path) ->
             damaged[generator.randrange(len(damaged))] = generator.randrange(256)
         path.write_bytes(bytes(damaged))
         assert isinstance(inspect_file(path), Inspection)
+
+
+@pytest.mark.parametrize(
+    ("part", "content"),
+    [
+        # each under the 1 MB from which a part's compression ratio stops it
+        ("xl/worksheets/sheet2.xml", b'<worksheet><sheetData><row r="1">' + b"<c " * 300_000 + b"</row></sheetData>"),
+        ("xl/worksheets/sheet2.xml", b"<worksheet><sheetData>" + b'<c r="A1" s="1"' * 60_000),
+        ("xl/workbook.xml", b"<workbook><sheets><sheet " + b"a" * 900_000 + b"/></sheets></workbook>"),
+        ("xl/workbook.xml", b"<workbook><sheets>" + b"<sheet " * 140_000 + b"</sheets></workbook>"),
+        ("xl/_rels/workbook.xml.rels", b"<Relationships><Relationship " + b"Id" * 450_000 + b"/></Relationships>"),
+        ("xl/styles.xml", b"<styleSheet>" + b"<numFmts>" * 40_000 + b"<numFmt " * 40_000 + b"<cellXfs>" * 20_000),
+    ],
+)
+def test_tags_left_open_cost_linear_time(shipped_2022: list[Path], tmp_path: Path, part: str, content: bytes) -> None:
+    """Tags that never close, or one name of megabytes: every pattern stops at the next "<" and tries a name
+    once, so a part of a few MB is read in well under a second (a lazy pattern retried from each of 300,000
+    openings took minutes)."""
+    from hostile import rewrite
+
+    path = tmp_path / "shiqiao_2022.xlsx"
+    rewrite(shipped_2022[-1], path, {part: content})
+    started = time.perf_counter()
+    inspection = inspect_file(path)
+    assert time.perf_counter() - started < 10, describe(inspection)
+    assert not any(issue.rule.startswith("limits.") for issue in inspection.issues), describe(inspection)
 
 
 PROBE = textwrap.dedent(

@@ -12,6 +12,7 @@ import html
 import re
 import struct
 import tomllib
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ MAX_CARRY = 1_000_000
 MAX_BIFF_RECORDS = 2_000_000
 MAX_BIFF_SHEET_RECORDS = 5000
 MAX_COLUMN = 16384
+# styles.xml is read whole before the sheets (Excel writes it after them): up to Excel's 64,000 cell formats
+MAX_STYLES_PART = 16_000_000
+MAX_CELL_FORMATS = 65536
+# value cells whose number format shows a unit or scales the number, recorded for the parse stage (per file)
+MAX_FORMATTED_CELLS = 5000
 
 MACRO_EXTENSIONS = {".xlsm", ".xltm", ".xlam"}
 SAVE_AS_XLSX_ZH = "请在 Excel 或 WPS 中打开，另存为 .xlsx（Excel 工作簿）后重新提交"
@@ -63,6 +69,10 @@ class Inspection:
     # cells holding an Excel error value (#REF!, #DIV/0!, ...): (sheet, cell, value). They do not stop the
     # reading; the reader hands them over as blank, so parse turns those in template columns into findings.
     error_cells: list[tuple[str, str, str]] = field(default_factory=list)
+    # number cells (a value, or a formula's cached number) whose number format shows text beside the number or
+    # scales it (`0.00"万元"`, `0.0,"千"`, `0%`): (sheet, cell, format code), at most MAX_FORMATTED_CELLS; the
+    # parse stage decides from `number_format_display(code)` whether that clashes with the column's unit
+    formatted_cells: list[tuple[str, str, str]] = field(default_factory=list)
     # cells holding a number of 15 digits or more: (sheet, cell). In a column of ID numbers such a number has
     # lost its last digits (Excel keeps 15), and the text reader prints it like text: only the container tells.
     long_numbers: list[tuple[str, str]] = field(default_factory=list)
@@ -235,6 +245,34 @@ def _formula_uncached(sheet: str, cell: str, formula: str) -> Issue:
     )
 
 
+def _embedded(name: str, sheet: str | None = None, count: int = 1) -> Issue:
+    where_zh = f"“{sheet}”表中" if sheet else "文件中"
+    where_en = f"Sheet {sheet}" if sheet else "The file"
+    more_zh = f" 等 {count} 个" if count > 1 else ""
+    more_en = f" and {count - 1} more" if count > 1 else ""
+    return Issue(
+        "file.embedded_object",
+        f"{where_zh}嵌入了对象或文件（{name[:100]}{more_zh}），可能携带可执行内容，系统不接收：请删除嵌入的对象"
+        "（图标、附件），另存为 .xlsx 后重新提交",
+        f"{where_en} holds an embedded object or file ({name[:100]}{more_en}), which may carry executable content "
+        "and is refused: delete the embedded objects (icons, attachments), save as .xlsx and submit again",
+        sheet=sheet,
+        value=name[:200],
+    )
+
+
+def _cell_duplicate(sheet: str, cell: str) -> Issue:
+    return Issue(
+        "file.cell_duplicate",
+        f"“{sheet}”表的单元格 {cell} 在文件中被写入了两次，不同软件会读出不同的数：请用 Excel 或 WPS 打开该文件，"
+        "核对该单元格后另存为 .xlsx 再提交",
+        f"Cell {cell} of sheet {sheet} is written twice in the file, so different programs read different values: "
+        "open the file in Excel or WPS, check the cell, save it as .xlsx and submit again",
+        sheet=sheet,
+        cell=cell,
+    )
+
+
 def _mb(size: float) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
@@ -365,6 +403,191 @@ def _ref(text: bytes) -> tuple[int, int] | None:
     return int(match.group(2)), _column_number(match.group(1))
 
 
+# --- number formats ---------------------------------------------------------------------------------------------
+
+# the built-in formats (no numFmt entry in styles.xml, no FORMAT record in an .xls) that show text beside the
+# number or scale it, as a Chinese (zh-CN) Excel or WPS shows them: ids 5-8, 42 and 44 are locale dependent
+# currency formats; every other built-in id is a plain number, a date or a time
+BUILTIN_NUMBER_FORMATS = {
+    5: '"¥"#,##0;"¥"\\-#,##0',
+    6: '"¥"#,##0;[Red]"¥"\\-#,##0',
+    7: '"¥"#,##0.00;"¥"\\-#,##0.00',
+    8: '"¥"#,##0.00;[Red]"¥"\\-#,##0.00',
+    9: "0%",
+    10: "0.00%",
+    42: '_ "¥"* #,##0_ ;_ "¥"* \\-#,##0_ ;_ "¥"* "-"_ ;_ @_ ',
+    44: '_ "¥"* #,##0.00_ ;_ "¥"* \\-#,##0.00_ ;_ "¥"* "-"??_ ;_ @_ ',
+}
+MAX_FORMAT_CODE = 255  # Excel's own limit on a number format's length
+
+_DIGIT_PLACEHOLDERS = "0#?"
+_DATE_LETTERS = "ymdhsebg"  # year, month/minute, day, hour, second, era year, Buddhist year, era
+_SHOWN_SYMBOLS = "%‰"
+
+
+def _shown(text: str) -> str:
+    """The characters of a literal that tell a unit or a word: letters, digits, currency and other symbols;
+    spaces, dashes, brackets and other punctuation (`"-"` in an accounting format's zero) say nothing."""
+    return "".join(
+        char
+        for char in text
+        if unicodedata.category(char)[0] in "LN" or unicodedata.category(char) in ("Sc", "So") or char in _SHOWN_SYMBOLS
+    )
+
+
+def _split_sections(code: str) -> list[str]:
+    """A format code's sections, split at the semicolons outside quotes, brackets and escapes."""
+    sections, start, index, length = [], 0, 0, len(code)
+    while index < length:
+        char = code[index]
+        if char == '"':
+            end = code.find('"', index + 1)
+            index = length if end < 0 else end + 1
+            continue
+        if char == "[":
+            end = code.find("]", index + 1)
+            index = length if end < 0 else end + 1
+            continue
+        if char in "\\_*":
+            index += 2
+            continue
+        if char == ";":
+            sections.append(code[start:index])
+            start = index + 1
+        index += 1
+    sections.append(code[start:])
+    return sections
+
+
+def _section(section: str) -> tuple[list[str], bool, bool, bool]:
+    """(literal runs, scales the number, is a date or time, is a text section) of one format section."""
+    runs: list[str] = []
+    run: list[str] = []
+    kinds: list[str] = []  # "digit", "comma" or "other", to find commas after the last digit placeholder
+    percent = date = text = False
+
+    def literal(chars: str) -> None:
+        run.append(chars)
+        kinds.append("other")
+
+    def placeholder(kind: str = "other") -> None:
+        if run:
+            runs.append("".join(run))
+            run.clear()
+        kinds.append(kind)
+
+    index, length = 0, len(section)
+    while index < length:
+        char = section[index]
+        lower = char.lower()
+        if char == '"':
+            end = section.find('"', index + 1)
+            end = length if end < 0 else end
+            literal(section[index + 1 : end])
+            index = end + 1
+        elif char == "\\":
+            literal(section[index + 1 : index + 2])
+            index += 2
+        elif char in "_*":  # spacing as wide as the next character, or the next character repeated to fill
+            index += 2
+        elif char == "[":
+            end = section.find("]", index + 1)
+            end = length if end < 0 else end
+            inner = section[index + 1 : end]
+            if inner.startswith("$"):  # [$万元-804]: a currency or unit text, then a locale
+                literal(inner[1:].split("-", 1)[0])
+            elif inner and inner.lower().strip("hms") == "":  # [h], [mm], [ss]: elapsed time
+                date = True
+                placeholder()
+            # [Red], [Color10], [<100], [DBNum1], [$-804] show nothing
+            index = end + 1
+        elif char in _DIGIT_PLACEHOLDERS:
+            placeholder("digit")
+            index += 1
+        elif char == ",":
+            placeholder("comma")
+            index += 1
+        elif char == ".":
+            placeholder()
+            index += 1
+        elif char == "%":
+            percent = True
+            placeholder()
+            index += 1
+        elif char == "@":
+            text = True
+            placeholder()
+            index += 1
+        elif lower == "e" and section[index + 1 : index + 2] in ("+", "-"):  # 0.00E+00
+            placeholder()
+            index += 2
+        elif section[index : index + 7].lower() == "general":
+            placeholder()
+            index += 7
+        elif section[index : index + 5].upper() == "AM/PM":
+            date = True
+            placeholder()
+            index += 5
+        elif section[index : index + 3].upper() == "A/P":
+            date = True
+            placeholder()
+            index += 3
+        elif char.isascii() and lower in _DATE_LETTERS:
+            date = True
+            placeholder()
+            index += 1
+        elif char == "$" or not char.isascii() or char.isalpha():
+            literal(char)  # shown as typed: a currency sign, a Chinese character, a letter
+            index += 1
+        else:  # - + / ( ) : ! ^ & ' ~ { } < > = and spaces are shown as typed but tell no unit
+            index += 1
+    if run:
+        runs.append("".join(run))
+    shown = [word for word in (_shown(part) for part in runs) if word]
+    digits = [index for index, kind in enumerate(kinds) if kind == "digit"]
+    scaled_by_commas = bool(digits) and kinds[digits[-1] + 1 : digits[-1] + 2] == ["comma"]
+    return shown, percent or scaled_by_commas, date, text
+
+
+@lru_cache(maxsize=1024)
+def _format_facts(code: str) -> tuple[str, bool, bool]:
+    """(literal text, scales the number, is a date or time format) of a number format code."""
+    code = code[:MAX_FORMAT_CODE]
+    sections = _split_sections(code)
+    words: list[str] = []
+    scaled = False
+    first_date: bool | None = None
+    for position, section in enumerate(sections[:4]):
+        runs, scales, date, text = _section(section)
+        if position == 3 or (text and position > 0) or (text and len(sections) == 1):
+            continue  # the text section: applies to text, never to a number
+        if first_date is None:
+            first_date = date
+        words.extend(word for word in runs if word not in words)
+        scaled = scaled or scales
+    return " ".join(words), scaled, bool(first_date)
+
+
+def number_format_display(code: str) -> tuple[str, bool]:
+    """(the literal text a number format shows beside the number, whether it scales the number shown).
+
+    `0.00"万元"` -> ("万元", False); `#,##0.00\\元` -> ("元", False); `0.0,"千"` -> ("千", True) (each comma after
+    the last digit placeholder divides by 1000); `0%` -> ("", True); `[$¥-804]#,##0.00` -> ("¥", False);
+    `[Red]0.00`, `[DBNum1]0`, `_(`, `*` fills and spaces show no text. Of a format with sections
+    `positive;negative;zero;text` the numeric three count: their texts (each once, joined by a space) and
+    scaled when any of them scales. Date and time formats give their literal text (`yyyy"年"m"月"`: "年 月").
+    """
+    words, scaled, _ = _format_facts(code)
+    return words, scaled
+
+
+def _shows_another_number(code: str) -> bool:
+    """Whether a number shown in this format reads as something other than the number: text beside it, or
+    scaled; dates and times are not numbers shown, whatever text they carry."""
+    words, scaled, date = _format_facts(code)
+    return bool(words or scaled) and not date
+
+
 # --- sniffing ----------------------------------------------------------------------------------------------------
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -474,9 +697,10 @@ def _empty() -> Issue:
 
 # --- zip (xlsx) --------------------------------------------------------------------------------------------------
 
-_SHEET_TAG = re.compile(rb"<(?:[\w.-]+:)?sheet\b([^>]*)>")
-_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b([^>]*)>")
-_ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
+_SHEET_TAG = re.compile(rb"<(?:[\w.-]+:)?sheet\b([^<>]*)>")
+_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b([^<>]*)>")
+# a name starts where no name character precedes it: a long run of them is tried once, not from every byte
+_ATTRIBUTE = re.compile(rb"(?<![\w:.-])([\w:.-]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
 
 
 def _attributes(text: bytes) -> dict[str, str]:
@@ -548,8 +772,9 @@ def _inspect_zip(path: Path, limits: Limits) -> Inspection:
         if any(issue.rule == "limits.sheets" for issue in issues):
             return Inspection("xlsx", issues)
         error_cells: list[tuple[str, str, str]] = []
-        issues.extend(_sweep(archive, infos, workbook, limits, error_cells))
-        return Inspection("xlsx", _dedupe(issues), error_cells)
+        formatted_cells: list[tuple[str, str, str]] = []
+        issues.extend(_sweep(archive, infos, workbook, limits, error_cells, formatted_cells))
+        return Inspection("xlsx", _dedupe(_one_embedded(issues)), error_cells, formatted_cells)
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -560,6 +785,25 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
             seen.add(key)
             kept.append(issue)
     return kept
+
+
+def _one_embedded(issues: list[Issue]) -> list[Issue]:
+    """An embedded object is found by its part, its relationship and the sheet showing it: the clerk is told
+    once, on the sheets that show one, else once for the file."""
+    embedded = [issue for issue in issues if issue.rule == "file.embedded_object"]
+    if len(embedded) <= 1:
+        return issues
+    kept = [issue for issue in embedded if issue.sheet] or embedded[:1]
+    return [issue for issue in issues if issue.rule != "file.embedded_object" or issue in kept]
+
+
+def _embedded_target(rels: bytes, part: str) -> Issue:
+    """The embedded object a relationships part points at (oleObject, package, ActiveX control)."""
+    for match in _RELATIONSHIP.finditer(rels):
+        attributes = _attributes(match.group(1))
+        if _EMBEDDING_TYPE.search(attributes.get("Type", "")):
+            return _embedded(attributes.get("Target", "").rsplit("/", 1)[-1] or part)
+    return _embedded(part)
 
 
 def _zip_kind(archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> Issue | None:
@@ -613,6 +857,16 @@ def _resolve(base: str, target: str) -> str:
     return "/".join(parts)
 
 
+# parts of embedded OLE objects and packages (oleObject1.bin, Microsoft_Word_Document.docx, ...) and of ActiveX
+# controls; a sheet's <oleObjects> and any relationship of these types point at them (form controls, check boxes
+# and buttons, are ctrlProp parts and carry nothing)
+EMBEDDING_FOLDERS = ("xl/embeddings/", "xl/activex/")
+_EMBEDDING_TYPE = re.compile(r"/(?:oleObject|package|control|activeXControlBinary)$", re.IGNORECASE)
+_EMBEDDING_RELATIONSHIP = re.compile(
+    rb"""\bType\s*=\s*["'][^"']*/(?:oleObject|package|control|activeXControlBinary)["']""", re.IGNORECASE
+)
+
+
 @dataclass
 class _Sheet:
     name: str
@@ -626,6 +880,8 @@ class _Workbook:
     sheets: list[_Sheet]
     content_types: bytes
     names: list[str]
+    embedded: list[str] = field(default_factory=list)  # parts holding embedded objects, as named in the zip
+    formats: _CellFormats | None = None  # the cell formats that show a unit or scale; None: none does
 
     @classmethod
     def read(cls, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> _Workbook:
@@ -634,11 +890,14 @@ class _Workbook:
         workbook_xml = _read_bounded(archive, by_name[main])
         rels_name = f"{base}/_rels/{main.rsplit('/', 1)[-1]}.rels" if base else f"_rels/{main}.rels"
         targets: dict[str, str] = {}
+        styles = f"{base}/styles.xml" if base else "styles.xml"
         if rels_name in by_name:
             for match in _RELATIONSHIP.finditer(_read_bounded(archive, by_name[rels_name])):
                 attributes = _attributes(match.group(1))
                 if attributes.get("TargetMode") != "External" and "Id" in attributes:
                     targets[attributes["Id"]] = _resolve(base, attributes.get("Target", "")).lower()
+                    if attributes.get("Type", "").endswith("/styles"):
+                        styles = targets[attributes["Id"]]
         sheets = []
         for match in _SHEET_TAG.finditer(workbook_xml):
             attributes = _attributes(match.group(1))
@@ -656,7 +915,14 @@ class _Workbook:
             content_types = _read_bounded(archive, by_name["[content_types].xml"])
         if not sheets:
             raise ValueError(f"{main} lists no sheets")
-        return cls(main, sheets, content_types, list(by_name))
+        embedded = [
+            info.filename for name, info in by_name.items() if name.startswith(EMBEDDING_FOLDERS) and not info.is_dir()
+        ]
+        # Excel writes styles.xml after the sheets: it is read first, whole and bounded
+        formats = (
+            _CellFormats.read(_read_bounded(archive, by_name[styles], MAX_STYLES_PART)) if styles in by_name else None
+        )
+        return cls(main, sheets, content_types, list(by_name), embedded, formats)
 
     def policy_issues(self, path: Path, limits: Limits) -> list[Issue]:
         issues = []
@@ -666,6 +932,8 @@ class _Workbook:
             issues.append(_macro("文件类型为启用宏的工作簿", "a macro-enabled content type"))
         if any(name.startswith("xl/macrosheets/") for name in self.names):
             issues.append(_macro("含有 Excel 4.0 宏表", "an Excel 4.0 macro sheet"))
+        if self.embedded:
+            issues.append(_embedded(self.embedded[0], count=len(self.embedded)))
         if len(self.sheets) > limits.max_sheets:
             issues.append(_sheets(len(self.sheets), limits))
         template_names = _template_sheet_names()
@@ -687,9 +955,11 @@ def _sweep(
     workbook: _Workbook,
     limits: Limits,
     error_cells: list[tuple[str, str, str]],
+    formatted_cells: list[tuple[str, str, str]],
 ) -> list[Issue]:
-    """Inflate every part once, counting what actually comes out, and scan the sheets and external links;
-    the error-value cells found go to `error_cells`."""
+    """Inflate every part once, counting what actually comes out, and scan the sheets, external links and
+    relationships; the error-value cells found go to `error_cells`, the number cells whose format shows a unit
+    or scales to `formatted_cells`."""
     issues: list[Issue] = []
     sheet_of = {sheet.part: sheet for sheet in workbook.sheets if sheet.part}
     total_inflated = total_compressed = 0
@@ -698,9 +968,10 @@ def _sweep(
         if info.is_dir():
             continue
         sheet = sheet_of.get(folded)
-        scanner = _SheetScanner(sheet.name, limits) if sheet else None
+        scanner = _SheetScanner(sheet.name, limits, workbook.formats, formatted_cells) if sheet else None
         link = folded.startswith("xl/externallinks/") and not folded.startswith("xl/externallinks/_rels/")
         link_text = bytearray() if link else None
+        rels_text = bytearray() if folded.endswith(".rels") else None
         inflated = 0
         total_compressed += info.compress_size
         with archive.open(info) as stream:
@@ -721,6 +992,8 @@ def _sweep(
                         break
                 if link_text is not None and len(link_text) < MAX_METADATA_PART:
                     link_text += chunk
+                if rels_text is not None and len(rels_text) < MAX_METADATA_PART:
+                    rels_text += chunk
         if scanner is not None:
             try:
                 scanner.close()
@@ -733,6 +1006,8 @@ def _sweep(
                 issues.append(_dde(None, None, info.filename))
             else:
                 issues.append(_external_link(None, None, info.filename))
+        if rels_text is not None and _EMBEDDING_RELATIONSHIP.search(rels_text):
+            issues.append(_embedded_target(rels_text, info.filename))
     overall = total_inflated / max(total_compressed, 1)
     if total_inflated > limits.ratio_min_size and overall > limits.max_ratio_overall:
         issues.append(_ratio("（全部内容）", overall, limits.max_ratio_overall))
@@ -741,20 +1016,101 @@ def _sweep(
 
 # --- streaming a worksheet part ---------------------------------------------------------------------------------
 
-_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|f|v|is|dimension)(?=[\s/>])([^>]*)>")
+_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|f|v|is|dimension)(?=[\s/>])([^<>]*)>")
 _FORMULA_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
 _CELL_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
-_CELL_POSITION = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*["']\$?([A-Za-z]{1,3})\$?([0-9]{1,7})["']""")
+# a cell's position as Excel writes it (upper case, no $, no leading zero): (reference, column letters, row);
+# a cell written otherwise sends its segment to the token walk, which reads any spelling
+_CELL_POSITION = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^<>]*?\br\s*=\s*["'](([A-Z]{1,3})([1-9][0-9]{0,6}))["']""")
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^<>]*)>")
 _R_ATTRIBUTE = re.compile(rb"""\br\s*=\s*["']([^"']*)["']""")
+_S_ATTRIBUTE = re.compile(rb"""\bs\s*=\s*["']\s*([0-9]{1,9})\s*["']""")
+_T_ATTRIBUTE = re.compile(rb"""\bt\s*=\s*["']([^"']*)["']""")
+# after a cell's opening tag: its value (a <v> with text), or the end of the cell / the next cell first
+_VALUE_OR_END = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:(v)\b[^<>]*>\s*[^\s<]|/?c[\s/>])")
+_OLE_OBJECT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?oleObjects?\b")
+_PROG_ID = re.compile(rb"""\bprogId\s*=\s*["']([^"']{1,100})["']""")
 _DDE = re.compile(r"(?:^|[^\w\"'.])[A-Za-z][\w.]*\|['\"]?[^!]*!|\bDDE(?:AUTO)?\s*\(", re.IGNORECASE)
 _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r'"[^"]*"')
 _ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
-_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?\bt\s*=\s*["']e["'][^>]*)>""")
+_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^<>]*?\bt\s*=\s*["']e["'][^<>]*)>""")
 _ERROR_VALUE = re.compile(
-    rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<"""
+    rb"""(?:\s*<(?:[A-Za-z_][\w.-]*:)?f\b[^<>]*?(?:/>|>[^<]*</(?:[A-Za-z_][\w.-]*:)?f>))?\s*<(?:[A-Za-z_][\w.-]*:)?v>([^<]{0,40})<"""
 )
 MAX_ERROR_CELLS = 1000  # enough to tell the clerk; a sheet of errors is one fix
+MAX_STYLE_ALTERNATIVES = 1000  # style numbers spelled out in the cell pattern; beyond, each match is looked up
+
+_NUM_FMTS = re.compile(rb"<(?:[\w.-]+:)?numFmts\b[^<>]*>")
+_NUM_FMTS_END = re.compile(rb"</(?:[\w.-]+:)?numFmts\s*>")
+_NUM_FMT = re.compile(rb"<(?:[\w.-]+:)?numFmt\b([^<>]*)>")
+_CELL_XFS = re.compile(rb"<(?:[\w.-]+:)?cellXfs\b[^<>]*>")
+_CELL_XFS_END = re.compile(rb"</(?:[\w.-]+:)?cellXfs\s*>")
+_XF = re.compile(rb"<(?:[\w.-]+:)?xf\b([^<>]*)>")
+_NUM_FMT_ID = re.compile(rb"""\bnumFmtId\s*=\s*["']\s*([0-9]{1,9})\s*["']""")
+MAX_NUMBER_FORMATS = 4096  # custom formats of one workbook; Excel allows about 250
+
+
+def _element_body(data: bytes, opening: re.Pattern[bytes], closing: re.Pattern[bytes]) -> bytes:
+    """What lies between the first `opening` tag and the `closing` tag after it (the rest when unclosed): two
+    searches, each once through the data, where one lazy pattern would retry from every opening tag."""
+    start = opening.search(data)
+    if start is None:
+        return b""
+    end = closing.search(data, start.end())
+    return data[start.end() : end.start() if end else len(data)]
+
+
+@dataclass(frozen=True)
+class _CellFormats:
+    """The cell formats (cellXfs) of a workbook whose number format shows a unit or scales the number."""
+
+    by_style: dict[int, str]  # cellXfs index (a cell's `s`) -> number format code
+    cells: re.Pattern[bytes]  # the opening tag, not self-closing, of a cell in one of these styles
+
+    @classmethod
+    def read(cls, styles: bytes) -> _CellFormats | None:
+        codes = dict(BUILTIN_NUMBER_FORMATS)
+        for index, match in enumerate(_NUM_FMT.finditer(_element_body(styles, _NUM_FMTS, _NUM_FMTS_END))):
+            if index >= MAX_NUMBER_FORMATS:
+                break
+            attributes = _attributes(match.group(1))
+            number = attributes.get("numFmtId", "").strip()
+            if number.isascii() and number.isdigit() and "formatCode" in attributes:
+                codes[int(number)] = attributes["formatCode"]
+        shown = {number: code for number, code in codes.items() if _shows_another_number(code)}
+        if not shown:
+            return None
+        by_style = {}
+        for index, match in enumerate(_XF.finditer(_element_body(styles, _CELL_XFS, _CELL_XFS_END))):
+            if index >= MAX_CELL_FORMATS:
+                break
+            found = _NUM_FMT_ID.search(match.group(1))
+            code = shown.get(int(found.group(1)) if found else 0)
+            if code is not None:
+                by_style[index] = code
+        return cls.of(by_style) if by_style else None
+
+    @classmethod
+    def of(cls, by_style: dict[int, str]) -> _CellFormats:
+        styles = sorted(by_style)
+        if len(styles) <= MAX_STYLE_ALTERNATIVES:
+            number = rb"0*(?:" + b"|".join(str(style).encode() for style in styles) + rb")"
+        else:
+            number = rb"[0-9]+"
+        styled = rb"""(?=[^<>]*?\bs\s*=\s*["']\s*""" + number + rb"""\s*["'])"""
+        if 0 in by_style:  # a cell without `s` has the workbook's default style, 0
+            styled += rb"|(?![^<>]*?\bs\s*=)"
+        return cls(by_style, re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s(?:" + styled + rb")([^<>]*?)(?<!/)>"))
+
+    def code(self, attributes: bytes) -> str | None:
+        """The format of a number cell in one of these styles, from its attributes; None for any other cell."""
+        style = _S_ATTRIBUTE.search(attributes)
+        code = self.by_style.get(int(style.group(1)) if style else 0)
+        if code is None:
+            return None
+        kind = _T_ATTRIBUTE.search(attributes)
+        return code if kind is None or kind.group(1) == b"n" else None
 
 
 @lru_cache(maxsize=4096)
@@ -769,10 +1125,22 @@ def _reaches_out(formula: str) -> str | None:
     return None
 
 
-class _SheetScanner:
-    """Follows one worksheet's XML chunk by chunk: where its cells reach, and what its formulas do."""
+@lru_cache(maxsize=MAX_COLUMN)
+def _column_key(column: int) -> bytes:
+    return _column_letter(column).encode("ascii")
 
-    def __init__(self, sheet: str, limits: Limits) -> None:
+
+class _SheetScanner:
+    """Follows one worksheet's XML chunk by chunk: where its cells reach, whether one is written twice, what
+    its formulas do, and which number cells carry a format that shows a unit or scales."""
+
+    def __init__(
+        self,
+        sheet: str,
+        limits: Limits,
+        formats: _CellFormats | None = None,
+        formatted_cells: list[tuple[str, str, str]] | None = None,
+    ) -> None:
         self.sheet = sheet
         self.limits = limits
         self.issues: list[Issue] = []
@@ -787,6 +1155,13 @@ class _SheetScanner:
         self.formula_flagged = False
         self.policy_flagged: set[str] = set()
         self.error_cells: list[tuple[str, str, str]] = []
+        # the positions written so far ("D3"), bounded by max_cells; None once a duplicate is reported
+        self.seen: set[bytes] | None = set()
+        self.formats = formats
+        self.formatted_cells = formatted_cells if formatted_cells is not None else []
+        self.cell_format: str | None = None  # the format of the number cell the token walk is in
+        self.format_pending: tuple[str, str] | None = None  # (cell, format) whose <v> is in the next segment
+        self.embedded_flagged = False
 
     def feed(self, chunk: bytes) -> None:
         buffer = self.carry + chunk
@@ -807,7 +1182,7 @@ class _SheetScanner:
         self.carry = b""
 
     def _dimension(self, head: bytes) -> None:
-        match = re.search(rb"<(?:[\w.-]+:)?dimension\b[^>]*\bref\s*=\s*[\"']([^\"']*)[\"']", head)
+        match = re.search(rb"<(?:[\w.-]+:)?dimension\b[^<>]*\bref\s*=\s*[\"']([^\"']*)[\"']", head)
         if not match:
             return
         corner = match.group(1).split(b":")[-1]
@@ -827,10 +1202,28 @@ class _SheetScanner:
             raise _Stop
 
     def _scan(self, segment: bytes) -> None:
+        if not self.embedded_flagged and b"oleObject" in segment:
+            self._embedded_objects(segment)
         if _ERROR_TYPE.search(segment):
             self._error_values(segment)
-        if not self._scan_positions(segment):
+        if self.format_pending is not None:
+            self._resolve_pending(segment)
+        if self._scan_positions(segment):
+            if self.formats is not None:
+                self._formatted_values(segment)
+        else:
             self._scan_tokens(segment)
+
+    def _embedded_objects(self, segment: bytes) -> None:
+        """A sheet's <oleObjects>: an embedded file or OLE object, shown as an icon or its content (ActiveX
+        controls are found by their parts; form controls, check boxes and buttons, carry nothing)."""
+        match = _OLE_OBJECT.search(segment)
+        if match is None:
+            return
+        self.embedded_flagged = True
+        prog_id = _PROG_ID.search(segment, match.start())
+        name = prog_id.group(1).decode("utf-8", "replace") if prog_id else "OLE 对象"
+        self.issues.append(_embedded(name, self.sheet))
 
     def _error_values(self, segment: bytes) -> None:
         for match in _ERROR_CELL.finditer(segment):
@@ -857,10 +1250,11 @@ class _SheetScanner:
         if len(openings) != len(positions):
             return False
         if not positions:
+            self._last_row(segment)
             return True
         # map/set over C getters: a sheet of thousands of cells is scanned without a Python step per cell
-        last_row = max(map(int, map(itemgetter(1), positions)))
-        widest = max((letters.upper() for letters in set(map(itemgetter(0), positions))), key=lambda x: (len(x), x))
+        last_row = max(map(int, map(itemgetter(2), positions)))
+        widest = max(set(map(itemgetter(1), positions)), key=lambda letters: (len(letters), letters))
         if (
             last_row > self.limits.max_rows
             or _column_number(widest) > self.limits.max_columns
@@ -868,9 +1262,83 @@ class _SheetScanner:
         ):
             return False
         self.cells += len(positions)
-        letters, row = positions[-1]
+        if self.seen is not None:
+            # a cell written twice: one already seen in the sheet, or the set grows by fewer than the cells
+            written = list(map(itemgetter(0), positions))
+            before = len(self.seen)
+            if not self.seen.isdisjoint(written):
+                self._twice(written)
+            else:
+                self.seen.update(written)
+                if len(self.seen) - before != len(written):
+                    self.seen.difference_update(written)
+                    self._twice(written)
+        _, letters, row = positions[-1]
         self.row, self.column = int(row), _column_number(letters)
+        self._last_row(segment)
         return True
+
+    def _last_row(self, segment: bytes) -> None:
+        """A <row> opened after the segment's last cell: where the next cells without a position go."""
+        end = len(segment)
+        while (at := segment.rfind(b"row", 0, end)) > 0:
+            end = at
+            if segment[at - 1 : at] not in (b"<", b":"):
+                continue  # </row>, or the word in a text
+            tag = _ROW_TAG.match(segment, segment.rfind(b"<", 0, at))
+            if tag is None:
+                continue
+            if not _CELL_OPEN.search(segment, tag.end()):
+                found = _R_ATTRIBUTE.search(tag.group(1))
+                self.row = int(found.group(1)) if found and found.group(1).isdigit() else self.row + 1
+                self.column = 0
+            return
+
+    def _twice(self, references: list[bytes]) -> None:
+        """Report the first of `references` already written (rare: a Python step per cell is fine here)."""
+        seen = self.seen if self.seen is not None else set()
+        for reference in references:
+            if reference in seen:
+                self.issues.append(_cell_duplicate(self.sheet, reference.decode("ascii")))
+                self.seen = None
+                return
+            seen.add(reference)
+
+    def _formatted_values(self, segment: bytes) -> None:
+        """The number cells of the formats that show a unit or scale, found by one C-speed pattern that
+        matches only cells in those styles."""
+        formats = self.formats
+        assert formats is not None
+        for match in formats.cells.finditer(segment):
+            code = formats.code(match.group(1))
+            if code is None:
+                continue
+            position = _R_ATTRIBUTE.search(match.group(1))
+            if position is None:
+                continue
+            cell = position.group(1).decode("ascii")
+            after = _VALUE_OR_END.search(segment, match.end())
+            if after is None:  # the cell's value is in the next segment
+                self.format_pending = (cell, code)
+            elif after.group(1):
+                self._formatted(cell, code)
+            if self.formats is None:
+                return
+
+    def _resolve_pending(self, segment: bytes) -> None:
+        after = _VALUE_OR_END.search(segment)
+        if after is None:  # still inside the cell (its formula): the value may come in the next segment
+            return
+        cell, code = self.format_pending or ("", "")
+        self.format_pending = None
+        if after.group(1):
+            self._formatted(cell, code)
+
+    def _formatted(self, cell: str, code: str) -> None:
+        if len(self.formatted_cells) >= MAX_FORMATTED_CELLS:
+            self.formats = None  # enough to tell: the rest of the file is not looked at for formats
+            return
+        self.formatted_cells.append((self.sheet, cell, code))
 
     def _scan_tokens(self, segment: bytes) -> None:
         for match in _TOKEN.finditer(segment):
@@ -904,7 +1372,14 @@ class _SheetScanner:
                 else:
                     end = segment.find(b"<", match.end())
                     text = segment[match.end() : end if end >= 0 else len(segment)]
-                    self.has_value = self.has_value or bool(text.strip())
+                    if text.strip():
+                        self.has_value = True
+                        if self.cell_format is not None:
+                            self._formatted(self.cell_ref, self.cell_format)
+                            self.cell_format = None
+        if self.cell_format is not None:  # the cell's value is in the next segment
+            self.format_pending = (self.cell_ref, self.cell_format)
+            self.cell_format = None
 
     @property
     def cell_ref(self) -> str:
@@ -921,7 +1396,17 @@ class _SheetScanner:
         self.cells += 1
         self.formula = None
         self.has_value = False
+        self.cell_format = None
         if row <= self.limits.max_rows and column <= self.limits.max_columns and self.cells <= self.limits.max_cells:
+            if self.seen is not None:
+                key = _column_key(column) + str(row).encode("ascii")
+                if key in self.seen:
+                    self.issues.append(_cell_duplicate(self.sheet, key.decode("ascii")))
+                    self.seen = None
+                else:
+                    self.seen.add(key)
+            if self.formats is not None and not attributes.endswith(b"/"):
+                self.cell_format = self.formats.code(attributes)
             return
         stop = False
         if row > self.limits.max_rows:
@@ -937,6 +1422,7 @@ class _SheetScanner:
             raise _Stop
 
     def _end_cell(self) -> None:
+        self.cell_format = None
         formula = self.formula
         if formula is None:
             return
@@ -956,6 +1442,7 @@ class _SheetScanner:
 # --- OLE2 / CFB (xls, encrypted OOXML, old Office documents) -----------------------------------------------------
 
 BOF, EOF, BOUNDSHEET, FILEPASS, DIMENSIONS = 0x0809, 0x000A, 0x0085, 0x002F, 0x0200
+FORMAT, XF, NUMBER, RK, MULRK, FORMULA = 0x041E, 0x00E0, 0x0203, 0x027E, 0x00BD, 0x0006
 
 
 def _inspect_cfb(path: Path, limits: Limits) -> Inspection:
@@ -977,11 +1464,32 @@ def _inspect_cfb(path: Path, limits: Limits) -> Inspection:
         issues: list[Issue] = []
         if "_vba_project_cur" in tops or "macros" in tops:
             issues.append(_macro("含有 VBA 宏工程", "a VBA project"))
+        embedded = [path for path in ole.listdir(streams=True, storages=True) if _embedded_storage(path)]
+        if embedded:
+            names = sorted({path[0] for path in embedded})
+            issues.append(_embedded(names[0].replace("\x01", ""), count=len(names)))
         if ole.get_size(stream) > limits.max_uncompressed_size:
             return Inspection("xls", [*issues, _uncompressed(ole.get_size(stream), limits)])
         data = ole.openstream(stream).read()
-    issues.extend(_inspect_biff(data, limits))
-    return Inspection("xls", _dedupe(issues))
+    formatted_cells: list[tuple[str, str, str]] = []
+    issues.extend(_inspect_biff(data, limits, None if issues else formatted_cells))
+    return Inspection("xls", _dedupe(issues), formatted_cells=formatted_cells)
+
+
+_OBJECT_STORAGE = re.compile(r"mbd[0-9a-f]{8}|objectpool", re.IGNORECASE)
+# storages that hold OLE streams of their own and are not embedded objects: the VBA project (reported as a
+# macro) and the Office data store
+_NOT_OBJECT_STORAGES = {"_vba_project_cur", "_vba_project", "msodatastore"}
+
+
+def _embedded_storage(path: list[str]) -> bool:
+    """Whether an entry of an .xls's compound file belongs to an embedded object: Excel keeps each object in a
+    storage MBD<8 hex digits> (an embedded file as a Package with a \\x01Ole10Native stream, a Word document
+    with its own streams); an object's \\x01Ole/\\x01CompObj streams anywhere below the top level say the same."""
+    top, leaf = path[0], path[-1].lower()
+    if _OBJECT_STORAGE.fullmatch(top) or leaf == "\x01ole10native":
+        return True
+    return len(path) > 1 and leaf in ("\x01ole", "\x01compobj") and top.lower() not in _NOT_OBJECT_STORAGES
 
 
 def _records(data: bytes, offset: int, budget: int):
@@ -1007,9 +1515,15 @@ def _sheet_name(payload: bytes, biff8: bool) -> str:
     return raw.decode("utf-16-le", "replace") if wide else raw.decode("latin-1")
 
 
-def _inspect_biff(data: bytes, limits: Limits) -> list[Issue]:
+def _inspect_biff(
+    data: bytes, limits: Limits, formatted_cells: list[tuple[str, str, str]] | None = None
+) -> list[Issue]:
+    """The limits and policy of a BIFF Workbook stream; the number cells whose format shows a unit or scales
+    go to `formatted_cells`."""
     issues: list[Issue] = []
     sheets: list[tuple[str, int, int, int]] = []  # name, BOF offset, hidden state, sheet type
+    codes: dict[int, str] = dict(BUILTIN_NUMBER_FORMATS)  # FORMAT records: number format id -> code
+    xf_formats: list[int] = []  # XF records in order (a cell's ixfe): number format id
     biff8 = True
     first = True
     for kind, payload in _records(data, 0, MAX_BIFF_RECORDS):
@@ -1023,6 +1537,10 @@ def _inspect_biff(data: bytes, limits: Limits) -> list[Issue]:
         elif kind == BOUNDSHEET and len(payload) >= 8:
             offset, state, sheet_type = struct.unpack_from("<IBB", payload)
             sheets.append((_sheet_name(payload, biff8), offset, state & 0x03, sheet_type))
+        elif kind == FORMAT and len(payload) >= (5 if biff8 else 3) and len(codes) < MAX_NUMBER_FORMATS:
+            codes[struct.unpack_from("<H", payload)[0]] = _format_code(payload, biff8)
+        elif kind == XF and len(payload) >= 4 and len(xf_formats) < MAX_CELL_FORMATS:
+            xf_formats.append(struct.unpack_from("<H", payload, 2)[0])
     if first:
         return [_unreadable("empty Workbook stream")]
 
@@ -1053,4 +1571,60 @@ def _inspect_biff(data: bytes, limits: Limits) -> list[Issue]:
                 if last_column > limits.max_columns:
                     issues.append(_columns(name, last_column, cell, limits, declared=True))
                 break
+    if issues or formatted_cells is None:
+        return issues
+    shown = {number: code for number, code in codes.items() if _shows_another_number(code)}
+    by_xf = {index: shown[number] for index, number in enumerate(xf_formats) if number in shown}
+    if by_xf:
+        budget = MAX_BIFF_RECORDS
+        for name, offset, _, sheet_type in sheets:
+            if sheet_type == 0 and budget > 0 and len(formatted_cells) < MAX_FORMATTED_CELLS:
+                budget = _biff_formatted_cells(data, offset, budget, name, by_xf, formatted_cells)
     return issues
+
+
+def _format_code(payload: bytes, biff8: bool) -> str:
+    """The code of a FORMAT record: an XLUnicodeString in BIFF8, a byte-counted string before."""
+    if not biff8:
+        return payload[3 : 3 + payload[2]].decode("gb18030", "replace")
+    count, wide = struct.unpack_from("<HB", payload, 2)
+    raw = payload[5 : 5 + count * (2 if wide & 1 else 1)]
+    return raw.decode("utf-16-le", "replace") if wide & 1 else raw.decode("latin-1")
+
+
+def _biff_formatted_cells(
+    data: bytes,
+    offset: int,
+    budget: int,
+    sheet: str,
+    by_xf: dict[int, str],
+    formatted_cells: list[tuple[str, str, str]],
+) -> int:
+    """The number cells (NUMBER, RK, MULRK, and FORMULA with a number cached) of one worksheet substream whose
+    XF shows a unit or scales; walks at most `budget` records and gives back what is left of it."""
+    end = len(data)
+    while budget > 0 and offset + 4 <= end:
+        budget -= 1
+        kind, length = struct.unpack_from("<HH", data, offset)
+        start = offset + 4
+        offset = start + length
+        if kind == EOF or offset > end:
+            break
+        found: list[tuple[int, int, int]] = []  # row, column, ixfe
+        if kind in (NUMBER, RK) and length >= 6:
+            found.append(struct.unpack_from("<HHH", data, start))
+        elif kind == FORMULA and length >= 14:
+            row, column, ixfe = struct.unpack_from("<HHH", data, start)
+            if struct.unpack_from("<H", data, start + 12)[0] != 0xFFFF:  # 0xFFFF: a string, boolean or error
+                found.append((row, column, ixfe))
+        elif kind == MULRK and length >= 6:
+            row, first_column = struct.unpack_from("<HH", data, start)
+            for index in range((length - 6) // 6):
+                found.append((row, first_column + index, struct.unpack_from("<H", data, start + 4 + 6 * index)[0]))
+        for row, column, ixfe in found:
+            code = by_xf.get(ixfe)
+            if code is not None:
+                if len(formatted_cells) >= MAX_FORMATTED_CELLS:
+                    return 0
+                formatted_cells.append((sheet, f"{_column_letter(column + 1)}{row + 1}", code))
+    return budget
