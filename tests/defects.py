@@ -1046,3 +1046,51 @@ def control_character_in_a_name(path: Path) -> Expected:
         f"{ENTERPRISES}!A2",
         ("看不见的控制字符（U+0007）", "番禺样例天工照明有限公司"),
     )
+
+
+@defect("qu_benji")
+def indicator_value_shown_in_wan(path: Path) -> Expected:
+    """The refunded dues kept in yuan (5329000) but formatted `0.00"万元"`: the sheet shows 5329000.00万元, a
+    reader of the sheet takes it for 万元."""
+    with editing(path) as workbook:
+        sheet = workbook[INDICATORS]
+        row = indicator_row(sheet, "dues_refund_amount")
+        sheet[f"D{row}"].number_format = '0.00"万元"'
+    return Expected(
+        "values.number_format_unit", ERROR, f"{INDICATORS}!D{row}", ('0.00"万元"', "显示“万元”", "应按“元”填写")
+    )
+
+
+@defect("qu_benji")
+def detail_amount_scaled_by_thousands(path: Path) -> Expected:
+    """A claimed amount formatted `#,##0.0,"千元"`: Excel shows it divided by a thousand."""
+    _, amount, rows = lawyer_panel_rows(path)
+    with editing(path) as workbook:
+        workbook[CASES][f"{amount}{rows[0]}"].number_format = '#,##0.0,"千元"'
+    return Expected("values.number_format_unit", ERROR, f"{CASES}!{amount}{rows[0]}", ("缩放", "应按“元”填写"))
+
+
+@defect("qu_benji")
+def amount_formatted_in_yuan_passes(path: Path) -> Expected:
+    """Amounts formatted as accountants do (`#,##0.00"元"`, `¥#,##0.00`): the unit they show is the column's."""
+    _, amount, rows = lawyer_panel_rows(path)
+    with editing(path) as workbook:
+        workbook[CASES][f"{amount}{rows[0]}"].number_format = '#,##0.00"元"'
+        workbook[CASES][f"{amount}{rows[1]}"].number_format = '"¥"#,##0.00'
+        sheet = workbook[INDICATORS]
+        sheet[f"D{indicator_row(sheet, 'dues_refund_amount')}"].number_format = '#,##0.00"元"'
+        sheet[f"D{indicator_row(sheet, 'job_fairs')}"].number_format = '0"场次"'
+    return Expected(None, None, None)
+
+
+@defect("shiqiao")
+def id_number_typed_into_a_number_cell(path: Path) -> Expected:
+    """A 身份证号 typed into a number cell (Excel keeps 15 digits: 440199197507045670 becomes
+    440199197507045000), whatever its check character now says."""
+    row = next(
+        beneficiary_row(path, "两保计划", nth)
+        for nth in range(20)
+        if str(beneficiary_cell(path, "身份证号", beneficiary_row(path, "两保计划", nth))).isdigit()
+    )  # a number ending in X cannot be typed as a number
+    cell = set_detail(path, BENEFICIARIES, "身份证号", row, int(beneficiary_cell(path, "身份证号", row)))
+    return Expected("person.id_number_cell", ERROR, f"{BENEFICIARIES}!{cell}", ("以数字格式保存", "15位", "文本"))

@@ -394,3 +394,85 @@ def test_sample_saved_as_xls_by_libreoffice_passes(tmp_path: Path, shipped_2022:
     inspection = inspect_file(convert(shipped_2022[0], "xls:MS Excel 97", tmp_path / "out"))
     assert inspection.ok, describe(inspection)
     assert inspection.format == "xls" and inspection.formatted_cells == []
+
+
+# --- numbers of 15 digits or more (an ID number typed into a number cell) ------------------------------------------
+
+LONG_ROWS = (
+    b'<row r="2"><c r="A2"><v>440199199408298180</v></c>'  # openpyxl: the integer as typed
+    b'<c r="B2" s="3"><v>4.4019919940829818E+17</v></c>'  # Excel
+    b'<c r="C2" t="n"><v>4.40199199408298E+017</v></c>'  # LibreOffice
+    b'<c r="D2" t="s"><v>123456789012345678</v></c>'  # a shared string's index, however long: text
+    b'<c r="E2"><v>99999999999999.99</v></c></row>'  # 14 digits before the point: an amount
+    b'<row r="3"><c r="A3"><f>B2*1</f><v>440199199408298000</v></c>'  # a formula's cached number
+    b'<c r="B3" t="str"><f>"440199199408298180"</f><v>440199199408298180</v></c>'  # a formula's text
+    b'<c r="C3" t="inlineStr"><is><t>440199199408298180</t></is></c><c r="D3"><v>1E+14</v></c></row>'
+)
+
+
+def long_numbers(xml: bytes, cuts: list[int]) -> list[tuple[str, str]]:
+    scanner = _SheetScanner("帮扶对象明细", load_limits())
+    bounds = [0, *cuts, len(xml)]
+    for start, end in zip(bounds, bounds[1:]):
+        scanner.feed(xml[start:end])
+    scanner.close()
+    return scanner.long_numbers
+
+
+def test_long_numbers_in_any_cut() -> None:
+    """Number cells of 15 digits or more, as each program writes them, wherever the sweep's chunks cut the XML;
+    text (shared, inline or a formula's) of the same digits is no number."""
+    xml = SHEET_HEAD + LONG_ROWS + SHEET_TAIL
+    expected = [("帮扶对象明细", cell) for cell in ("A2", "B2", "C2", "A3", "D3")]
+    assert long_numbers(xml, []) == expected
+    for cuts in every_cut(xml):
+        assert long_numbers(xml, cuts) == expected, cuts
+
+
+def test_long_numbers_of_books_written_by_each_program(tmp_path: Path) -> None:
+    """An ID number written as a number by openpyxl and xlsxwriter, and as text: only the numbers are long."""
+    by_openpyxl = tmp_path / "openpyxl.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "帮扶对象明细"
+    workbook.active.append(["身份证号"])
+    workbook.active.append([440199199408298180])
+    workbook.active.append(["440199199408298180"])
+    workbook.save(by_openpyxl)
+    by_xlsxwriter = tmp_path / "xlsxwriter.xlsx"
+    book = xlsxwriter.Workbook(str(by_xlsxwriter))
+    sheet = book.add_worksheet("帮扶对象明细")
+    sheet.write_string(0, 0, "身份证号")
+    sheet.write_number(1, 0, 440199199408298180)
+    sheet.write_string(2, 0, "440199199408298180")
+    book.close()
+    for path in (by_openpyxl, by_xlsxwriter):
+        assert inspect_file(path).long_numbers == [("帮扶对象明细", "A2")], path.name
+
+
+def test_long_numbers_of_an_xls(tmp_path: Path) -> None:
+    """NUMBER, RK and FORMULA cells of an .xls holding 15 digits or more."""
+    cells = (
+        biff_number(1, 2, 15, 440199199408298180)  # C2
+        + biff_number(2, 2, 15, 99999999999999.99)  # C3: an amount
+        + biff_rk(3, 2, 15, 12)  # C4
+        + biff_formula(4, 2, 15, 4.4e17)  # C5
+    )
+    path = tmp_path / "book.xls"
+    write_cfb(path, {"Workbook": biff8_workbook(template_sheet_shapes(), cells={"帮扶对象明细": cells})})
+    inspection = inspect_file(path)
+    assert inspection.ok, describe(inspection)
+    assert inspection.long_numbers == [("帮扶对象明细", "C2"), ("帮扶对象明细", "C5")]
+
+
+@needs_soffice
+def test_long_numbers_kept_by_libreoffice(tmp_path: Path) -> None:
+    """LibreOffice writes a long number with a three-digit exponent (4.40199199408298E+017) in .xlsx."""
+    source = tmp_path / "book.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "帮扶对象明细"
+    workbook.active.append(["身份证号"])
+    workbook.active.append([440199199408298180])
+    workbook.save(source)
+    for target in ("xlsx:Calc MS Excel 2007 XML", "xls:MS Excel 97"):
+        converted = convert(source, target, tmp_path / target.split(":")[0])
+        assert inspect_file(converted).long_numbers == [("帮扶对象明细", "A2")], target

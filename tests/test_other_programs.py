@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from defects import copy_sample
+from defects import DEFECTS, Expected, copy_sample, corrupt
 from test_exact_numbers import ABOVE_2_23, _give_amount_above_2_23
 
 from union_stats import checking, discover, parse, pseudonym
@@ -92,3 +92,67 @@ def test_an_amount_above_2_23_survives_an_old_xls(tmp_path: Path) -> None:
     cases = _cells(tmp_path / "2022" / "qu_benji_2022.xls")["dispute_cases"]
     row = int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     assert cases.filter(pl.col("source_row") == row)["amount_claimed_yuan"].to_list() == [str(ABOVE_2_23)]
+
+
+# the defects of issue 19 (labels beside values, office habits), as another office program saves them: each keeps
+# its finding at its cell, or passes clean, after LibreOffice re-saves it as .xlsx and as an old .xls
+LABEL_DEFECTS = (
+    "indicator_rows_sorted_without_codes",
+    "indicator_unit_changed_to_wan",
+    "indicator_value_shown_in_wan",
+    "detail_amount_scaled_by_thousands",
+    "amount_formatted_in_yuan_passes",
+    "detail_header_twice_one_hidden",
+    "cover_names_another_unit",
+    "cover_name_written_in_full",
+    "cover_period_written_with_nian",
+    "id_number_typed_into_a_number_cell",
+    "id_number_spaced_in_a_remark",
+    "date_with_a_time_of_day",
+    "indicator_summed_with_binary_noise",
+    "control_character_in_a_name",
+)
+
+
+@pytest.fixture(scope="module")
+def resaved_defects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Path, Expected]]:
+    """Each defect's file, re-saved by LibreOffice in one conversion per format (a conversion starts an office)."""
+    folder = tmp_path_factory.mktemp("label-defects")
+    originals = {}
+    for name in LABEL_DEFECTS:
+        path, expected = corrupt(name, folder / name)
+        originals[name] = (path.rename(path.with_name(f"{name}.xlsx")), expected)
+    made = {}
+    for extension in ("xlsx", "xls"):
+        out = folder / extension
+        subprocess.run(
+            [SOFFICE, "--headless", f"-env:UserInstallation=file://{folder / 'profile'}", "--convert-to", extension,
+             "--outdir", str(out), *(str(path) for path, _ in originals.values())],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        for name, (_, expected) in originals.items():
+            made[name, extension] = (out / f"{name}.{extension}", expected)
+    return made
+
+
+@pytest.mark.parametrize("extension", ["xlsx", "xls"])
+@pytest.mark.parametrize("name", LABEL_DEFECTS)
+def test_a_label_defect_keeps_its_finding_in_another_programs_file(
+    resaved_defects, name: str, extension: str, tmp_path: Path
+) -> None:
+    converted, expected = resaved_defects[name, extension]
+    target = tmp_path / "2022" / f"{DEFECTS[name].unit}_2022.{extension}"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(converted, target)
+
+    [result] = checking.check_files([target])
+
+    listing = [(finding.rule, finding.where, finding.message) for finding in result.findings]
+    assert result.status == expected.status, listing
+    if expected.rule is not None:
+        assert any(
+            finding.rule == expected.rule
+            and finding.where == expected.where
+            and all(part in finding.message for part in expected.message)
+            for finding in result.findings
+        ), listing

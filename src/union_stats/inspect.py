@@ -44,6 +44,8 @@ MAX_STYLES_PART = 16_000_000
 MAX_CELL_FORMATS = 65536
 # value cells whose number format shows a unit or scales the number, recorded for the parse stage (per file)
 MAX_FORMATTED_CELLS = 5000
+MAX_LONG_NUMBERS = 5000  # number cells of 15 digits or more a file reports (an ID column typed as numbers)
+LONG_NUMBER = 1e14  # 15 digits before the point: Excel keeps no more of a number
 
 MACRO_EXTENSIONS = {".xlsm", ".xltm", ".xlam"}
 SAVE_AS_XLSX_ZH = "请在 Excel 或 WPS 中打开，另存为 .xlsx（Excel 工作簿）后重新提交"
@@ -773,8 +775,9 @@ def _inspect_zip(path: Path, limits: Limits) -> Inspection:
             return Inspection("xlsx", issues)
         error_cells: list[tuple[str, str, str]] = []
         formatted_cells: list[tuple[str, str, str]] = []
-        issues.extend(_sweep(archive, infos, workbook, limits, error_cells, formatted_cells))
-        return Inspection("xlsx", _dedupe(_one_embedded(issues)), error_cells, formatted_cells)
+        long_numbers: list[tuple[str, str]] = []
+        issues.extend(_sweep(archive, infos, workbook, limits, error_cells, formatted_cells, long_numbers))
+        return Inspection("xlsx", _dedupe(_one_embedded(issues)), error_cells, formatted_cells, long_numbers)
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -956,10 +959,11 @@ def _sweep(
     limits: Limits,
     error_cells: list[tuple[str, str, str]],
     formatted_cells: list[tuple[str, str, str]],
+    long_numbers: list[tuple[str, str]],
 ) -> list[Issue]:
     """Inflate every part once, counting what actually comes out, and scan the sheets, external links and
     relationships; the error-value cells found go to `error_cells`, the number cells whose format shows a unit
-    or scales to `formatted_cells`."""
+    or scales to `formatted_cells`, the number cells of 15 digits or more to `long_numbers`."""
     issues: list[Issue] = []
     sheet_of = {sheet.part: sheet for sheet in workbook.sheets if sheet.part}
     total_inflated = total_compressed = 0
@@ -1001,6 +1005,7 @@ def _sweep(
                 pass
             issues.extend(scanner.issues)
             error_cells.extend(scanner.error_cells)
+            long_numbers.extend(scanner.long_numbers[: MAX_LONG_NUMBERS - len(long_numbers)])
         if link_text is not None:
             if re.search(rb"<(?:[\w.-]+:)?ddeLink\b", link_text):
                 issues.append(_dde(None, None, info.filename))
@@ -1033,6 +1038,15 @@ _PROG_ID = re.compile(rb"""\bprogId\s*=\s*["']([^"']{1,100})["']""")
 _DDE = re.compile(r"(?:^|[^\w\"'.])[A-Za-z][\w.]*\|['\"]?[^!]*!|\bDDE(?:AUTO)?\s*\(", re.IGNORECASE)
 _EXTERNAL = re.compile(r"\[\d+\][^\[\]!]*!|\[[^\[\]]+\.(?:xl\w{1,2}|csv|ods)\]", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r'"[^"]*"')
+# a number of 15 digits or more before the point, plain or in exponent form (1e14 and up)
+# (LibreOffice writes the exponent with three digits: 4.40199199408298E+017)
+_LONG_DIGITS = rb"[0-9]{15,}(?:\.[0-9]*)?|[0-9](?:\.[0-9]+)?[Ee]\+?0*(?:1[4-9]|[2-9][0-9]|[1-9][0-9]{2,})"
+_LONG_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v>(?:" + _LONG_DIGITS + rb")<")
+_LONG_NUMBER_CELL = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?c\s([^<>]*)>(?:<(?:[A-Za-z_][\w.-]*:)?f\b[^<]*(?:</(?:[A-Za-z_][\w.-]*:)?f>)?)?"
+    rb"<(?:[A-Za-z_][\w.-]*:)?v>(" + _LONG_DIGITS + rb")<"
+)
+_TYPE_ATTRIBUTE = re.compile(rb"""\bt\s*=\s*["']([A-Za-z]+)["']""")
 _ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
 _ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s([^<>]*?\bt\s*=\s*["']e["'][^<>]*)>""")
 _ERROR_VALUE = re.compile(
@@ -1162,6 +1176,8 @@ class _SheetScanner:
         self.cell_format: str | None = None  # the format of the number cell the token walk is in
         self.format_pending: tuple[str, str] | None = None  # (cell, format) whose <v> is in the next segment
         self.embedded_flagged = False
+        self.long_numbers: list[tuple[str, str]] = []
+        self.number_carry = b""  # the last cell of a segment, whose value may be in the next one
 
     def feed(self, chunk: bytes) -> None:
         buffer = self.carry + chunk
@@ -1180,6 +1196,7 @@ class _SheetScanner:
             self._dimension(self.carry[:DIMENSION_WINDOW])
         self._scan(self.carry)
         self.carry = b""
+        self._long_numbers(b"", final=True)
 
     def _dimension(self, head: bytes) -> None:
         match = re.search(rb"<(?:[\w.-]+:)?dimension\b[^<>]*\bref\s*=\s*[\"']([^\"']*)[\"']", head)
@@ -1202,6 +1219,7 @@ class _SheetScanner:
             raise _Stop
 
     def _scan(self, segment: bytes) -> None:
+        self._long_numbers(segment)
         if not self.embedded_flagged and b"oleObject" in segment:
             self._embedded_objects(segment)
         if _ERROR_TYPE.search(segment):
@@ -1213,6 +1231,23 @@ class _SheetScanner:
                 self._formatted_values(segment)
         else:
             self._scan_tokens(segment)
+
+    def _long_numbers(self, segment: bytes, final: bool = False) -> None:
+        """Number cells holding 15 digits or more (`<v>440199199408298180</v>`, `<v>4.4019919940829818E+17</v>`):
+        one C-speed pattern over whole cells; the last cell of a segment waits for the next one."""
+        text = self.number_carry + segment
+        # up to the end of the last closed cell (`</c>`); what follows may be a cell whose value comes next
+        end = len(text) if final else text.rfind(b"c>") + 2 if b"c>" in text else 0
+        self.number_carry = text[end:] if len(text) - end <= MAX_CARRY else b""
+        if len(self.long_numbers) >= MAX_LONG_NUMBERS or not _LONG_VALUE.search(text, 0, end):
+            return
+        for attributes, _ in _LONG_NUMBER_CELL.findall(text, 0, end):
+            kind = _TYPE_ATTRIBUTE.search(attributes)
+            position = _R_ATTRIBUTE.search(attributes)
+            if position is not None and (kind is None or kind.group(1) == b"n"):
+                self.long_numbers.append((self.sheet, position.group(1).decode("ascii").replace("$", "").upper()))
+                if len(self.long_numbers) >= MAX_LONG_NUMBERS:
+                    return
 
     def _embedded_objects(self, segment: bytes) -> None:
         """A sheet's <oleObjects>: an embedded file or OLE object, shown as an icon or its content (ActiveX
@@ -1472,8 +1507,9 @@ def _inspect_cfb(path: Path, limits: Limits) -> Inspection:
             return Inspection("xls", [*issues, _uncompressed(ole.get_size(stream), limits)])
         data = ole.openstream(stream).read()
     formatted_cells: list[tuple[str, str, str]] = []
-    issues.extend(_inspect_biff(data, limits, None if issues else formatted_cells))
-    return Inspection("xls", _dedupe(issues), formatted_cells=formatted_cells)
+    long_numbers: list[tuple[str, str]] = []
+    issues.extend(_inspect_biff(data, limits, None if issues else (formatted_cells, long_numbers)))
+    return Inspection("xls", _dedupe(issues), formatted_cells=formatted_cells, long_numbers=long_numbers)
 
 
 _OBJECT_STORAGE = re.compile(r"mbd[0-9a-f]{8}|objectpool", re.IGNORECASE)
@@ -1516,10 +1552,12 @@ def _sheet_name(payload: bytes, biff8: bool) -> str:
 
 
 def _inspect_biff(
-    data: bytes, limits: Limits, formatted_cells: list[tuple[str, str, str]] | None = None
+    data: bytes,
+    limits: Limits,
+    number_cells: tuple[list[tuple[str, str, str]], list[tuple[str, str]]] | None = None,
 ) -> list[Issue]:
-    """The limits and policy of a BIFF Workbook stream; the number cells whose format shows a unit or scales
-    go to `formatted_cells`."""
+    """The limits and policy of a BIFF Workbook stream; given `number_cells` (formatted, long), the number cells
+    whose format shows a unit or scales go to the first list, those of 15 digits or more to the second."""
     issues: list[Issue] = []
     sheets: list[tuple[str, int, int, int]] = []  # name, BOF offset, hidden state, sheet type
     codes: dict[int, str] = dict(BUILTIN_NUMBER_FORMATS)  # FORMAT records: number format id -> code
@@ -1571,15 +1609,14 @@ def _inspect_biff(
                 if last_column > limits.max_columns:
                     issues.append(_columns(name, last_column, cell, limits, declared=True))
                 break
-    if issues or formatted_cells is None:
+    if issues or number_cells is None:
         return issues
     shown = {number: code for number, code in codes.items() if _shows_another_number(code)}
     by_xf = {index: shown[number] for index, number in enumerate(xf_formats) if number in shown}
-    if by_xf:
-        budget = MAX_BIFF_RECORDS
-        for name, offset, _, sheet_type in sheets:
-            if sheet_type == 0 and budget > 0 and len(formatted_cells) < MAX_FORMATTED_CELLS:
-                budget = _biff_formatted_cells(data, offset, budget, name, by_xf, formatted_cells)
+    budget = MAX_BIFF_RECORDS
+    for name, offset, _, sheet_type in sheets:
+        if sheet_type == 0 and budget > 0:
+            budget = _biff_number_cells(data, offset, budget, name, by_xf, *number_cells)
     return issues
 
 
@@ -1592,16 +1629,27 @@ def _format_code(payload: bytes, biff8: bool) -> str:
     return raw.decode("utf-16-le", "replace") if wide & 1 else raw.decode("latin-1")
 
 
-def _biff_formatted_cells(
+def _rk_number(rk: int) -> float:
+    """An RK value: a 30-bit integer or the top 30 bits of a double, divided by 100 when its flag says so."""
+    if rk & 2:
+        number = float((rk >> 2) - (1 << 30) if rk & (1 << 31) else rk >> 2)
+    else:
+        number = struct.unpack("<d", struct.pack("<Q", (rk & 0xFFFFFFFC) << 32))[0]
+    return number / 100 if rk & 1 else number
+
+
+def _biff_number_cells(
     data: bytes,
     offset: int,
     budget: int,
     sheet: str,
     by_xf: dict[int, str],
     formatted_cells: list[tuple[str, str, str]],
+    long_numbers: list[tuple[str, str]],
 ) -> int:
     """The number cells (NUMBER, RK, MULRK, and FORMULA with a number cached) of one worksheet substream whose
-    XF shows a unit or scales; walks at most `budget` records and gives back what is left of it."""
+    XF shows a unit or scales, and those of 15 digits or more; walks at most `budget` records and gives back
+    what is left of it."""
     end = len(data)
     while budget > 0 and offset + 4 <= end:
         budget -= 1
@@ -1610,21 +1658,25 @@ def _biff_formatted_cells(
         offset = start + length
         if kind == EOF or offset > end:
             break
-        found: list[tuple[int, int, int]] = []  # row, column, ixfe
-        if kind in (NUMBER, RK) and length >= 6:
-            found.append(struct.unpack_from("<HHH", data, start))
-        elif kind == FORMULA and length >= 14:
+        found: list[tuple[int, int, int, float]] = []  # row, column, ixfe, number
+        if kind in (NUMBER, FORMULA) and length >= 14:
             row, column, ixfe = struct.unpack_from("<HHH", data, start)
-            if struct.unpack_from("<H", data, start + 12)[0] != 0xFFFF:  # 0xFFFF: a string, boolean or error
-                found.append((row, column, ixfe))
+            # a FORMULA's cached result whose last two bytes are 0xFFFF is a string, boolean or error
+            if kind == NUMBER or struct.unpack_from("<H", data, start + 12)[0] != 0xFFFF:
+                found.append((row, column, ixfe, struct.unpack_from("<d", data, start + 6)[0]))
+        elif kind == RK and length >= 10:
+            row, column, ixfe, rk = struct.unpack_from("<HHHI", data, start)
+            found.append((row, column, ixfe, _rk_number(rk)))
         elif kind == MULRK and length >= 6:
             row, first_column = struct.unpack_from("<HH", data, start)
             for index in range((length - 6) // 6):
-                found.append((row, first_column + index, struct.unpack_from("<H", data, start + 4 + 6 * index)[0]))
-        for row, column, ixfe in found:
+                ixfe, rk = struct.unpack_from("<HI", data, start + 4 + 6 * index)
+                found.append((row, first_column + index, ixfe, _rk_number(rk)))
+        for row, column, ixfe, number in found:
             code = by_xf.get(ixfe)
-            if code is not None:
-                if len(formatted_cells) >= MAX_FORMATTED_CELLS:
-                    return 0
-                formatted_cells.append((sheet, f"{_column_letter(column + 1)}{row + 1}", code))
+            cell = f"{_column_letter(column + 1)}{row + 1}"
+            if code is not None and len(formatted_cells) < MAX_FORMATTED_CELLS:
+                formatted_cells.append((sheet, cell, code))
+            if abs(number) >= LONG_NUMBER and len(long_numbers) < MAX_LONG_NUMBERS:
+                long_numbers.append((sheet, cell))
     return budget
