@@ -20,6 +20,14 @@ CORRUPTED = [
     "header_blank_inserted_column",
     "unit_code_not_file_name",
     "not_a_workbook",
+    # every label beside a value agrees with it (issue 19)
+    "indicator_rows_sorted_without_codes",
+    "indicator_unit_changed_to_wan",
+    "indicator_value_shown_in_wan",
+    "detail_header_twice_one_hidden",
+    "cover_names_another_unit",
+    "id_number_typed_into_a_number_cell",
+    "control_character_in_a_name",
 ]
 
 
