@@ -175,6 +175,28 @@ def test_annotated_workbook_masks_the_personal_columns_and_listed_names_in_text(
     assert not [text for text in texts if name in text or number in text]
 
 
+def test_annotated_workbook_masks_id_numbers_however_they_were_typed(submitted: Path, tmp_path: Path) -> None:
+    """An ID number spaced in a remark, or typed as a number anywhere (Excel's double of it), is masked in the copy
+    too, though no personal column names the cell."""
+    with editing(submitted) as book:
+        number = next(
+            value for (value,) in book["帮扶对象明细"].iter_rows(min_row=2, min_col=3, max_col=3, values_only=True)
+            if str(value).isdigit()
+        )  # fmt: skip
+        book["指标"]["E3"] = f"身份证 {number[:6]} {number[6:14]} {number[14:]}"
+        book["指标"]["E4"] = int(number)
+        book["指标"]["E5"] = float(number)
+
+    _, annotated = write_reports(submission(submitted), FINDINGS, tmp_path / "reports")
+
+    indicators = openpyxl.load_workbook(annotated)["指标"]
+    assert indicators["E3"].value == f"身份证 {mask_id(number)}"
+    # a number keeps what the cell holds: the double of it, its last digits lost
+    assert indicators["E4"].value in (mask_id(number), mask_id(str(int(float(number)))))
+    assert indicators["E5"].value == mask_id(str(int(float(number))))
+    assert number[:14] not in str([indicators[cell].value for cell in ("E3", "E4", "E5")])
+
+
 def test_annotated_workbook_masks_the_clerks_name_on_the_cover(submitted: Path, tmp_path: Path) -> None:
     cover = openpyxl.load_workbook(submitted)["封面"]
     (clerk,) = [value for label, value in cover.iter_rows(min_col=1, max_col=2, values_only=True) if label == "填报人"]

@@ -319,8 +319,15 @@ def _mask_personal_data(workbook: Workbook, personal_columns: Sequence[tuple[str
                     scrubbed = scrub(cell.value, listed)
                     if scrubbed != cell.value:
                         cell.value = scrubbed
-                elif isinstance(cell.value, int) and ID_IN_TEXT.fullmatch(str(cell.value)):
-                    cell.value = mask("id_number", str(cell.value))  # a number typed as a number is still one
+                elif _typed_as_a_number(cell.value):
+                    cell.value = mask("id_number", str(int(cell.value)))  # a number typed as a number is still one
+
+
+def _typed_as_a_number(value: object) -> bool:
+    """An ID number typed into a number cell: an integer, or the double Excel or LibreOffice stored for it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1e16 <= abs(value) < 1e18:
+        return False
+    return ID_IN_TEXT.fullmatch(str(int(value))) is not None
 
 
 def _mask_cover(workbook: Workbook) -> list[str]:
