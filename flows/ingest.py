@@ -1,7 +1,10 @@
-"""The ingest flow: a period's new workbooks from the raw folder into the warehouse, then the district figures."""
+"""The ingest flow: a period's new workbooks from the raw folder into the warehouse, then the district figures.
+
+Each stage of `union_stats.pipeline` is a task here; `pipeline.run_period` is how a run starts this flow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,33 +14,29 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows import cluster
-from union_stats import discover, load, parse, pseudonym, publish, validate
+from union_stats import discover, parse, pipeline, pseudonym, publish, validate
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
-from union_stats.progress import terminal_progress
-from union_stats.runs import RunContext
+from union_stats.runs import RunContext, RunSummary
 
 
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def discover_files(run: RunContext) -> list[discover.ReceivedFile]:
     """List and fingerprint the period's files."""
-    total = sum(1 for path in run.period_dir.iterdir() if discover.is_submission(path))
-    with terminal_progress(total, "fingerprinting") as advance:
-        return discover.discover(run.period_dir, on_file=advance)
+    return pipeline.discover_files(run)
 
 
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def archive_files(run: RunContext, files: list[discover.ReceivedFile]) -> dict[str, str]:
     """Copy each new file into the content-addressed archive; never overwrite."""
-    return {item.submission_id: str(discover.archive(item, run.archive_dir)) for item in files}
+    return pipeline.archive_files(run, files)
 
 
 @task(cache_policy=NO_CACHE)
 def parse_files(run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource) -> parse.ParsedBatch:
     """Inspect and parse every file into one frame per sheet kind, with lineage and people pseudonymised; a bad
     file is its own outcome."""
-    with terminal_progress(len(files), "parsing") as advance:
-        return parse.parse_batch(files, run.period, on_parsed=advance, keys=keys)
+    return pipeline.parse_files(run, files, keys)
 
 
 @task(cache_policy=NO_CACHE)
@@ -65,8 +64,7 @@ def parse_on_cluster(
 @task(cache_policy=NO_CACHE)
 def validate_files(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
     """Run the expectation suites over the batch and decide each outcome (held, for a closed period)."""
-    validated = validate.validate_batch(batch, run.units, state.context, docs_dir=run.data_docs_dir)
-    return validated.held() if state.closed else validated
+    return pipeline.validate_files(run, batch, state)
 
 
 def validate_on_cluster(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
@@ -83,21 +81,20 @@ def load_warehouse(
     keys: pseudonym.KeySource,
 ) -> list[db.FigureRow]:
     """Load and rebuild the models in one transaction (a failure rolls it all back); the period's figures."""
-    return load.load_and_build(run, batch, validated, archived, keys.load().fingerprint)
+    return pipeline.load_warehouse(run, batch, validated, archived, keys)
 
 
 @task(cache_policy=NO_CACHE)
 def report_to_units(run: RunContext, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, files: list) -> int:
     """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
     one for each file loaded earlier that this run told something (the same person paid by two units)."""
-    written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
-    return len(written) + len(publish.write_told_back_reports(run, validated.told_back))
+    return pipeline.report_to_units(run, batch, validated, files)
 
 
 @task(cache_policy=NO_CACHE)
 def publish_run(
     run: RunContext, files: int, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, figures: list
-) -> publish.RunSummary:
+) -> RunSummary:
     """The run's artifacts for the office (each unit's outcome, completeness, Data Docs, figures); its summary."""
     period = run.period.lower()
     create_markdown_artifact(
@@ -141,37 +138,38 @@ def publish_run(
     return summary
 
 
+# the stages of pipeline.ingest as this flow's tasks
+TASKS = pipeline.Stages(
+    discover=discover_files,
+    archive=archive_files,
+    parse=parse_files,
+    validate=validate_files,
+    load=load_warehouse,
+    report=report_to_units,
+    summarise=publish_run,
+)
+
+
+def on_cluster(client: Any) -> pipeline.Stages:
+    """The tasks with parse and validate on a Dask cluster's workers."""
+    return replace(
+        TASKS,
+        parse=lambda run, files, keys: parse_on_cluster(run, files, keys, client),
+        validate=validate_on_cluster,
+    )
+
+
 @flow(name="ingest-period", log_prints=True)
-def ingest_period(
-    period: str | None = None, raw_dir: Path = RAW_DIR, warehouse: Path = WAREHOUSE_FILE
-) -> publish.RunSummary:
+def ingest_period(period: str | None = None, raw_dir: Path = RAW_DIR, warehouse: Path = WAREHOUSE_FILE) -> RunSummary:
     """Discover a period's files; parse, validate and load the new ones; publish outcomes and figures.
 
-    On a Dask task runner (`run_ingest(..., dask_address=...)`) parse and validate run on the cluster's workers.
+    The stages and their order are `pipeline.ingest`'s; here each is a task. On a Dask task runner
+    (`run_ingest(..., dask_address=...)`) parse and validate run on the cluster's workers. A run goes through
+    `pipeline.run_period`, which holds the run lock and publishes the Parquet copy around this flow.
     """
     run = RunContext.start(period, raw_dir, warehouse)
-    try:
-        dask = cluster.dask_client(FlowRunContext.get().task_runner)  # None: in this process (and its own workers)
-        # Extract: what is new since the last run
-        files = discover_files(run)
-        state = db.read_state(run.warehouse, run.period)
-        pending = state.pending(files)
-        if not pending:
-            return publish.nothing_new(run, len(files))
-        # the key the people of these files are pseudonymised with: made on first use, else the warehouse's own
-        keys = pseudonym.ensure_key(run.warehouse, state.key_fingerprint)
-        archived = archive_files(run, pending)
-        batch = parse_files(run, pending, keys) if dask is None else parse_on_cluster(run, pending, keys, dask)
-        # Validate
-        validated = validate_files(run, batch, state) if dask is None else validate_on_cluster(run, batch, state)
-        # Load
-        figures = load_warehouse(run, batch, validated, archived, keys)
-        # Report
-        report_to_units(run, batch, validated, pending)
-        return publish_run(run, len(files), batch, validated, figures)
-    except BaseException as error:
-        db.record_failed_run(run, error)  # the load rolled back: only the failure itself is recorded
-        raise
+    dask = cluster.dask_client(FlowRunContext.get().task_runner)  # None: in this process (and its own workers)
+    return pipeline.ingest(run, TASKS if dask is None else on_cluster(dask))
 
 
 def run_ingest(
@@ -179,7 +177,7 @@ def run_ingest(
     raw_dir: Path = RAW_DIR,
     warehouse: Path = WAREHOUSE_FILE,
     dask_address: str | None = None,
-) -> publish.RunSummary:
+) -> RunSummary:
     """Run the ingest flow, on the default task runner or (given a scheduler address) on a Dask cluster."""
     if dask_address is None:
         return ingest_period(period=period, raw_dir=raw_dir, warehouse=warehouse)

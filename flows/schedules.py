@@ -18,10 +18,11 @@ from prefect.schedules import Cron
 from prefect.server.schemas.schedules import CronSchedule
 
 from flows.cluster import address_from_env, address_problem
-from flows.ingest import run_ingest
+from flows.start import ingest_flow
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.periods import previous_period
-from union_stats.publish import RunSummary
+from union_stats.pipeline import run_period
+from union_stats.runs import RunSummary
 
 # the federation works on Beijing time; a cron without a zone would fire on the server's clock (often UTC)
 TIMEZONE = "Asia/Shanghai"
@@ -77,7 +78,9 @@ def scheduled_ingest(
     warehouse: Path = WAREHOUSE_FILE,
     dask_address: str | None = None,
 ) -> RunSummary:
-    """Ingest the quarter or year that had ended when this run was scheduled.
+    """Ingest the quarter or year that had ended when this run was scheduled, as `union-stats run` would: holding
+    the warehouse's run lock, and publishing the Parquet copy when `UNION_STATS_PARQUET_DIR` is set where the run
+    executes (a failed publish fails the run, its data kept in the warehouse).
 
     With `dask_address` (a deployment's parameter; else `UNION_STATS_DASK_ADDRESS` where the run executes), parse
     and validate run on that Dask cluster.
@@ -90,7 +93,11 @@ def scheduled_ingest(
     dask_address = dask_address or address_from_env()
     if dask_address is not None and (problem := address_problem(dask_address)) is not None:
         raise ValueError(problem)
-    return run_ingest(period=period, raw_dir=raw_dir, warehouse=warehouse, dask_address=dask_address)
+    # the same run as `union-stats run`: the run lock, the no-op check, the record in ops.runs, the Parquet copy
+    result = run_period(period, raw_dir, warehouse, flow=ingest_flow, dask_address=dask_address)
+    if result.parquet_failure is not None:
+        raise RuntimeError(result.parquet_failure)
+    return result.summary
 
 
 def deployments() -> list[RunnerDeployment]:

@@ -3,7 +3,8 @@
 For each N it generates (or reuses) N synthetic units with `sample.write_sample` and measures, on the same files:
 
 - the floor: fastexcel reads every sheet of every workbook into Arrow, nothing else;
-- each stage called directly, without Prefect (discover, archive, inspect + parse, validate, load + transform,
+- each stage of a run (`pipeline.run_period` with its stages timed in this process, without Prefect: discover,
+  archive, inspect + parse, validate, load + transform,
   quality reports), in one fresh child process so that its memory is its own;
 - the whole `union-stats run` as a user starts it: a fresh process (Prefect included) on a fresh warehouse file,
   timed from outside;
@@ -292,56 +293,49 @@ def cli_command(*arguments: str) -> list[str]:
 
 
 def measure_stages(period_dir: Path, scratch: Path) -> dict:
-    """Time the floor and each stage of a run over `period_dir`, without Prefect, as the flow calls them."""
+    """Time the floor, then each stage of a run over `period_dir`: the run `union-stats run` makes
+    (`pipeline.run_period`: the lock, the stages in their order, the record), its stages in this process without
+    Prefect, each timed."""
     import fastexcel
 
-    from union_stats import discover, load, parse, publish, warehouse
-    from union_stats.runs import RunContext
+    from union_stats import discover, pipeline
 
+    names = dict(zip(("discover", "archive", "parse", "validate", "load", "report"), STAGES, strict=True))
     sampler = PeakSampler(os.getpid()).start()
     stages: list[dict] = []
+    parsed_rows = 0
 
-    def timed(measure: str, work: Callable):
-        sampler.reset()
-        started = time.perf_counter()
-        result = work()
-        seconds = time.perf_counter() - started
-        stages.append({"measure": measure, "seconds": seconds, "peak_mb": _mb(sampler.reset())})
-        return result
+    def floor() -> None:
+        for path in sorted(period_dir.iterdir()):
+            if discover.is_submission(path):
+                reader = fastexcel.read_excel(path)
+                for name in reader.sheet_names:
+                    reader.load_sheet(name, header_row=None, dtypes="string").to_arrow()
 
-    def floor(files: list) -> None:
-        for item in files:
-            reader = fastexcel.read_excel(item.path)
-            for name in reader.sheet_names:
-                reader.load_sheet(name, header_row=None, dtypes="string").to_arrow()
+    def on_stage(name: str, seconds: float, result) -> None:
+        nonlocal parsed_rows
+        if name == "parse":
+            parsed_rows = sum(frame.height for frame in result.sheets.values())
+        if name in names:  # the summary at the end is a few lines of Python: not a stage of its own
+            stages.append({"measure": names[name], "seconds": seconds, "peak_mb": _mb(sampler.reset())})
 
-    run = RunContext.start(period_dir.name, period_dir.parent, scratch / "union_stats.duckdb")
-    files = timed(STAGES[0], lambda: discover.discover(run.period_dir))
-    timed(FLOOR, lambda: floor(files))
-    state = warehouse.read_state(run.warehouse, run.period)
-    archived = timed(
-        STAGES[1], lambda: {item.submission_id: str(discover.archive(item, run.archive_dir)) for item in files}
-    )
-    batch = timed(STAGES[2], lambda: parse.parse_batch(files, run.period))
-
-    def validate_files():
-        from union_stats import validate  # the validate stage pays for importing Great Expectations, as a run does
-
-        return validate.validate_batch(batch, run.units, state.context, docs_dir=run.data_docs_dir)
-
-    validated = timed(STAGES[3], validate_files)
-
-    timed(STAGES[4], lambda: load.load_and_build(run, batch, validated, archived))
-    timed(
-        STAGES[5],
-        lambda: publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir),
+    sampler.reset()
+    started = time.perf_counter()
+    floor()
+    stages.append({"measure": FLOOR, "seconds": time.perf_counter() - started, "peak_mb": _mb(sampler.reset())})
+    result = pipeline.run_period(
+        period_dir.name,
+        period_dir.parent,
+        scratch / "union_stats.duckdb",
+        stages=pipeline.PLAIN.timed(on_stage),
+        parquet_dir=None,
     )
     sampler.stop()
     return {
         "stages": stages,
-        "files": len(files),
-        "accepted": validated.count("accepted", "accepted_with_warnings"),
-        "parsed_rows": sum(frame.height for frame in batch.sheets.values()),
+        "files": result.summary.files,
+        "accepted": result.summary.accepted,
+        "parsed_rows": parsed_rows,
         "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

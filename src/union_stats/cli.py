@@ -175,121 +175,51 @@ def _print_unreported(period: str, figures: list, warehouse: Path) -> str:
     )
 
 
-PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"
-
-
-def _parquet_setting() -> Path | None:
-    """The folder `UNION_STATS_PARQUET_DIR` names: `union-stats run` publishes the Parquet copy there."""
-    value = os.environ.get(PARQUET_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
-
-
-def _publish_after_run(warehouse: Path, target: Path, *, only_if_stale: bool) -> None:
-    """The Parquet copy after a run (`UNION_STATS_PARQUET_DIR`); after a no-op run only when the copy there is
-    missing or older than the warehouse's latest successful run. A failure is exit 1 with one line: the run's
-    work is kept in the warehouse, the previous copy is unchanged, and the line says how to publish again."""
-    from union_stats import parquet
-    from union_stats.warehouse import first_line
-
-    try:
-        if only_if_stale and parquet.is_current(target, warehouse):
-            console.print(f"Parquet copy {target} is up to date")
-            return
-        published = parquet.publish(warehouse, target)
-    except (parquet.PublishError, duckdb.Error) as error:
-        raise Failure(
-            f"the run's data are in the warehouse {warehouse}, but publishing the Parquet copy "
-            f"({PARQUET_DIR_ENV}) failed: {first_line(error)}; the previous copy is unchanged: "
-            f"`union-stats publish --parquet {target} --warehouse {warehouse}` publishes it again"
-        ) from error
-    console.print(f"published {published.relations} relations ({published.rows:,} rows) as Parquet to {target}")
+PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"  # pipeline.PARQUET_DIR_ENV: `union-stats run` publishes there
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from union_stats import discover
+    from union_stats import pipeline
 
-    parquet_dir = _parquet_setting()
-    if parquet_dir is not None:
-        from union_stats import parquet
-
-        try:
-            parquet.check_target(parquet_dir)
-        except parquet.PublishError as error:
-            raise Failure(f"run failed before starting: {PARQUET_DIR_ENV}: {error}") from error
-    if not args.raw_dir.is_dir():
-        raise Failure(f"run failed: no folder {args.raw_dir}" + (" (it is a file)" if args.raw_dir.exists() else ""))
-    if args.warehouse.exists() and not args.warehouse.is_file():
-        raise Failure(f"run failed: the warehouse {args.warehouse} is a folder, not a DuckDB file")
-    period = args.period or discover.latest_period(args.raw_dir)
-    if period is None or not (args.raw_dir / period).is_dir():
-        wanted = (
-            f"folder {args.raw_dir / period}" if period else f"period folder (like 2022 or 2022Q1) under {args.raw_dir}"
-        )
-        raise Failure(f"run failed: no {wanted}")
     try:
-        from union_stats import warehouse
+        from flows.start import ingest_flow
 
-        unchanged = warehouse.nothing_new(args.raw_dir, args.warehouse, args.period)
-        if unchanged is None:
-            dask = getattr(args, "dask", None)
-            if dask is not None:
-                from flows.cluster import ClusterError, check_scheduler
-
-                try:  # before anything is written: a scheduler that does not answer is a one-line failure
-                    check_scheduler(dask)
-                except ClusterError as error:
-                    raise Failure(f"run failed: {error}") from error
-            from union_stats.paths import use_prefect_home
-
-            use_prefect_home(args.warehouse)  # before Prefect is imported: its state lives beside the warehouse
-            from union_stats import prefect_server
-
-            server = prefect_server.start()  # its start-up overlaps with importing Prefect and the flow
-            with warehouse.run_lock(args.warehouse):
-                from flows.ingest import run_ingest
-
-                if server is not None:
-                    from union_stats.validate.gx_runner import preload
-
-                    preload()  # the run validates: Great Expectations loads while the server starts
-                    server.wait_ready()
-                summary = run_ingest(
-                    period=args.period, raw_dir=args.raw_dir, warehouse=args.warehouse, dask_address=dask
-                )
-    except Failure:
-        raise
+        result = pipeline.run_period(
+            args.period, args.raw_dir, args.warehouse, flow=ingest_flow, dask_address=getattr(args, "dask", None)
+        )
+    except pipeline.RunRefused as error:
+        raise Failure(str(error)) from error
     except Exception as error:  # the operator gets one line; the flow's log has the rest
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
-    from union_stats import warehouse as db
-
-    if unchanged is not None:
-        period, figures = unchanged
-        _print_table(_figures_table(period, figures))
-        if db.has_published_report(figures):
-            outcome = f"{sum(f.matches for f in figures)} of {len(figures)} figures match"
-        else:
-            outcome = _print_unreported(period, figures, args.warehouse)
-        console.print(
-            f"period {period}: nothing new since the last run (every file is in the warehouse); [bold]{outcome}[/]"
-        )
-        if parquet_dir is not None:
-            _publish_after_run(args.warehouse, parquet_dir, only_if_stale=True)
-        return 0
+    summary = result.summary
     _print_table(_figures_table(summary.period, summary.figures))
     if summary.compared:
         outcome = f"{summary.matched} of {len(summary.figures)} figures match"
     else:
         outcome = _print_unreported(summary.period, summary.figures, args.warehouse)
-    console.print(
-        f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
-        f"{summary.rejected} rejected, {summary.held} held; [bold]{outcome}[/]; warehouse {args.warehouse}"
-    )
-    for file_name, reason in summary.rejected_files:
-        console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
-    if summary.report_dir is not None:
-        console.print(f"data-quality reports: {summary.report_dir}")
-    if parquet_dir is not None:  # a flow that found nothing new (started another way meanwhile) changed nothing
-        _publish_after_run(args.warehouse, parquet_dir, only_if_stale=summary.processed == 0)
+    if result.nothing_new:
+        console.print(
+            f"period {summary.period}: nothing new since the last run (every file is in the warehouse); "
+            f"[bold]{outcome}[/]"
+        )
+    else:
+        console.print(
+            f"period {summary.period}: {summary.files} files, {summary.processed} new: {summary.accepted} accepted, "
+            f"{summary.rejected} rejected, {summary.held} held; [bold]{outcome}[/]; warehouse {args.warehouse}"
+        )
+        for file_name, reason in summary.rejected_files:
+            console.print(f"[red]rejected[/] {escape(file_name)}: {escape(reason)}")
+        if summary.report_dir is not None:
+            console.print(f"data-quality reports: {summary.report_dir}")
+    if result.parquet_current:
+        console.print(f"Parquet copy {result.parquet_dir} is up to date")
+    elif result.parquet is not None:
+        console.print(
+            f"published {result.parquet.relations} relations ({result.parquet.rows:,} rows) as Parquet to "
+            f"{result.parquet_dir}"
+        )
+    elif result.parquet_failure is not None:
+        raise Failure(result.parquet_failure)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -12,15 +11,13 @@ from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.parse import ParsedBatch
 from union_stats.reference import template
-from union_stats.runs import RunContext
+from union_stats.runs import RunContext, RunSummary
 from union_stats.validate import ValidatedBatch
 from union_stats.warehouse import (
     HELD,
     FigureRow,
     connect,
     has_published_report,
-    read_district_figures,
-    record_outside_a_load,
 )
 
 
@@ -241,36 +238,6 @@ def rejected_files(
             rejected.select("submission_id", "file_name").iter_rows(), key=lambda row: row[1]
         )
     )
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    period: str
-    files: int  # files in the period folder
-    processed: int  # of which new (or held and now loadable), so parsed and recorded by this run
-    accepted: int
-    rejected: int
-    held: int
-    figures: list[FigureRow]
-    report_dir: Path | None = None
-    rejected_files: tuple[tuple[str, str], ...] = ()  # (file name, the first error's message) of each rejected file
-
-    @property
-    def matched(self) -> int:
-        """Figures that match the published report; 0 for a period without one (see `compared`)."""
-        return sum(bool(figure.matches) for figure in self.figures)
-
-    @property
-    def compared(self) -> bool:
-        """Whether the period has a published report its figures were compared with."""
-        return has_published_report(self.figures)
-
-
-def nothing_new(run: RunContext, files: int) -> RunSummary:
-    """A run that found every file already dealt with: recorded as such, answered from the warehouse."""
-    record_outside_a_load(run, "nothing_new", files)
-    return RunSummary(run.run_id, run.period, files, 0, 0, 0, 0, read_district_figures(run.warehouse, run.period))
 
 
 def summarise(

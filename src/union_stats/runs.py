@@ -1,6 +1,7 @@
-"""A run's context: which period, which folders and warehouse, which units, and when it started.
+"""A run's context (which period, which folders and warehouse, which units, when it started) and its summary.
 
-The stages take this one object instead of long parameter lists; it knows nothing of Prefect.
+The stages take the context instead of long parameter lists; a run, however it was started, ends with the summary
+(`pipeline.run_period`). Neither knows anything of Prefect.
 """
 
 from __future__ import annotations
@@ -60,3 +61,29 @@ class RunContext:
     @property
     def report_dir(self) -> Path:
         return reports_dir_for(self.warehouse) / self.period / self.run_id
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did, as the command line prints it and the scheduled flow returns it."""
+
+    run_id: str
+    period: str
+    files: int  # files in the period folder
+    processed: int  # of which new (or held and now loadable), so parsed and recorded by this run
+    accepted: int
+    rejected: int
+    held: int
+    figures: list  # warehouse.FigureRow of the period, as the warehouse holds them after the run
+    report_dir: Path | None = None
+    rejected_files: tuple[tuple[str, str], ...] = ()  # (file name, the first error's message) of each rejected file
+
+    @property
+    def matched(self) -> int:
+        """Figures that match the published report; 0 for a period without one (see `compared`)."""
+        return sum(bool(figure.matches) for figure in self.figures)
+
+    @property
+    def compared(self) -> bool:
+        """Whether the period has a published report its figures were compared with."""
+        return any(figure.published is not None for figure in self.figures)

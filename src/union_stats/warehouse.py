@@ -1,8 +1,8 @@
 """The warehouse: the one module that opens, creates and reads the DuckDB file.
 
 Connections (read-write or read-only, waiting while another process holds the file), transactions, the
-schemas and tables, the reference data, the state a run starts from (what the period already holds and what
-a batch is checked against), the "nothing new" check that the command line and the flow share, and the
+schemas and tables, the reference data, the run lock, the state a run starts from (what the period already holds
+and what a batch is checked against), the "nothing new" check every run starts with, the record of runs, and the
 reads people need (district figures, completeness). The load stage writes through what it gets from here.
 """
 
@@ -422,6 +422,14 @@ def record_outside_a_load(run: RunContext, status: str, files_seen: int = 0, mes
         record_run(con, run, status, files_seen, message=message)
 
 
+def record_nothing_new(run: RunContext, files_seen: int) -> None:
+    """A run that found nothing new: one row, without the schema work of a load (the warehouse has its tables)."""
+    with connect(run.warehouse) as con:
+        if not _relation_exists(con, "ops", "runs"):
+            ensure_warehouse(con)
+        record_run(con, run, "nothing_new", files_seen)
+
+
 def record_failed_run(run: RunContext, error: BaseException) -> None:
     """A run that failed as a whole is recorded too; if the warehouse itself is what failed, the log keeps it."""
     try:
@@ -528,16 +536,18 @@ def read_completeness(warehouse: Path, period: str) -> list[dict]:
         return completeness(con, period)
 
 
-def nothing_new(raw_dir: Path, warehouse: Path, period: str | None = None) -> tuple[str, list[FigureRow]] | None:
-    """When every file of the period is already in the warehouse: the period and its figures, read directly.
+def nothing_new(raw_dir: Path, warehouse: Path, period: str | None = None) -> int | None:
+    """When every file of the period is already in the warehouse: how many files the period folder holds.
 
-    The command line asks this before starting Prefect (a no-op rerun answers in the time the imports take),
-    and the flow asks it again, so a run started any other way does no work either.
+    A run asks this before starting anything (`pipeline.run_period`: a no-op run answers in the time the imports
+    take, without Prefect), and the stages ask it again (`pipeline.ingest`), so a flow started any other way does
+    no work either.
     """
     period = period or discover.latest_period(raw_dir)
     if period is None or not (raw_dir / period).is_dir() or not warehouse.exists():
         return None
+    files = discover.discover(raw_dir / period)
     state = read_state(warehouse, period, with_context=False)
-    if state.pending(discover.discover(raw_dir / period)):
+    if state.pending(files):
         return None
-    return period, read_district_figures(warehouse, period)
+    return len(files)

@@ -1,0 +1,31 @@
+"""Start the ingest flow from any process, for `pipeline.run_period(..., flow=ingest_flow)`.
+
+From a process that has not loaded Prefect (the command line), Prefect's state goes beside the warehouse and the
+temporary API server is started before Prefect is imported, while Great Expectations loads (see
+union_stats/prefect_server.py); inside a flow (a scheduled close) or with the user's own Prefect server, the
+ingest flow simply runs, as a subflow there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from union_stats.runs import RunSummary
+
+
+def ingest_flow(period: str, raw_dir: Path, warehouse: Path, dask_address: str | None = None) -> RunSummary:
+    """Run the ingest flow for `period`, on a Dask cluster when `dask_address` is given."""
+    from union_stats.paths import use_prefect_home
+
+    use_prefect_home(warehouse)  # before Prefect is imported: its state lives beside the warehouse
+    from union_stats import prefect_server
+
+    server = prefect_server.start()  # its start-up overlaps with importing Prefect and the flow
+    from flows.ingest import run_ingest
+
+    if server is not None:
+        from union_stats.validate.gx_runner import preload
+
+        preload()  # the run validates: Great Expectations loads while the server starts
+        server.wait_ready()
+    return run_ingest(period=period, raw_dir=raw_dir, warehouse=warehouse, dask_address=dask_address)
