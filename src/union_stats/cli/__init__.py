@@ -1,0 +1,101 @@
+"""The `union-stats` command: run the pipeline, write templates and sample data, check files.
+
+Every plain mistake (a period that is no period, a file or a warehouse that is not there, a count below one)
+is answered with one line on stderr and exit code 2 (usage) or 1 (failure), and leaves no file behind.
+
+A module per group of commands, each a Typer command that calls the logic directly: `run` (run), `query` (status,
+explain, sql), `periods` (close, reopen), `publish` (publish, export, docs, report), `workbooks` (validate,
+template, sample, suites), `serve` (serve, bench), `users` (the portal's accounts) and `portal`; `common` holds
+the app, the consoles and the options they share. `main` is the entry point (`union-stats = "union_stats.cli:main"`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.table import Table
+
+from union_stats.cli import (  # noqa: F401 - importing a module registers its commands
+    periods,
+    portal,
+    publish,
+    query,
+    run,
+    serve,
+    users,
+    workbooks,
+)
+from union_stats.cli.common import PLAIN_MISTAKES, Failure, app, console, errors, print_table, say
+from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
+from union_stats.pipeline import PARQUET_DIR_ENV
+
+try:  # Typer vendors its own Click (typer._click); its exceptions are not those of the `click` package
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - a Typer that uses Click itself
+    from click.exceptions import ClickException, UsageError
+
+__all__ = ["PARQUET_DIR_ENV", "RAW_DIR", "WAREHOUSE_FILE", "Failure", "app", "console", "errors", "main"]
+
+app.add_typer(users.users_app, name="users")
+
+# `union-stats --help` lists the commands in this order (Typer keeps the order they were registered in; a command
+# not named here comes after these, then the groups: users)
+ORDER = (
+    "run",
+    "validate",
+    "status",
+    "sql",
+    "close",
+    "reopen",
+    "publish",
+    "docs",
+    "serve",
+    "template",
+    "sample",
+    "suites",
+    "bench",
+    "explain",
+    "report",
+    "portal",
+    "export",
+)
+app.registered_commands.sort(key=lambda command: ORDER.index(command.name) if command.name in ORDER else len(ORDER))
+
+_figures_table = run.figures_table  # for tests that print one table
+
+
+def _print_table(table: Table) -> None:
+    print_table(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # this runs on closed networks: no usage statistics, and no log noise from failing to send them
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] != ["run"]:  # `run` decides for itself, after reading --verbose
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="union-stats", standalone_mode=False)
+    except UsageError as error:
+        where = error.ctx.command_path if error.ctx is not None else "union-stats"
+        if where == "union-stats" and args[:1] and args[0] in command.commands:  # raised by a command's body
+            where = f"union-stats {args[0]}"
+        say(f"{where}: {error.format_message()} (see `{where} --help`)")
+        return 2
+    except ClickException as error:
+        say(error.format_message())
+        return error.exit_code
+    except typer.Abort:
+        say("interrupted")
+        return 130
+    except Failure as failure:
+        say(str(failure))
+        return failure.code
+    except PLAIN_MISTAKES as error:
+        say(f"{type(error).__name__}: {error}")
+        return 1
+    return code if isinstance(code, int) else 0
