@@ -24,7 +24,7 @@ from union_stats import discover
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.progress import terminal_progress
-from union_stats.runs import RunContext, RunSummary
+from union_stats.runs import RunContext, RunInterrupted, RunSummary
 
 if TYPE_CHECKING:
     from union_stats import parquet, pseudonym
@@ -154,7 +154,8 @@ def ingest(run: RunContext, stages: Stages = PLAIN) -> RunSummary:
     """The stages of one run, top-down: what is new since the last run, parsed, validated, loaded, reported.
 
     A run that fails as a whole is recorded in `ops.runs` (the load, all or nothing, has rolled back by then);
-    one that finds nothing new is recorded as such; a run that loads records itself inside its transaction.
+    one that finds nothing new is recorded as such; a run that loads records itself inside its transaction; one
+    stopped by Ctrl-C (RunInterrupted) is not recorded.
     """
     try:
         # Extract: what is new since the last run
@@ -176,6 +177,8 @@ def ingest(run: RunContext, stages: Stages = PLAIN) -> RunSummary:
         # Report
         stages.report(run, batch, validated, pending)
         return stages.summarise(run, len(files), batch, validated, figures)
+    except RunInterrupted:  # the operator stopped it: the load rolled back, and nothing else is written
+        raise
     except BaseException as error:
         db.record_failed_run(run, error)
         raise

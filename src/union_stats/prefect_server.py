@@ -43,6 +43,7 @@ class ServerFailed(RuntimeError):
 class TemporaryServer:
     process: subprocess.Popen
     port: int
+    log: Path | None = None  # where its output goes (not the command's terminal or pipe)
 
     @property
     def api_url(self) -> str:
@@ -56,7 +57,8 @@ class TemporaryServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerFailed(f"the temporary Prefect server exited with code {self.process.returncode}")
+                where = f" (its log: {self.log})" if self.log is not None else ""
+                raise ServerFailed(f"the temporary Prefect server exited with code {self.process.returncode}{where}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as answer:
                     if answer.status == 200:
@@ -129,13 +131,39 @@ def start() -> TemporaryServer | None:
         "--lifespan",
         "on",
     ]
-    process = subprocess.Popen(
-        command,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
-    )
-    server = TemporaryServer(process, port)
+    # its output goes to a log in the Prefect home, not to the command's stdout and stderr: a server that outlives
+    # the command by a moment must not hold the command's pipe open (`union-stats run | tee`, a test's capture)
+    home = Path(os.environ.get("PREFECT_HOME") or prefect_profile_settings().get("PREFECT_HOME") or "~/.prefect")
+    log = home.expanduser() / "temporary-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # its own session: a Ctrl-C at the terminal (SIGINT to the foreground process group) stops the
+            # command, which stops the server on its way out, and not the server under the command's feet (the
+            # flow would then retry its API calls for minutes and end with a misleading connection error)
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        )
+    server = TemporaryServer(process, port, log)
     os.environ["PREFECT_API_URL"] = server.api_url
+    STARTED.append(server)
     atexit.register(server.stop)
     return server
+
+
+STARTED: list[TemporaryServer] = []  # the servers this process started, for `stop_now`
+
+
+def stop_now() -> None:
+    """Ask every server this process started to stop, without waiting for it (a command ending at once)."""
+    for server in STARTED:
+        if server.process.poll() is None:
+            try:
+                server.process.terminate()
+            except OSError:
+                pass

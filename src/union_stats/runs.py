@@ -63,6 +63,11 @@ class RunContext:
         return reports_dir_for(self.warehouse) / self.period / self.run_id
 
 
+class RunInterrupted(BaseException):
+    """Ctrl-C during a run: it stops where it is, an unfinished load rolls back, and it is not recorded (a
+    BaseException, like KeyboardInterrupt: nothing that handles errors takes it for one)."""
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What a run did, as the command line prints it and the scheduled flow returns it."""

@@ -9,15 +9,35 @@ template, sample, suites), `serve` (serve, bench), `users` (the portal's account
 the app, the consoles and the options they share. `main` is the entry point (`union-stats = "union_stats.cli:main"`).
 """
 
+# ruff: noqa: E402 - the Ctrl-C handler below is set before the imports, which take the time a Ctrl-C may come in
 from __future__ import annotations
 
 import os
+import signal
 import sys
+
+
+def _started_as_the_command() -> bool:
+    """This process is `union-stats` or `python -m union_stats.cli` (not a test or a program importing it)."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    as_module = any(a == "-m" and b == __name__ for a, b in zip(argv, argv[1:]))
+    return as_module or (bool(sys.argv) and os.path.basename(sys.argv[0]) == "union-stats")
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    # nothing has been done yet: end at once, in one line (not a traceback from the middle of an import)
+    os.write(2, b"error: interrupted (Ctrl-C) before the command began: nothing was done\n")
+    os._exit(130)
+
+
+if _started_as_the_command():  # a Ctrl-C while the command loads its modules (a second or so on a busy machine)
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 import typer
 from rich.table import Table
 
 from union_stats.cli import (  # noqa: F401 - importing a module registers its commands
+    interrupt,
     periods,
     portal,
     publish,
@@ -28,8 +48,10 @@ from union_stats.cli import (  # noqa: F401 - importing a module registers its c
     workbooks,
 )
 from union_stats.cli.common import PLAIN_MISTAKES, Failure, app, console, errors, print_table, say
+from union_stats.cli.interrupt import say_interrupted
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.pipeline import PARQUET_DIR_ENV
+from union_stats.runs import RunInterrupted
 
 try:  # Typer vendors its own Click (typer._click); its exceptions are not those of the `click` package
     from typer._click.exceptions import ClickException, UsageError
@@ -75,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = list(sys.argv[1:] if argv is None else argv)
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading and args[:1] != ["run"]:
+        # the commands handle Ctrl-C as Python does (`run` has its own way: it keeps this until it starts)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if args[:1] != ["run"]:  # `run` decides for itself, after reading --verbose
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     command = typer.main.get_command(app)
@@ -92,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         say("interrupted")
         return 130
+    except RunInterrupted:
+        say_interrupted()
+        return interrupt.EXIT_CODE
     except Failure as failure:
         say(str(failure))
         return failure.code

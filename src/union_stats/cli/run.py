@@ -24,6 +24,7 @@ from union_stats.cli.common import (
     stdout,
     warehouse_failure,
 )
+from union_stats.cli.interrupt import ends_on_ctrl_c
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 
 
@@ -199,9 +200,10 @@ def run_command(
         # reaches its API and UI, and `--verbose` prints it here too
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     try:
-        from flows.start import ingest_flow
+        with ends_on_ctrl_c():  # Ctrl-C: exit 130 and one line within 2 s, whatever the run is doing
+            from flows.start import ingest_flow
 
-        result = pipeline.run_period(period, raw_dir, warehouse, flow=ingest_flow, dask_address=dask)
+            result = pipeline.run_period(period, raw_dir, warehouse, flow=ingest_flow, dask_address=dask)
     except pipeline.RunRefused as error:
         raise Failure(str(error)) from error
     except Exception as error:  # the operator gets one line; the flow's log has the rest

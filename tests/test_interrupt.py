@@ -1,0 +1,132 @@
+"""Ctrl-C during `union-stats run`, at a few moments of a real run in a fresh process: it ends within 2 s with exit
+130 and one line, its temporary Prefect server goes too, and the warehouse is as it was before the run.
+
+The signal goes to the run's process group, as a terminal sends it; the run started the Prefect server in a session
+of its own, so the server is stopped by the run on its way out rather than killed under it by the terminal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from union_stats import pipeline, warehouse
+from union_stats.paths import RAW_DIR, archive_dir_for
+from union_stats.sample import write_sample
+
+PROMISED_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A warehouse holding 2022 (loaded through the same run_period, its stages in-process), and 2023Q1 waiting."""
+    base = tmp_path_factory.mktemp("interrupt")
+    raw = base / "raw"
+    shutil.copytree(RAW_DIR / "2022", raw / "2022")
+    write_sample("2023Q1", raw / "2023Q1")
+    path = base / "warehouse" / "union_stats.duckdb"
+    result = pipeline.run_period("2022", raw, path, parquet_dir=None)
+    assert result.summary.accepted == 18
+    return raw, path
+
+
+def _snapshot(path: Path) -> dict[str, list[tuple]]:
+    with warehouse.connect(path, read_only=True) as con:
+        relations = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() where database_name = current_database() "
+            "union all select schema_name || '.' || view_name from duckdb_views() "
+            "where database_name = current_database() and not internal"
+        ).fetchall()
+        return {name: sorted(map(repr, con.execute(f"from {name}").fetchall())) for (name,) in sorted(relations)}
+
+
+def _servers_of(home: Path) -> list[int]:
+    """The processes whose Prefect home is `home` (the run's temporary server, while it lives)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                environment = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"PREFECT_HOME={home}".encode() in environment:
+                found.append(int(entry.name))
+    return found
+
+
+def _after_one_second(started: float, warehouse_path: Path) -> bool:
+    return time.monotonic() - started > 1.0  # starting: imports, the Prefect server, Great Expectations
+
+
+def _while_validating(started: float, warehouse_path: Path) -> bool:
+    # the period's files are archived just before they are parsed and validated (seconds, on two cores)
+    return len(list(archive_dir_for(warehouse_path).rglob("*.xlsx"))) > 18
+
+
+def _while_waiting_for_another_run(started: float, warehouse_path: Path) -> bool:
+    return time.monotonic() - started > 1.5  # the test holds the run lock meanwhile
+
+
+MOMENTS: dict[str, Callable[[float, Path], bool]] = {
+    "starting": _after_one_second,
+    "validating": _while_validating,
+    "waiting for another run": _while_waiting_for_another_run,
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_ctrl_c_ends_the_run_within_2_s_with_130_and_one_line(
+    loaded: tuple[Path, Path], tmp_path: Path, moment: str
+) -> None:
+    raw, original = loaded
+    path = tmp_path / "warehouse" / "union_stats.duckdb"
+    shutil.copytree(original.parent, path.parent)
+    before = _snapshot(path)
+    home = tmp_path / "prefect"
+    home.mkdir()
+    environment = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    environment.pop("PREFECT_API_URL", None)
+    lock = path.with_name(path.name + ".run-lock").open("a")
+    if moment == "waiting for another run":
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        run = subprocess.Popen(
+            [sys.executable, "-m", "union_stats.cli", "run", "--raw-dir", str(raw), "--period", "2023Q1"]
+            + ["--warehouse", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+        while run.poll() is None and not MOMENTS[moment](started, path) and time.monotonic() - started < 240:
+            time.sleep(0.01)
+        assert run.poll() is None, f"the run ended before {moment}: {run.communicate()}"
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C at the terminal
+        interrupted = time.monotonic()
+        run.wait(timeout=60)
+        took = time.monotonic() - interrupted  # the prompt is back: the command's process has ended
+        out, err = run.communicate(timeout=60)
+    finally:
+        lock.close()
+
+    assert run.returncode == 130, out + err
+    assert took < PROMISED_SECONDS, f"{took:.2f} s"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], err
+    assert "Traceback" not in out + err
+    deadline = time.monotonic() + 5
+    while _servers_of(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _servers_of(home) == []  # the temporary server went with the run
+    assert _snapshot(path) == before  # nothing of the stopped run is in the warehouse, nor is it recorded
