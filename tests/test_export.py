@@ -89,6 +89,9 @@ def test_csv_round_trips_with_polars(warehouse: Path, tmp_path: Path, capsys) ->
     assert read == expected
     units = pl.read_csv(out / "marts.dim_unit.csv", infer_schema=False)
     assert "市桥街总工会" in units["name_zh"].to_list()  # UTF-8, Chinese intact
+    # each file starts with the byte order mark, so that Excel reads it as UTF-8 (readers skip it)
+    assert all(path.read_bytes().startswith(b"\xef\xbb\xbf") for path in out.iterdir())
+    assert units.columns[0] == "unit_code"
 
 
 def test_xlsx_has_a_sheet_per_relation_and_an_index(warehouse: Path, tmp_path: Path, capsys) -> None:

@@ -97,7 +97,8 @@ def test_a_select_as_csv_parses_back_to_the_rows(place: Path, capsys: pytest.Cap
     code, out, err = _sql(place, capsys, QUERY, "--format", "csv")
 
     assert (code, err) == (0, "")
-    header, *rows = list(csv.reader(io.StringIO(out)))
+    assert out.startswith("\ufeff")  # the byte order mark Excel needs to read UTF-8
+    header, *rows = list(csv.reader(io.StringIO(out.removeprefix("\ufeff"))))
     assert header == ["id", "name", "amount", "on_day", "flag", "tags", "note"]
     assert rows == [
         ["1", 'a,b "quoted"; x\'y', "1.50", "2022-01-01", "true", "[1, 2]", ""],
@@ -146,7 +147,7 @@ def test_the_query_may_come_on_stdin(place: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "answer,quoted\n42,x'y\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "\ufeffanswer,quoted\n42,x'y\n", "")
 
 
 def test_no_query_at_all_is_a_usage_error(place: Path, capsys: pytest.CaptureFixture[str]) -> None:

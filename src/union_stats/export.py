@@ -31,6 +31,9 @@ EXCEL_ROW_LIMIT = 1_048_576  # rows of a sheet, the header included
 # the office reads times in its own time zone; China keeps UTC+8 all year (Excel has no time zones)
 OFFICE_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 STAGING_INFIX = ".exporting-"
+# Excel opens a CSV file as UTF-8 only when it starts with the byte order mark (else as the system's code page:
+# GBK on a Chinese Windows, and every name is garbled); Python (`utf-8-sig`), Polars, DuckDB and pandas skip it
+BOM = "\ufeff"
 
 
 class ExportError(RuntimeError):
@@ -125,10 +128,15 @@ def _write_files(
     for relation in relations:
         qualified = f"{relation.schema}.{relation.name}"
         path = folder / f"{qualified}.{fmt}"
+        written_to = path.with_name(f".{path.name}.copy") if fmt == "csv" else path
         # the path (under the folder the user named) is a parameter; only catalog identifiers are in the text
-        written = con.execute(f"copy (select * from {relation.qualified}) to ? ({options})", [str(path)]).fetchall()[0][
-            0
-        ]
+        copy = f"copy (select * from {relation.qualified}) to ? ({options})"
+        written = con.execute(copy, [str(written_to)]).fetchall()[0][0]
+        if fmt == "csv":  # DuckDB writes no byte order mark: the file is the mark, then DuckDB's text
+            with path.open("wb") as target, written_to.open("rb") as source:
+                target.write(BOM.encode("utf-8"))
+                shutil.copyfileobj(source, target, 1 << 20)
+            written_to.unlink()
         exported.append(Exported(qualified, int(written), path))
     return exported
 

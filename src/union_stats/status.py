@@ -147,7 +147,11 @@ def _plain(value: object) -> object:
 
 
 def to_csv(rows: list[dict], lang: str) -> str:
-    buffer = io.StringIO()
+    """The rows as CSV for Excel and machines: a byte order mark first (export.BOM), a header row, UTF-8."""
+    from union_stats.export import BOM
+
+    buffer = io.StringIO(BOM)
+    buffer.seek(len(BOM))
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:

@@ -47,7 +47,7 @@ from union_stats.cli import (  # noqa: F401 - importing a module registers its c
     users,
     workbooks,
 )
-from union_stats.cli.common import PLAIN_MISTAKES, Failure, app, console, errors, print_table, say
+from union_stats.cli.common import PLAIN_MISTAKES, Failure, app, console, errors, plain_mistake, print_table, say
 from union_stats.cli.interrupt import say_interrupted
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.pipeline import PARQUET_DIR_ENV
@@ -124,6 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         say(str(failure))
         return failure.code
     except PLAIN_MISTAKES as error:
-        say(f"{type(error).__name__}: {error}")
+        say(plain_mistake(error))
         return 1
     return code if isinstance(code, int) else 0

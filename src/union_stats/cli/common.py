@@ -3,8 +3,10 @@ options several commands take (period, raw folder, warehouse)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +96,49 @@ def existing_warehouse(warehouse: Path, code: int = 1) -> Path:
     if not warehouse.is_file():
         raise Failure(f"no warehouse at {warehouse}: it is a folder, not a DuckDB file", code)
     return warehouse
+
+
+# why a file cannot be written, in Chinese, by errno (the English is the system's own words)
+WRITE_REASON_ZH = {
+    errno.EACCES: "没有写入权限",
+    errno.EPERM: "不允许写入",
+    errno.EROFS: "该位置只读",
+    errno.ENOSPC: "磁盘空间已满",
+    errno.EDQUOT: "超出磁盘配额",
+    errno.ENOENT: "该位置不能创建文件",
+    errno.ENOTDIR: "路径中有一项不是文件夹",
+    errno.EISDIR: "这是一个文件夹",
+}
+
+
+def unwritable(path: Path, error: OSError) -> Failure:
+    """One line, in Chinese and English, for an output that cannot be written."""
+    zh = WRITE_REASON_ZH.get(error.errno, "系统拒绝写入")
+    return Failure(f"无法写入 {path}：{zh} (cannot write {path}: {error.strerror or type(error).__name__})")
+
+
+def check_writable(path: Path, folder: Path | None = None) -> None:
+    """Before any work: the folder output `path` goes into (`folder`, by default its parent; the nearest existing
+    one, for a folder the command makes) takes a new file; else one line in Chinese and English (Failure, exit 1).
+    Nothing is left behind."""
+    folder = path.parent if folder is None else folder
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".union-stats-probe-", dir=folder)
+    except OSError as error:
+        raise unwritable(path, error) from None
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def plain_mistake(error: Exception) -> str:
+    """A plain mistake met while working, as one line; a file the system refused says why in Chinese too."""
+    line = f"{type(error).__name__}: {error}"
+    if isinstance(error, OSError) and error.errno in WRITE_REASON_ZH:
+        reason = "文件或文件夹不存在" if error.errno == errno.ENOENT else WRITE_REASON_ZH[error.errno]
+        return f"文件操作失败（{reason}）: {line}"
+    return line
 
 
 def warehouse_failure(warehouse: Path, error: Exception) -> Failure:

@@ -14,6 +14,7 @@ from union_stats.cli.common import (
     Period,
     Warehouse,
     app,
+    check_writable,
     choice,
     example,
     existing_warehouse,
@@ -52,6 +53,7 @@ def publish_command(
 
     try:
         copy.check_target(parquet)  # before the warehouse: a wrong folder is said first, and costs nothing
+        check_writable(parquet)  # the copy is made beside it, then swapped in
         published = copy.publish(existing_warehouse(warehouse), parquet)
     except copy.PublishError as error:
         raise Failure(str(error)) from error
@@ -101,6 +103,7 @@ def docs_command(
         raise Failure(f"cannot write the data dictionary to {out}: it is a folder; give a file name (.html)")
     if not out.parent.is_dir():
         raise Failure(f"cannot write the data dictionary to {out}: the folder {out.parent} does not exist")
+    check_writable(out)
     try:
         with db.connect(warehouse, read_only=True) as con:
             model_docs.write_dictionary(con, out)
@@ -152,6 +155,7 @@ def report_command(
         raise Failure(f"--out {page}: the report page is an .html file (its workbook is written beside it)", code=2)
     if out is not None and not page.parent.is_dir():
         raise Failure(f"--out {page}: the folder {page.parent} does not exist", code=2)
+    check_writable(page)
     try:
         files = report_page.write_report(warehouse, period, page)
     except report_page.ReportError as error:
@@ -203,6 +207,7 @@ def export_command(
 
     try:
         export.check_target(out)  # before the warehouse: a wrong folder is said first, and costs nothing
+        check_writable(out)  # the files are written beside it first, then moved in
         exported = export.export(existing_warehouse(warehouse), out, output)
     except export.ExportError as error:
         raise Failure(str(error)) from error

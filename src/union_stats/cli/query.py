@@ -308,6 +308,9 @@ def sql_command(
         if output == SqlFormat.table:
             print_table(_sql_table(columns, [str(column[1]) for column in result.description], result.fetchall()))
         elif output == SqlFormat.csv:
+            from union_stats.export import BOM
+
+            write_utf8(BOM)  # for Excel, as every CSV the command line writes
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(columns)
             for row in _sql_rows(result):

@@ -19,6 +19,7 @@ from union_stats.cli.common import (
     Warehouse,
     app,
     check_period,
+    check_writable,
     example,
     print_table,
     stdout,
@@ -199,6 +200,8 @@ def run_command(
         # the terminal shows the project's own lines; Prefect's log (tracebacks of a failed run included) still
         # reaches its API and UI, and `--verbose` prints it here too
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    if not warehouse.is_dir():  # a folder given as the warehouse is the run's own one-line refusal
+        check_writable(warehouse)  # the warehouse, its archive and reports go beside it
     try:
         with ends_on_ctrl_c():  # Ctrl-C: exit 130 and one line within 2 s, whatever the run is doing
             from flows.start import ingest_flow

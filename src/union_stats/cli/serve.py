@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from union_stats.cli.common import Failure, app, example, print_table, stdout
+from union_stats.cli.common import Failure, app, check_writable, example, print_table, stdout
 from union_stats.paths import WAREHOUSE_FILE
 
 
@@ -108,8 +108,10 @@ def bench_command(
             raise Failure(f"cannot write {out}: it is a folder")
         if not out.parent.is_dir():
             raise Failure(f"cannot write {out}: no folder {out.parent}")
+        check_writable(out)  # before minutes of measuring
     if work_dir.exists() and not work_dir.is_dir():
         raise typer.BadParameter(f"{work_dir} is a file, not a folder", param_hint="'--work-dir'")
+    check_writable(work_dir, folder=work_dir)
 
     def progress(row: bench.Row) -> None:
         n = "" if row.n is None else f"N={row.n:,} "

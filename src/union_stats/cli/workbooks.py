@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from union_stats.cli.common import Failure, Period, app, example, stdout
+from union_stats.cli.common import Failure, Period, app, check_writable, example, stdout
 from union_stats.periods import is_quarter
 
 try:  # Typer vendors its own Click (typer._click); its exceptions are not those of the `click` package
@@ -50,6 +50,8 @@ def validate_command(
         raise UsageError(f"no such file: {', '.join(str(path) for path in missing)}")
     if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
         raise typer.BadParameter(f"{report_dir} is a file, not a folder", param_hint="'--report-dir'")
+    if report_dir is not None:
+        check_writable(report_dir, folder=report_dir)
     results = checking.check_files(files, report_dir=report_dir)
     any_error = False
     for result in results:
@@ -132,6 +134,7 @@ def template_command(
         raise Failure(f"cannot write {path}: it is a folder")
     if not path.parent.is_dir():
         raise Failure(f"cannot write {path}: no folder {path.parent}")
+    check_writable(path)
     version = template_version or reference.CURRENT_TEMPLATE
     if version not in reference.accepted_versions(period):
         accepted = ", ".join(reference.accepted_versions(period)) or "none"
@@ -197,6 +200,7 @@ def sample_command(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise Failure(f"cannot write into {folder}: it is a file, not a folder")
+    check_writable(folder, folder=folder)
     version = template_version or reference.CURRENT_TEMPLATE
     if quarterly:
         paths = sample.write_year(period, folder, seed=seed, template_version=version)
