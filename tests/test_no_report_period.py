@@ -184,6 +184,7 @@ def test_status_in_english(year: dict, monkeypatch) -> None:
     assert "报送情况" not in out and "通过" not in out and "退回" not in out and "按时" not in out
     row = next(line for line in out.splitlines() if "shiqiao" in line)
     assert "Shiqiao Subdistrict Federation" in row and "rejected" in row and "accepted" in row
+    assert "first received (Beijing time)" in " ".join(out.split())  # a time says its zone
 
 
 def test_status_fits_a_narrow_terminal(year: dict, monkeypatch) -> None:
@@ -204,6 +205,7 @@ def test_status_as_csv_and_json(year: dict) -> None:
     rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert len(rows) == 18 and len({row["unit_code"] for row in rows}) == 18
     shiqiao = next(row for row in rows if row["unit_code"] == "shiqiao")
+    assert shiqiao["first_received_at"].endswith("+08:00")  # in Beijing time, saying so
     assert (shiqiao["outcome"], shiqiao["current_file"], shiqiao["files"]) == ("accepted", "shiqiao_2023Q2.xlsx", "2")
     assert (shiqiao["newest_file"], shiqiao["newest_outcome"], shiqiao["newest_outcome_label"]) == (
         CORRECTION,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from union_stats import cli
@@ -45,3 +46,23 @@ def test_an_unwritable_output_is_one_line_in_chinese_and_english(
     where = next(argument for argument in arguments if argument.startswith(("/proc", "/sys")))
     assert f"无法写入 {where}：" in line and f"(cannot write {where}: " in line, line
     assert sorted(path.name for path in tmp_path.iterdir()) == ["w.duckdb"]  # nothing left behind
+
+
+def test_times_are_shown_and_exported_in_the_office_zone_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")  # whatever the machine's own zone
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:  # an instant, as the warehouse keeps it (06:04 UTC is 14:04 in Beijing)
+        con.execute("create schema marts")
+        con.execute("create table marts.arrivals as select timestamptz '2023-01-13 06:04:00+00' as received_at")
+
+    for output, shown in (("table", "2023-01-13 14:04:00+08:00"), ("json", '"2023-01-13T14:04:00+08:00"')):
+        assert cli.main(["sql", "--warehouse", str(path), "--format", output, "from marts.arrivals"]) == 0
+        assert shown in capsys.readouterr().out, output
+    assert cli.main(["sql", "--warehouse", str(path), "--format", "csv", "from marts.arrivals"]) == 0
+    assert capsys.readouterr().out == "\ufeffreceived_at\n2023-01-13 14:04:00+08:00\n"  # Excel's mark, then UTF-8
+
+    assert cli.main(["export", "--format", "csv", "--out", str(tmp_path / "csv"), "--warehouse", str(path)]) == 0
+    exported = (tmp_path / "csv" / "marts.arrivals.csv").read_bytes()
+    assert exported.startswith("\ufeffreceived_at\n".encode()) and b"2023-01-13 14:04:00+08" in exported

@@ -3,7 +3,10 @@ quarters up to the year and follows the year's targets (reference/targets.csv) q
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import shutil
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -146,6 +149,9 @@ def loaded(prefect_harness, raw_dir: Path, tmp_path_factory: pytest.TempPathFact
         seen["statuses"].append((period, summary.files, summary.accepted))
         if period in (f"{YEAR}Q1", f"{YEAR}Q4", YEAR):
             seen[period] = {"progress": query(warehouse, PROGRESS_SQL), "annual": query(warehouse, ANNUAL_SQL)}
+        if period == f"{YEAR}Q4":  # the four quarters, and no annual returns yet
+            seen["quarters_only"] = warehouse.with_name("quarters_only.duckdb")
+            shutil.copyfile(warehouse, seen["quarters_only"])
     seen["warnings"] = query(warehouse, "select count(*) from ops.findings where severity <> 'info'")[0][0]
     seen["warehouse"] = warehouse
     return seen
@@ -233,3 +239,21 @@ def test_runs_that_rebuild_only_their_period_leave_what_a_full_rebuild_gives(loa
             assert sorted(map(repr, before[model.relation])) == sorted(map(repr, after)), model.relation
             # the sample has no resubmissions, so no change log; every other model must hold rows to compare
             assert after or model.name == "fct_indicator_value_change", f"{model.relation} is empty"
+
+
+def test_status_of_a_year_with_only_its_quarters_answers_from_them(
+    loaded: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from union_stats import cli
+
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe: each table is printed whole
+
+    assert cli.main(["status", "--period", YEAR, "--warehouse", str(loaded["quarters_only"]), "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert f"{YEAR}: no annual returns in the warehouse; its quarters instead" in out
+    for quarter in quarters_of(YEAR):
+        assert f"Submissions {quarter}: 18 / 18 units submitted" in out
+
+    assert cli.main(["status", "--period", YEAR, "--warehouse", str(loaded["quarters_only"]), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out.removeprefix("\ufeff"))))
+    assert sorted({row["period"] for row in rows}) == quarters_of(YEAR) and len(rows) == 4 * 18

@@ -67,3 +67,23 @@ def test_only_the_warehouse_module_opens_the_warehouse() -> None:
                 if not in_memory:
                     opening.append(name)
     assert opening == ["union_stats.warehouse"]
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """README's Layout matches the tree: every module of the package, of its command line and of flows/, and every
+    package, is named there (a new module gets its line)."""
+    readme = (PACKAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("```", layout.index("```") + 3)]
+    modules = [*PACKAGE.glob("*.py"), *(PACKAGE / "cli").glob("*.py"), *FLOWS.glob("*.py")]
+    unnamed = [
+        path.name
+        for path in modules
+        if path.name not in ("__init__.py", "__main__.py", *()) and path.name not in layout
+    ]
+    unnamed += [
+        f"{path.name}/"
+        for path in PACKAGE.iterdir()
+        if path.is_dir() and not path.name.startswith(("_", ".")) and f"{path.name}/" not in layout
+    ]
+    assert unnamed == []

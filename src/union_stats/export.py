@@ -13,13 +13,13 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
-from union_stats import parquet
+from union_stats import office_time, parquet
 from union_stats import warehouse as db
 
 FORMATS = ("parquet", "csv", "xlsx")
@@ -28,8 +28,6 @@ WORKBOOK = "union_stats.xlsx"
 INDEX_SHEET = "index"
 SHEET_NAME_LIMIT = 31  # Excel's own limit on a sheet name
 EXCEL_ROW_LIMIT = 1_048_576  # rows of a sheet, the header included
-# the office reads times in its own time zone; China keeps UTC+8 all year (Excel has no time zones)
-OFFICE_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 STAGING_INFIX = ".exporting-"
 # Excel opens a CSV file as UTF-8 only when it starts with the byte order mark (else as the system's code page:
 # GBK on a Chinese Windows, and every name is garbled); Python (`utf-8-sig`), Polars, DuckDB and pandas skip it
@@ -76,7 +74,7 @@ def sheet_names(relations: list[str]) -> dict[str, str]:
 def _cell(value: object) -> object:
     """A value as an Excel cell takes it: times in the office's zone without one, lists and structs as text."""
     if isinstance(value, datetime):
-        return value.astimezone(OFFICE_TIME).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(office_time.zone()).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, (str, int, float, bool, Decimal, date)) or value is None:
         return value
     return str(value)
@@ -114,7 +112,8 @@ def _write_workbook(con: duckdb.DuckDBPyConnection, relations: list[parquet.Rela
         index.write_url(number, 0, f"internal:'{names[qualified]}'!A1", string=names[qualified])
         index.write_row(number, 1, (qualified, relation.kind, len(rows), relation.description or ""))
         exported.append(Exported(qualified, len(rows), path, names[qualified]))
-    index.write(len(relations) + 2, 0, "times are Asia/Shanghai (UTC+8)")
+    # Excel has no time zones: the times are the office's, and the index says which
+    index.write(len(relations) + 2, 0, f"times are {office_time.zone_name()} ({office_time.zone_label()})")
     index.set_column(0, 1, 36)
     workbook.close()
     return exported

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from union_stats import office_time
 from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.parse import ParsedBatch
@@ -211,12 +212,16 @@ def completeness_markdown(rows: list[dict]) -> str:
     lines = [
         f"**{submitted} / {len(rows)}** units have submitted.",
         "",
-        "| 单位 | 结果 | 收到时间 | 截止日期 | 是否按时 |",
+        f"| 单位 | 结果 | 收到时间（{office_time.zone_label()}） | 截止日期 | 是否按时 |",
         "| --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         timely = "—" if row["on_time"] is None else ("按时" if row["on_time"] else f"逾期{row['days_late']}天")
-        received = row["first_received_at"].strftime("%Y-%m-%d %H:%M") if row["first_received_at"] else "—"
+        received = (
+            f"{row['first_received_at'].astimezone(office_time.zone()):%Y-%m-%d %H:%M}"
+            if row["first_received_at"]
+            else "—"
+        )
         lines.append(
             f"| {row['unit_name_zh'] or row['unit_code']} | {row['status']} | {received} | {row['due_on']} | {timely} |"
         )

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import jinja2
 
-from union_stats import periods
+from union_stats import office_time, periods
 from union_stats.paths import REFERENCE_DIR
 from union_stats.templating import html_environment
 
@@ -643,7 +643,7 @@ def _environment() -> jinja2.Environment:
 def render_pages(data: ReportData, report_href: str, validation_href: str, workbook_href: str) -> tuple[str, str]:
     """The report page and the validation page, linked to each other and to the workbook by relative names."""
     environment = _environment()
-    made_at = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    made_at = office_time.shown(datetime.now(UTC))  # in the office's zone, saying so
     common = {"period": data.period, "made_at": made_at, "severity_zh": SEVERITY_ZH}
     page = environment.get_template(PAGE_TEMPLATE).render(
         data=data, validation_href=validation_href, workbook_href=workbook_href, **common

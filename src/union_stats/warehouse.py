@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from union_stats import discover, reference, transform
+from union_stats import discover, office_time, reference, transform
 from union_stats.discover import ReceivedFile
 from union_stats.paths import REFERENCE_DIR, SQL_DIR
 from union_stats.reference import LINEAGE_COLUMNS, SheetSpec, Unit, template
@@ -104,8 +104,20 @@ def analyst_connection(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _connect(warehouse: Path, read_only: bool, config: dict[str, str]) -> duckdb.DuckDBPyConnection:
-    """The one place the warehouse file is opened."""
-    return duckdb.connect(str(warehouse), read_only=read_only, config=config)
+    """The one place the warehouse file is opened. Its times (TIMESTAMP WITH TIME ZONE) are rendered in the
+    office's zone (office_time: Asia/Shanghai), with their offset, in every result and every file written from it;
+    the configuration is locked, if asked, only after that."""
+    config = dict(config)
+    lock = config.pop("lock_configuration", None)
+    con = duckdb.connect(str(warehouse), read_only=read_only, config=config)
+    try:
+        con.execute(f"set TimeZone = '{office_time.zone_name()}'")  # an IANA name, checked by zoneinfo
+        if lock is not None:
+            con.execute(f"set lock_configuration = {lock}")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def _open(warehouse: Path, read_only: bool, wait: bool = True) -> duckdb.DuckDBPyConnection:

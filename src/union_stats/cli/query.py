@@ -78,15 +78,19 @@ def status_command(
     warehouse = existing_warehouse(warehouse)
     try:
         with db.connect(warehouse, read_only=True) as con:
-            rows = status.rows(con, period)
+            answered = status.answer(con, period)  # a year with quarters only: its quarters
     except (duckdb.Error, db.WarehouseBusy) as error:
         raise warehouse_failure(warehouse, error) from error
-    if not rows:
+    if not answered:
         raise Failure(f"no submissions or expected units recorded for period {period} in {warehouse}")
-    if output == "table":
-        print_table(status.table(period, rows, lang))
+    if output != "table":
+        rows = [row for found in answered.values() for row in found]
+        write_utf8(status.to_csv(rows, lang) if output == "csv" else status.to_json(rows, lang))
         return 0
-    write_utf8(status.to_csv(rows, lang) if output == "csv" else status.to_json(rows, lang))
+    if period not in answered:
+        stdout().print(status.from_quarters_note(period, list(answered), lang))
+    for shown, rows in answered.items():
+        print_table(status.table(shown, rows, lang))
     return 0
 
 
