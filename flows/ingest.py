@@ -14,9 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows import cluster
-from union_stats import discover, parse, pipeline, pseudonym, publish, validate
+from union_stats import discover, parse, pipeline, pseudonym, validate
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
+from union_stats.publish import run_summary
 from union_stats.runs import RunContext, RunSummary
 
 
@@ -99,13 +100,14 @@ def publish_run(
     period = run.period.lower()
     create_markdown_artifact(
         key=f"outcomes-{period}",
-        markdown=f"# 收报结果 {run.period}\n\n" + publish.outcomes_markdown(publish.outcome_rows(batch, validated)),
+        markdown=f"# 收报结果 {run.period}\n\n"
+        + run_summary.outcomes_markdown(run_summary.outcome_rows(batch, validated)),
         description=f"Outcome of each submission processed for {run.period}",
     )
     create_markdown_artifact(
         key=f"completeness-{period}",
         markdown=f"# 报送情况 {run.period}\n\n"
-        + publish.completeness_markdown(db.read_completeness(run.warehouse, run.period)),
+        + run_summary.completeness_markdown(db.read_completeness(run.warehouse, run.period)),
         description=f"Which units have submitted for {run.period}, on time or late",
     )
     if validated.data_docs is not None:
@@ -118,12 +120,12 @@ def publish_run(
     create_markdown_artifact(
         key=f"district-figures-{period}",
         markdown=f"# District figures {run.period}\n\n"
-        + publish.figures_markdown(figures, db.read_target_progress(run.warehouse, run.period)),
+        + run_summary.figures_markdown(figures, db.read_target_progress(run.warehouse, run.period)),
         description=f"Report figures reproduced for {run.period}"
         if db.has_published_report(figures)
         else f"District figures of {run.period} (no published report to compare with) and the year's targets",
     )
-    summary = publish.summarise(run, files, batch, validated, figures)
+    summary = run_summary.summarise(run, files, batch, validated, figures)
     get_run_logger().info(
         "event=run_finished run_id=%s period=%s processed=%d accepted=%d rejected=%d held=%d figures_matching=%s/%d",
         run.run_id,

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 from warehouse import query
 
-from union_stats import cli, export
+from union_stats import cli
 from union_stats.paths import RAW_DIR
+from union_stats.publish import export
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

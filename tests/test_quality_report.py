@@ -15,7 +15,7 @@ from defects import editing
 from union_stats.findings import ERROR, INFO, WARNING, Finding
 from union_stats.paths import RAW_DIR
 from union_stats.pseudonym import mask_id, scrub_ids
-from union_stats.quality_report import COMMENT_AUTHOR, RESULT_SHEET, SubmissionReport, write_reports
+from union_stats.publish.quality_report import COMMENT_AUTHOR, RESULT_SHEET, SubmissionReport, write_reports
 
 FILE_NAME = "shiqiao_2022.xlsx"
 SUBMISSION_ID = "0123456789abcdef"

@@ -18,9 +18,9 @@ import pytest
 from defects import corrupt
 from warehouse import query
 
-from union_stats import report_page
 from union_stats.cli import main
 from union_stats.paths import RAW_DIR
+from union_stats.publish import report_page
 from union_stats.rules import registry
 
 CHROMIUM = shutil.which("chromium")

@@ -28,9 +28,10 @@ from defects import COVER, ENTERPRISES, INDICATORS, cover_row, editing, header_c
 from warehouse import query
 
 from flows.ingest import ingest_period
-from union_stats import cli, parquet
+from union_stats import cli
 from union_stats.paths import RAW_DIR
 from union_stats.pseudonym import mask_name
+from union_stats.publish import parquet
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

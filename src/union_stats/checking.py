@@ -94,9 +94,11 @@ def check_files(
         unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
         written: dict[str, list[Path]] = {}
         if report_dir is not None:
-            from union_stats import publish
+            from union_stats.publish import run_summary
 
-            written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, distinct, report_dir)
+            written = run_summary.write_quality_reports(
+                batch, validated.outcomes, validated.findings, distinct, report_dir
+            )
         for item in received:
             findings = sorted(
                 (

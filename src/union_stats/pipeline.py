@@ -27,8 +27,9 @@ from union_stats.progress import terminal_progress
 from union_stats.runs import RunContext, RunInterrupted, RunSummary
 
 if TYPE_CHECKING:
-    from union_stats import parquet, pseudonym
+    from union_stats import pseudonym
     from union_stats.parse import ParsedBatch
+    from union_stats.publish import parquet
     from union_stats.validate import ValidatedBatch
 
 PARQUET_DIR_ENV = "UNION_STATS_PARQUET_DIR"
@@ -96,19 +97,19 @@ def report_to_units(
 ) -> int:
     """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
     one for each file loaded earlier that this run told something (the same person paid by two units)."""
-    from union_stats import publish
+    from union_stats.publish import run_summary
 
-    written = publish.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
-    return len(written) + len(publish.write_told_back_reports(run, validated.told_back))
+    written = run_summary.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
+    return len(written) + len(run_summary.write_told_back_reports(run, validated.told_back))
 
 
 def summarise(
     run: RunContext, files: int, batch: ParsedBatch, validated: ValidatedBatch, figures: list[db.FigureRow]
 ) -> RunSummary:
     """The run's summary (the flow's version also leaves the office its Prefect artifacts)."""
-    from union_stats import publish
+    from union_stats.publish import run_summary
 
-    return publish.summarise(run, files, batch, validated, figures)
+    return run_summary.summarise(run, files, batch, validated, figures)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def run_period(
     raw_dir, warehouse = Path(raw_dir), Path(warehouse)
     target = parquet_setting() if parquet_dir is True else (parquet_dir or None)
     if target is not None:
-        from union_stats import parquet
+        from union_stats.publish import parquet
 
         try:
             parquet.check_target(target)
@@ -274,7 +275,7 @@ def _publish_parquet(result: RunResult, warehouse: Path, target: Path, *, only_i
     than the warehouse's latest successful run. A failure leaves the previous copy as it was."""
     import duckdb
 
-    from union_stats import parquet
+    from union_stats.publish import parquet
 
     try:
         if only_if_stale and parquet.is_current(target, warehouse):

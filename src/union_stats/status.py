@@ -209,7 +209,7 @@ def _plain(value: object) -> object:
 
 def to_csv(rows: list[dict], lang: str) -> str:
     """The rows as CSV for Excel and machines: a byte order mark first (export.BOM), a header row, UTF-8."""
-    from union_stats.export import BOM
+    from union_stats.publish.export import BOM
 
     buffer = io.StringIO(BOM)
     buffer.seek(len(BOM))

@@ -49,7 +49,7 @@ def publish_command(
     ],
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
-    from union_stats import parquet as copy
+    from union_stats.publish import parquet as copy
 
     try:
         copy.check_target(parquet)  # before the warehouse: a wrong folder is said first, and costs nothing
@@ -144,8 +144,8 @@ def report_command(
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
     """The page is read from the warehouse read-only: it never waits for, or blocks, a run for longer than a read."""
-    from union_stats import report_page
     from union_stats import warehouse as db
+    from union_stats.publish import report_page
 
     if not warehouse.is_file():
         what = "it is a folder, not a DuckDB file" if warehouse.exists() else "run `union-stats run` first"
@@ -203,7 +203,7 @@ def export_command(
     ],
     warehouse: Warehouse = WAREHOUSE_FILE,
 ) -> int:
-    from union_stats import export
+    from union_stats.publish import export
 
     try:
         export.check_target(out)  # before the warehouse: a wrong folder is said first, and costs nothing

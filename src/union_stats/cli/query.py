@@ -312,7 +312,7 @@ def sql_command(
         if output == SqlFormat.table:
             print_table(_sql_table(columns, [str(column[1]) for column in result.description], result.fetchall()))
         elif output == SqlFormat.csv:
-            from union_stats.export import BOM
+            from union_stats.publish.export import BOM
 
             write_utf8(BOM)  # for Excel, as every CSV the command line writes
             writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -43,7 +43,7 @@ def validate_command(
     ] = None,
 ) -> int:
     from union_stats import checking
-    from union_stats.quality_report import OUTCOME_ZH
+    from union_stats.publish.quality_report import OUTCOME_ZH
 
     missing = [path for path in files if not path.is_file()]
     if missing:

@@ -128,7 +128,7 @@ def write_quality_reports(
     run_id: str | None = None,
 ) -> dict[str, list[Path]]:
     """For each submission of the batch, its HTML report and annotated workbook; paths by submission id."""
-    from union_stats import quality_report
+    from union_stats.publish import quality_report
 
     by_submission: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
@@ -160,7 +160,7 @@ def write_quality_reports(
 def write_told_back_reports(run: RunContext, told: list[Finding]) -> dict[str, list[Path]]:
     """A new report for each file loaded earlier that this run told something (validate.told_back): its unit
     reads the new warning beside the findings it had, on its archived copy, as after its own run."""
-    from union_stats import quality_report
+    from union_stats.publish import quality_report
 
     submission_ids = sorted({finding.submission_id for finding in told})
     if not submission_ids:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from union_stats import office_time, parquet
+from union_stats import office_time
 from union_stats import warehouse as db
+from union_stats.publish import parquet
 
 FORMATS = ("parquet", "csv", "xlsx")
 SCHEMAS = parquet.SCHEMAS
