@@ -1477,6 +1477,14 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_unlock(args: argparse.Namespace) -> int:
+    _check_name(args.name)
+    store = _portal_store(args.warehouse)
+    _account_call(store.unlock, args.name, actor=_actor())
+    console.print(f"unlocked {args.name}: failed logins before now no longer count against it ({store.path})")
+    return 0
+
+
 def _when(moment: str | None) -> str:
     return "—" if not moment else f"{moment[:19].replace('T', ' ')} UTC"
 
@@ -1556,6 +1564,17 @@ def _users_reset(name: UserName, password_stdin: PasswordStdin = False, warehous
 )
 def _users_disable(name: UserName, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
     return cmd_users_disable(argparse.Namespace(command="users disable", name=name, warehouse=warehouse))
+
+
+@users_app.command(
+    "unlock",
+    short_help="lift a login lock on an account (after too many wrong passwords)",
+    help="Lift every login lock on an account at once: the failed logins before now no longer count against it "
+    "(a lock otherwise ends by itself 15 minutes after the failures). The office can do the same in the portal.",
+    epilog=_example("union-stats users unlock shiqiao.clerk"),
+)
+def _users_unlock(name: UserName, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    return cmd_users_unlock(argparse.Namespace(command="users unlock", name=name, warehouse=warehouse))
 
 
 @users_app.command(
