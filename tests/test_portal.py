@@ -87,10 +87,14 @@ def test_an_upload_and_a_placed_file_give_the_same_findings_and_rows(tmp_path: P
     assert checked["status"] == "accepted_with_warnings"
     assert [f["rule"] for f in checked["findings"]] == ["person.age"]
 
-    # `union-stats validate` of the same file: the same findings
+    # `union-stats validate` of the same file: the same findings; the warehouse knows the file by its hash's prefix,
+    # the portal this upload by its own id
     (direct,) = checking.check_files([warning_file])
-    assert direct.submission_id == submission_id
+    upload_row = portal.state.uploads()[0]
+    assert upload_row.submission_id == submission_id != direct.submission_id
+    assert upload_row.warehouse_id == direct.submission_id
     assert _finding_fields(checked["findings"]) == _finding_fields(f.__dict__ for f in direct.findings)
+    submission_id = direct.submission_id  # the warehouse's rows below are the file's
 
     # placed in data/raw/<period>/ by hand
     placed = tmp_path / "placed"
@@ -118,7 +122,6 @@ def test_an_upload_and_a_placed_file_give_the_same_findings_and_rows(tmp_path: P
         (received,) = con.execute(
             "select received_at from ops.submissions where submission_id = ?", [submission_id]
         ).fetchone()
-    upload_row = portal.state.uploads()[0]
     assert file_name == upload_row.stored_name
     assert received.isoformat().replace(" ", "T")[:19] == upload_row.received_at[:19]
 

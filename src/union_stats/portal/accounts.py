@@ -139,6 +139,7 @@ class Login:
     account: Account | None
     locked: Lock | None = None
     tries_left: int = 0
+    checked: bool = True  # False: refused by a lock, without looking at the password
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,11 @@ class AccountStore:
             con.execute("pragma busy_timeout = 10000")
             con.execute("pragma foreign_keys = on")
             con.executescript(self.schema)
+            self._prepare(con)
             yield con
+
+    def _prepare(self, con: sqlite3.Connection) -> None:
+        """What a store of an earlier version needs before use (the portal's state store has something)."""
 
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str, remote: str, detail: str) -> None:
         con.execute(
@@ -451,7 +456,7 @@ class AccountStore:
             if lock is not None:
                 self._audit(con, name, LOGIN_THROTTLED, name, remote, f"scope={lock.scope} until={_iso(lock.until)}")
                 con.execute("commit")
-                return Login(None, lock)
+                return Login(None, lock, checked=False)
             attempt = con.execute(
                 "insert into login_attempts (at, username, remote, state) values (?, ?, ?, 'checking')",
                 (_iso(self.clock()), name, remote),
