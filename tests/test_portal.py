@@ -567,8 +567,9 @@ def test_a_large_workbook_holds_nobody(tmp_path: Path) -> None:
             future.add_done_callback(when_done(name))
         done = {name: future.result(timeout=300) for name, future in pending.items()}
     assert all(done[code].status == "accepted" for code in others)
-    # was: behind the large one, 20 to 48 s (a bound with room for the other tests sharing two cores)
-    assert max(answered[code] for code in others) < 10, answered
+    # were: behind the large one, 20 to 48 s; now about a second each when the machine is otherwise idle (a bound
+    # with room for a busy machine: the large one's worker starts on the other core meanwhile)
+    assert max(answered[code] for code in others) < 15, answered
     assert answered["big"] > max(answered[code] for code in others), answered
     assert done["big"].status == "accepted_with_warnings" and [f["rule"] for f in done["big"].findings] == [
         "person.age"

@@ -455,6 +455,12 @@ class Intake:
                     f"seconds={self.large_budget:.0f} reason={type(error).__name__}",
                 )
             log.warning("a large upload was not checked: %s", error)
+            if isinstance(error, CheckCrashed):
+                raise Refused(
+                    500,
+                    f"检查这份文件（超过 {LARGE_CELLS:,} 个单元格）时出错，文件未保存：请删除多余的内容后重新上传；"
+                    "如仍出错，请联系区总工会。",
+                ) from None
             raise Refused(
                 422,
                 f"这份文件内容过多（超过 {LARGE_CELLS:,} 个单元格），{self.large_budget:.0f} 秒内未能检查完，文件未保存：请删除"

@@ -36,9 +36,12 @@ def _serve(connection) -> None:
     warm_checks()
     while True:
         try:
-            paths, report_dir, period_dir, audience = connection.recv()
+            request = connection.recv()
         except (EOFError, OSError):
             return
+        if request is None:  # the portal stops
+            return
+        paths, report_dir, period_dir, audience = request
         try:
             with quality_report.for_audience(audience):
                 answer = checking.check_files(paths, report_dir=report_dir, period_dir=period_dir, independent=True)
@@ -56,12 +59,16 @@ class IsolatedChecker:
         self.connection = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the portal's threads
+        # a fresh interpreter (spawn): nothing of the portal's threads and locks. Like any spawned process it imports
+        # the main module again: the portal's entry points (the console script, uvicorn) guard theirs
+        context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), name="portal-large-check", daemon=True)
-        self.process.start()
-        child.close()
-        self.connection = parent
+        process = context.Process(target=_serve, args=(child,), name="portal-large-check", daemon=True)
+        try:
+            process.start()
+        finally:
+            child.close()
+        self.process, self.connection = process, parent
 
     def check(self, paths: list[Path], report_dir: Path, period_dir: Path, audience, budget: float) -> list[FileCheck]:
         """The checks of `paths` (as `checking.check_files(..., independent=True)` under `audience`), or
@@ -83,18 +90,32 @@ class IsolatedChecker:
         return answer
 
     def _end(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.join(timeout=10)
-            self.process.close()
-        if self.connection is not None:
-            self.connection.close()
+        process, connection = self.process, self.connection
         self.process = self.connection = None
+        if process is not None:
+            process.kill()
+            process.join(timeout=10)
+            if process.exitcode is not None:
+                process.close()
+        if connection is not None:
+            connection.close()
 
     def stop(self) -> None:
-        """End the worker process; a check it was running ends as `CheckCrashed`."""
+        """End the worker process: at once when idle; a check it was running ends as `CheckCrashed`."""
+        if self.lock.acquire(blocking=False):
+            try:
+                if self.process is not None and self.process.is_alive():
+                    try:
+                        self.connection.send(None)  # let it leave by itself, its resources released
+                        self.process.join(timeout=10)
+                    except OSError:
+                        pass
+                self._end()
+            finally:
+                self.lock.release()
+            return
         process = self.process
         if process is not None and process.is_alive():
-            process.kill()  # before the lock: a check in progress would hold it for its whole budget
+            process.kill()  # not waiting for the lock: a check in progress would hold it for its whole budget
         with self.lock:
             self._end()
