@@ -723,7 +723,9 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         session, account = need(request, "office")
         form = await request.form(max_files=0, max_fields=10)
         check_csrf(session, form.get("csrf_token"))
-        chosen = chosen_period(str(form.get("period") or "") or None)
+        if not str(form.get("period") or "").strip():
+            raise Denied(400, "请填写统计期（年度如 2026，季度如 2026Q4）。")
+        chosen = chosen_period(str(form.get("period")))
         action = str(form.get("action") or "")
         if action == "open":
             state.open_period(chosen, account.username, remote(request))
