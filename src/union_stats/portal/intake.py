@@ -299,6 +299,7 @@ class Intake:
     def start(self) -> None:
         """Start the thread that checks uploads, and the one that has large uploads checked apart (again, after
         `stop`)."""
+        self.isolated.start()
         if self.worker is None or not self.worker.is_alive():
             self.worker = threading.Thread(target=self._work, name="portal-check", daemon=True)
             self.worker.start()

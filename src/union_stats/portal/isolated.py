@@ -57,6 +57,11 @@ class IsolatedChecker:
         self.lock = threading.Lock()  # one check at a time
         self.process = None
         self.connection = None
+        self.stopped = False  # set by `stop`: no new worker process while the portal shuts down
+
+    def start(self) -> None:
+        """Take checks again after `stop` (the worker process itself starts with the first check)."""
+        self.stopped = False
 
     def _start(self) -> None:
         # a fresh interpreter (spawn): nothing of the portal's threads and locks. Like any spawned process it imports
@@ -74,6 +79,8 @@ class IsolatedChecker:
         """The checks of `paths` (as `checking.check_files(..., independent=True)` under `audience`), or
         `CheckTimedOut` after `budget` seconds (the warm-up of a new worker process included)."""
         with self.lock:
+            if self.stopped:
+                raise CheckCrashed("the portal is stopping")
             if self.process is None or not self.process.is_alive():
                 self._start()
             try:
@@ -101,7 +108,9 @@ class IsolatedChecker:
             connection.close()
 
     def stop(self) -> None:
-        """End the worker process: at once when idle; a check it was running ends as `CheckCrashed`."""
+        """End the worker process: at once when idle; a check it was running ends as `CheckCrashed`, and so do the
+        checks asked for until `start`."""
+        self.stopped = True
         if self.lock.acquire(blocking=False):
             try:
                 if self.process is not None and self.process.is_alive():
