@@ -407,6 +407,19 @@ def test_forged_cookies_are_anonymous(world: World, cookie: str) -> None:
     assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/upload", 405), ("GET", "/office/unlock", 405), ("GET", "/office/jobs/abc", 404)],
+)
+def test_the_routers_refusals_are_in_chinese(world: World, method: str, path: str, status: int) -> None:
+    """A method a route does not take, or a path parameter of the wrong kind: a Chinese page, never the framework's
+    English."""
+    answer = world.client("office").request(method, path, follow_redirects=False)
+    assert answer.status_code == status
+    assert "Method Not Allowed" not in answer.text and "detail" not in answer.text
+    assert answer.headers["x-frame-options"] == "DENY" and "返回首页" in answer.text
+
+
 # --- 3. refused uploads write nothing ----------------------------------------------------------------------------
 
 

@@ -234,6 +234,13 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         # a path or query parameter of the wrong kind (`/office/jobs/abc`): no such page, said in Chinese
         return await not_found(request, error)
 
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, error: Exception) -> Response:
+        message = "此页面不接受这种请求，请从平台的页面上操作。"
+        if wants_json(request) or request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=405)
+        return render(request, "message.html.j2", status_code=405, title="无法完成", message=message)
+
     @app.exception_handler(404)
     async def not_found(request: Request, error: Exception) -> Response:
         if wants_json(request) or request.url.path.startswith("/api/"):
