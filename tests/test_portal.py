@@ -24,7 +24,7 @@ from portal_helpers import SAMPLE_DIR, csrf_of, login, make_portal, sample_bytes
 from union_stats import checking, reference
 from union_stats.paths import archive_dir_for
 from union_stats.portal.app import BEIJING
-from union_stats.portal.intake import Refused, just_ended
+from union_stats.portal.intake import GATHER_MAX, Refused, just_ended
 from union_stats.rules import registry
 
 # columns that say where and when a file came, not what it holds: they differ between an upload (a name the server
@@ -364,6 +364,7 @@ def test_uploads_checked_together_are_checked_each_as_if_alone(tmp_path: Path) -
             deadline = time.monotonic() + 30
             while intake.queue.qsize() and time.monotonic() < deadline:
                 time.sleep(0.05)
+            time.sleep(GATHER_MAX + 0.1)  # past the moment it waits for uploads arriving with the first
             futures = [
                 intake.enqueue(clerk[name], "2022", path.name, path.read_bytes(), "test")
                 for name, path in (("shiqiao.clerk", shiqiao), ("dashi.clerk", dashi))

@@ -64,6 +64,10 @@ log = logging.getLogger(__name__)
 SIGNATURES = {".xlsx": b"PK\x03\x04", ".xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"}
 MAX_NAME = 200
 MAX_BATCH = 32  # uploads checked together at most (those waiting when the checking thread is free)
+# A check costs about as much for 18 files as for one, so the checking thread, given an upload, waits a moment for
+# others arriving with it: as long as the next comes within GATHER seconds, up to GATHER_MAX in all. Eighteen clerks
+# pressing "upload" together are then one check (p95 about one check) instead of one and then seventeen (two).
+GATHER, GATHER_MAX = 0.02, 0.15
 UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|\.\.|^[.~]|:")
 BEIJING = timezone(timedelta(hours=8))
 
@@ -322,9 +326,10 @@ class Intake:
             if first is _STOP:
                 return
             batch = [first]
+            gathering_ends = time.monotonic() + GATHER_MAX
             while len(batch) < MAX_BATCH:
                 try:
-                    item = self.queue.get_nowait()
+                    item = self.queue.get(timeout=max(0.0, min(GATHER, gathering_ends - time.monotonic())))
                 except queue.Empty:
                     break
                 if item is _STOP:
