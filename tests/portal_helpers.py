@@ -38,13 +38,16 @@ class Portal:
 
 
 def make_portal(root: Path, accounts: dict[str, str | None] = ACCOUNTS) -> Portal:
-    """A raw folder with an empty 2022 folder, a warehouse folder, and the accounts (one password for all)."""
+    """A raw folder with an empty 2022 folder, a warehouse folder, the accounts (one password for all), and 2022 open
+    for uploads (as the office opens it on the portal)."""
     raw_dir, warehouse = root / "raw", root / "warehouse" / "union_stats.duckdb"
     (raw_dir / "2022").mkdir(parents=True)
     warehouse.parent.mkdir(parents=True)
     store = AccountStore(portal_db_for(warehouse))
     for name, unit in accounts.items():
         store.add(name, PASSWORD, unit_code=unit, office=unit is None)
+    # the shipped sample's period, long past: open for uploads only because the office opened it
+    PortalState(portal_db_for(warehouse)).open_period("2022", "office", "")
     return Portal(root, raw_dir, warehouse)
 
 

@@ -126,29 +126,104 @@ def test_the_hash_is_scrypt_with_a_salt_of_its_own(store: AccountStore) -> None:
     assert accounts.check_hash(PASSWORD, hashes[0]) and not accounts.check_hash("wrong password!", hashes[0])
 
 
-def test_five_failures_throttle_a_name_until_the_window_passes(store: AccountStore, clock: Clock) -> None:
+def test_five_failures_lock_the_name_at_that_address_only(store: AccountStore, clock: Clock) -> None:
+    """A stranger's five wrong passwords lock the name where the stranger is, not where the clerk is; the lock
+    says until when, and ends when the first of the five leaves the window."""
     store.add("shiqiao", PASSWORD, unit_code="shiqiao")
-    for _ in range(accounts.MAX_FAILURES):
-        assert store.verify("shiqiao", "wrong password", remote="10.0.0.1") is None
+    first = clock.now
+    for tries_left in range(accounts.MAX_FAILURES - 1, -1, -1):
+        login = store.login("shiqiao", "wrong password", remote="10.0.0.1")
+        assert login.account is None and login.tries_left == tries_left
         clock.advance(seconds=30)
-    # now even the right password is refused, without being checked
-    assert store.verify("shiqiao", PASSWORD, remote="10.0.0.2") is None
+    assert login.locked is not None and login.locked.until == first + accounts.WINDOW
+    # now even the right password is refused there, without being checked, and the refusal says until when
+    refused = store.login("shiqiao", PASSWORD, remote="10.0.0.1")
+    assert refused.account is None and refused.locked.scope == accounts.LOCK_PAIR
+    assert refused.locked.until == first + accounts.WINDOW
     assert store.audit_log()[-1].action == accounts.LOGIN_THROTTLED
-    clock.advance(minutes=11)  # 13.5 minutes after the first failure: all five are within the window
-    assert store.verify("shiqiao", PASSWORD, remote="10.0.0.2") is None
-    clock.advance(minutes=2)  # the first two failures have left the window: three remain
+    # the clerk at her own address is not locked out by the stranger
     assert store.verify("shiqiao", PASSWORD, remote="10.0.0.2") == store.get("shiqiao")
+    clock.advance(minutes=12)  # 14.5 minutes after the first failure: all five are within the window
+    assert store.verify("shiqiao", PASSWORD, remote="10.0.0.1") is None
+    clock.advance(minutes=1)  # the first failures have left the window
+    assert store.verify("shiqiao", PASSWORD, remote="10.0.0.1") == store.get("shiqiao")
 
 
-def test_five_failures_from_one_address_throttle_it(store: AccountStore, clock: Clock) -> None:
+def test_clerks_behind_one_address_do_not_lock_each_other_out(store: AccountStore, clock: Clock) -> None:
     store.add("dashi", PASSWORD, unit_code="dashi")
-    for name in ("a1", "a2", "a3", "a4", "a5"):
-        assert store.verify(name, PASSWORD, remote="10.9.9.9") is None
-    assert store.verify("dashi", PASSWORD, remote="10.9.9.9") is None
-    assert store.audit_log()[-1].action == accounts.LOGIN_THROTTLED
-    assert store.verify("dashi", PASSWORD, remote="10.1.1.1") is not None  # another address is not throttled
+    store.add("luopu", PASSWORD, unit_code="luopu")
+    for _ in range(accounts.MAX_FAILURES):
+        assert store.verify("dashi", "mistyped password", remote="10.9.9.9") is None
+    assert store.login("dashi", PASSWORD, remote="10.9.9.9").locked is not None
+    assert store.verify("luopu", PASSWORD, remote="10.9.9.9") == store.get("luopu")
+
+
+def test_one_address_trying_many_names_is_locked(store: AccountStore, clock: Clock) -> None:
+    """One password tried on many names from one address: past the address's limit every name is refused there."""
+    store.add("dashi", PASSWORD, unit_code="dashi")
+    for number in range(accounts.MAX_FAILURES_ADDRESS):
+        assert store.verify(f"guess{number}", PASSWORD, remote="10.9.9.9") is None
+    refused = store.login("dashi", PASSWORD, remote="10.9.9.9")
+    assert refused.account is None and refused.locked.scope == accounts.LOCK_ADDRESS
+    assert store.verify("dashi", PASSWORD, remote="10.1.1.1") is not None  # another address is not locked
     clock.advance(minutes=16)
     assert store.verify("dashi", PASSWORD, remote="10.9.9.9") is not None
+
+
+def test_one_name_guessed_from_many_addresses_is_locked(store: AccountStore, clock: Clock) -> None:
+    store.add("dashi", PASSWORD, unit_code="dashi")
+    for number in range(accounts.MAX_FAILURES_NAME):
+        assert store.verify("dashi", "guess", remote=f"10.8.{number // 200}.{number % 200}") is None
+    refused = store.login("dashi", PASSWORD, remote="10.1.1.1")
+    assert refused.account is None and refused.locked.scope == accounts.LOCK_NAME
+
+
+def test_the_office_unlocks(store: AccountStore, clock: Clock) -> None:
+    store.add("shiqiao", PASSWORD, unit_code="shiqiao")
+    for _ in range(accounts.MAX_FAILURES):
+        store.verify("shiqiao", "wrong password", remote="10.0.0.1")
+    assert [(lock.username, lock.remote, lock.scope) for lock in store.locks()] == [
+        ("shiqiao", "10.0.0.1", accounts.LOCK_PAIR)
+    ]
+    store.unlock("shiqiao", actor="office", remote="10.0.0.4")
+    assert store.locks() == []
+    assert store.verify("shiqiao", PASSWORD, remote="10.0.0.1") == store.get("shiqiao")
+    assert [(e.actor, e.action, e.target) for e in store.audit_log()][-2] == ("office", "unlock", "shiqiao")
+    with pytest.raises(AccountError):
+        store.unlock("nobody")
+
+
+def test_tries_sent_at_once_get_no_more_password_checks_than_the_limit(
+    store: AccountStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 wrong tries at once for one name from one address: five password checks, the other 35 refused unchecked
+    (each try takes its place in the count before its password is checked)."""
+    import threading
+
+    store.add("shiqiao", PASSWORD, unit_code="shiqiao")
+    checked = []
+    real_check = accounts.check_hash
+
+    def counted(password: str, stored: str) -> bool:
+        checked.append(password)
+        return real_check(password, stored)
+
+    monkeypatch.setattr(accounts, "check_hash", counted)
+    barrier = threading.Barrier(40)
+
+    def attempt() -> None:
+        barrier.wait()
+        store.verify("shiqiao", "wrong password", remote="10.0.0.1")
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) == accounts.MAX_FAILURES
+    actions = [entry.action for entry in store.audit_log(limit=100)]
+    assert actions.count(accounts.LOGIN_FAILED) == accounts.MAX_FAILURES
+    assert actions.count(accounts.LOGIN_THROTTLED) == 40 - accounts.MAX_FAILURES
 
 
 def test_the_audit_trail_records_who_what_when_and_from_where(store: AccountStore, clock: Clock) -> None:
@@ -227,6 +302,8 @@ def _users(arguments: list[str], stdin: str, monkeypatch, capsys) -> tuple[int, 
         ([], "", 2, "Missing command"),
         (["reset", "dashi", "--password-stdin"], PASSWORD, 1, "no user 'dashi'"),
         (["disable", "dashi"], "", 1, "no user 'dashi'"),
+        (["unlock", "dashi"], "", 1, "no user 'dashi'"),
+        (["unlock", "Dashi!"], "", 2, "is not a user name"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_writes_nothing(
@@ -277,6 +354,22 @@ def test_users_add_list_disable_on_the_command_line(tmp_path: Path, monkeypatch,
         for e in AccountStore(tmp_path / "portal.sqlite").audit_log()
         if e.action != "login_ok"
     )
+
+
+def test_users_unlock_on_the_command_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+    assert (
+        _users(["add", "dashi", "--unit", "dashi", "--password-stdin", *warehouse], PASSWORD, monkeypatch, capsys)[0]
+        == 0
+    )
+    store = AccountStore(tmp_path / "portal.sqlite")
+    for _ in range(accounts.MAX_FAILURES):
+        store.verify("dashi", "wrong password", remote="10.0.0.1")
+    assert store.verify("dashi", PASSWORD, remote="10.0.0.1") is None
+    code, out, err = _users(["unlock", "dashi", *warehouse], "", monkeypatch, capsys)
+    assert (code, err) == (0, "") and "unlocked dashi" in out
+    assert store.verify("dashi", PASSWORD, remote="10.0.0.1") is not None
+    assert ("unlock", "dashi") in [(e.action, e.target) for e in store.audit_log()]
 
 
 def test_users_list_of_no_store_makes_none(tmp_path: Path, monkeypatch, capsys) -> None:

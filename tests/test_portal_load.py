@@ -147,7 +147,7 @@ def test_18_units_upload_5_files_each_at_once(
 
     # recorded once each
     with sqlite3.connect(portal_db_for(portal.warehouse)) as con:
-        rows = con.execute("select submission_id, unit_code, stored_name, placed from uploads").fetchall()
+        rows = con.execute("select submission_id, unit_code, stored_name, placed, sha256 from uploads").fetchall()
         audited = con.execute("select count(*) from audit where action = 'upload'").fetchone()[0]
     assert len(rows) == total and audited == total
     assert {row[0] for row in rows} == ids
@@ -158,7 +158,7 @@ def test_18_units_upload_5_files_each_at_once(
     # archived once each
     archived = [path for path in archive_dir_for(portal.warehouse).rglob("*") if path.is_file()]
     assert len(archived) == total, sorted(path.name for path in archived if path.name.startswith("."))
-    assert {path.name[:16] for path in archived} == ids
+    assert {path.stem for path in archived} == {row[4] for row in rows}  # by the bytes' hash (the ids are the portal's)
 
     # placed once each, with one receipt line each, nothing left half-written or staged
     period_dir = portal.raw_dir / PERIOD

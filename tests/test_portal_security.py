@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from portal_helpers import PASSWORD, Portal, csrf_of, login, make_portal, sample_bytes, upload
 
+from union_stats.portal import accounts
 from union_stats.portal import app as portal_app
 from union_stats.portal import intake as portal_intake
 from union_stats.portal.accounts import PORTAL_DB
@@ -209,6 +210,15 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int | str]]] = {
     ),
     ("GET", "/office/figures"): (get("/office/figures"), dict(anonymous=LOGIN, unit_a=403, unit_b=403, office=200)),
     ("GET", "/office/audit"): (get("/office/audit"), dict(anonymous=LOGIN, unit_a=403, unit_b=403, office=200)),
+    ("GET", "/office/manage"): (get("/office/manage"), dict(anonymous=LOGIN, unit_a=403, unit_b=403, office=200)),
+    ("POST", "/office/periods"): (
+        post("/office/periods", {"action": "bogus", "period": "2022"}),
+        dict(anonymous=401, unit_a=403, unit_b=403, office=400),
+    ),
+    ("POST", "/office/unlock"): (
+        post("/office/unlock", {"username": "nobody.here"}),
+        dict(anonymous=401, unit_a=403, unit_b=403, office=404),
+    ),
 }
 CASES = [pytest.param(route, role, id=f"{route[0]} {route[1]} as {role}") for route in MATRIX for role in ROLES]
 
@@ -257,7 +267,16 @@ class _Forms(HTMLParser):
             self.forms[-1]["hidden"][values.get("name")] = values.get("value")
 
 
-PAGES = ("/login", "/unit", "/submissions/{a}", "/office", "/office/jobs/{job}", "/office/figures", "/office/audit")
+PAGES = (
+    "/login",
+    "/unit",
+    "/submissions/{a}",
+    "/office",
+    "/office/jobs/{job}",
+    "/office/figures",
+    "/office/audit",
+    "/office/manage",
+)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -388,6 +407,19 @@ def test_forged_cookies_are_anonymous(world: World, cookie: str) -> None:
     assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/upload", 405), ("GET", "/office/unlock", 405), ("GET", "/office/jobs/abc", 404)],
+)
+def test_the_routers_refusals_are_in_chinese(world: World, method: str, path: str, status: int) -> None:
+    """A method a route does not take, or a path parameter of the wrong kind: a Chinese page, never the framework's
+    English."""
+    answer = world.client("office").request(method, path, follow_redirects=False)
+    assert answer.status_code == status
+    assert "Method Not Allowed" not in answer.text and "detail" not in answer.text
+    assert answer.headers["x-frame-options"] == "DENY" and "返回首页" in answer.text
+
+
 # --- 3. refused uploads write nothing ----------------------------------------------------------------------------
 
 
@@ -487,6 +519,17 @@ def refusals() -> Iterator:
         lambda world: upload(world.client("unit_a"), world.csrf["unit_a"], sample, period="../2022"),
         400,
         id="period-traversal",
+    )
+    # a period the office has not opened: refused, no folder made (it was everyone's default period once)
+    yield pytest.param(
+        lambda world: upload(world.client("unit_a"), world.csrf["unit_a"], sample, period="2031"),
+        403,
+        id="period-not-open",
+    )
+    yield pytest.param(
+        lambda world: upload(world.client("unit_a"), world.csrf["unit_a"], sample, period="2023Q2"),
+        403,
+        id="period-past-not-open",
     )
     for label, period in (("full-width", "\uff12\uff10\uff12\uff12"), ("arabic-indic", "\u0662\u0660\u0662\u0662")):
         yield pytest.param(
@@ -765,29 +808,60 @@ def attempt(client: TestClient, username: str, password: str):
     )
 
 
-def test_login_rate_limit_by_name(accounts_portal) -> None:
-    """Five wrong passwords for a name, each from another address: the sixth attempt, right password, is refused."""
+def test_a_stranger_elsewhere_locks_nobody_out(accounts_portal) -> None:
+    """Five wrong passwords for a name from one address lock that name at that address only: the next try there,
+    right password or not, is refused unchecked (429) and says until when; the clerk at her own address logs in,
+    and another clerk behind the stranger's address too."""
     _, app = accounts_portal
-    for number in range(5):
-        with TestClient(app, client=(f"10.2.0.{number}", 50000)) as client:
-            assert attempt(client, "office", WRONG).status_code == 401
-    with TestClient(app, client=("10.2.0.100", 50000)) as client:
-        answer = attempt(client, "office", SECRET)
-        assert answer.status_code == 401
-        assert SESSION_COOKIE not in answer.cookies
+    with TestClient(app, client=("10.2.0.1", 50000)) as stranger:
+        for tries_left in (4, 3, 2, 1):
+            answer = attempt(stranger, "office", WRONG)
+            assert answer.status_code == 401 and f"还可再试 {tries_left} 次" in answer.text
+        answer = attempt(stranger, "office", WRONG)
+        assert answer.status_code == 401 and "已暂时锁定" in answer.text
+        locked = attempt(stranger, "office", SECRET)
+        assert locked.status_code == 429 and SESSION_COOKIE not in locked.cookies
+        until = (datetime.now(UTC) + timedelta(minutes=15)).astimezone(timezone(timedelta(hours=8)))
+        assert "已暂时锁定" in locked.text and "后可再试" in locked.text and "解锁" in locked.text
+        assert until.strftime("%H:") in locked.text  # the hour it ends, in Beijing time
+        assert 800 <= int(locked.headers["retry-after"]) <= 900
+        assert attempt(stranger, "dashi.clerk", SECRET).status_code == 303  # the shared address: another clerk
+    with TestClient(app, client=("10.2.0.100", 50000)) as own:
+        assert attempt(own, "office", SECRET).status_code == 303
 
 
-def test_login_rate_limit_by_address(accounts_portal) -> None:
-    """Five failed logins from one address, for names that are not accounts: the right password is refused."""
+def test_one_address_trying_many_names_is_locked_over_http(accounts_portal) -> None:
+    """Failed logins for names that are not accounts, from one address, past the address's limit: the right
+    password is refused there; from elsewhere the account is not locked."""
     _, app = accounts_portal
     with TestClient(app, client=("10.3.0.1", 50000)) as client:
-        for number in range(5):
+        for number in range(accounts.MAX_FAILURES_ADDRESS):
             assert attempt(client, f"guess{number}.clerk", WRONG).status_code == 401
         answer = attempt(client, "shiqiao.clerk", SECRET)
-        assert answer.status_code == 401
-        assert SESSION_COOKIE not in answer.cookies
-    with TestClient(app, client=("10.3.0.2", 50000)) as client:  # from elsewhere the account is not locked
+        assert answer.status_code == 429 and "网络地址" in answer.text
+    with TestClient(app, client=("10.3.0.2", 50000)) as client:
         assert attempt(client, "shiqiao.clerk", SECRET).status_code == 303
+
+
+def test_the_office_unlocks_in_the_portal(accounts_portal) -> None:
+    portal, app = accounts_portal
+    with TestClient(app, client=("10.4.0.1", 50000)) as clerk:
+        for _ in range(accounts.MAX_FAILURES):
+            attempt(clerk, "luopu.clerk", WRONG)
+        assert attempt(clerk, "luopu.clerk", SECRET).status_code == 429
+        office, csrf, _ = logged_in(app, "office", "10.4.0.9")
+        try:
+            page = office.get("/office/manage").text
+            row = page.split('data-username="luopu.clerk"', 1)[1].split("</tr>", 1)[0]
+            assert "10.4.0.1" in row and "该账户在此地址" in row and "5 次" in row
+            answer = office.post("/office/unlock", data={"csrf_token": csrf, "username": "luopu.clerk"})
+            assert answer.status_code == 200 and 'data-username="luopu.clerk"' not in answer.text
+        finally:
+            office.__exit__(None, None, None)
+        assert attempt(clerk, "luopu.clerk", SECRET).status_code == 303
+    assert ("office", "unlock", "luopu.clerk", "10.4.0.9") in [
+        (e.actor, e.action, e.target, e.remote) for e in portal.store.audit_log(limit=50)
+    ]
 
 
 # --- 5. security headers -----------------------------------------------------------------------------------------

@@ -377,8 +377,9 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
 
     from union_stats import reference
     from union_stats.paths import EXTRA_UNITS_FILE
-    from union_stats.portal.accounts import AccountStore, portal_db_for
+    from union_stats.portal.accounts import portal_db_for
     from union_stats.portal.app import create_app, served
+    from union_stats.portal.state import PortalState
 
     files = sorted(period_dir.glob("*.xlsx"))
     units = [unit.unit_code for unit in reference.expected_units(period_dir)]
@@ -389,9 +390,10 @@ def measure_portal(period_dir: Path, scratch: Path) -> dict:
         shutil.copyfile(period_dir / EXTRA_UNITS_FILE, raw_dir / period_dir.name / EXTRA_UNITS_FILE)
     warehouse.parent.mkdir(parents=True)
     password = secrets.token_urlsafe(16)
-    store = AccountStore(portal_db_for(warehouse))
+    store = PortalState(portal_db_for(warehouse))
     for code in by_unit:
         store.add(f"{code}.bench", password, unit_code=code)
+    store.open_period(period_dir.name, "bench", "")  # the bench period takes uploads as the office opened it
 
     app = create_app(raw_dir, warehouse, warm=True)
     csrf_field = re.compile(r'name="csrf_token" value="([^"]*)"')

@@ -186,6 +186,21 @@ def users_disable(name: UserName, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
 
 
 @users_app.command(
+    "unlock",
+    short_help="lift a login lock on an account (after too many wrong passwords)",
+    help="Lift every login lock on an account at once: the failed logins before now no longer count against it "
+    "(a lock otherwise ends by itself 15 minutes after the failures). The office can do the same in the portal.",
+    epilog=example("union-stats users unlock shiqiao.clerk"),
+)
+def users_unlock(name: UserName, warehouse: Warehouse = WAREHOUSE_FILE) -> int:
+    _check_name(name)
+    store = _portal_store(warehouse)
+    _account_call(store.unlock, name, actor=_actor())
+    stdout().print(f"unlocked {name}: failed logins before now no longer count against it ({store.path})")
+    return 0
+
+
+@users_app.command(
     "list",
     short_help="list the accounts: name, role, unit, disabled, created, last login",
     help="List the portal's accounts: name, role, unit, whether disabled, when made and last logged in (UTC). "

@@ -8,8 +8,16 @@ never waits on the warehouse. The file is made on first use, readable and writab
 An account is a unit's (it submits for one unit code of `reference/units.csv`) or the office's. Passwords are
 kept only as scrypt hashes (`scrypt$n$r$p$salt$hash`, a random salt per account) and never logged or audited.
 Every change to an account and every login (ok, failed, throttled) is written to the `audit` table with who,
-when (UTC) and from where. After `MAX_FAILURES` failed logins for a name, or from a remote address, within
-`WINDOW`, `verify` refuses without looking at the password until the window has passed.
+when (UTC) and from where.
+
+The login limit counts failures per name and address together: `MAX_FAILURES` wrong passwords for one name from
+one address within `WINDOW` lock that name at that address only, so a stranger elsewhere cannot lock a clerk out
+and clerks behind one shared address do not lock each other out. Two wider limits stop what the pair alone would
+let through: `MAX_FAILURES_ADDRESS` failures from one address over all names (one password tried on every name)
+and `MAX_FAILURES_NAME` for one name over all addresses (guessing from many machines). A locked login is refused
+without looking at the password, and says until when; the office can lift a lock at once (`unlock`). Each try
+reserves its place in the count before its password is checked, in one write transaction, so tries sent at once
+get no more password checks than the limit allows.
 """
 
 from __future__ import annotations
@@ -38,12 +46,17 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SALT_BYTES, KEY_BYTES = 16, 32
 SCRYPT_MAXMEM = 64 * 1024 * 1024
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # wrong passwords for one name from one address, within the window
+MAX_FAILURES_ADDRESS = 20  # from one address, every name together: one password tried on many names
+MAX_FAILURES_NAME = 50  # for one name, every address together: guessing from many machines at once
 WINDOW = timedelta(minutes=15)
 
 # the audit trail's actions
-ADD, RESET, DISABLE = "add", "reset", "disable"
+ADD, RESET, DISABLE, UNLOCK = "add", "reset", "disable", "unlock"
 LOGIN_OK, LOGIN_FAILED, LOGIN_THROTTLED = "login_ok", "login_failed", "login_throttled"
+
+# what a lock covers: the name at one address, one address for every name, or the name from everywhere
+LOCK_PAIR, LOCK_ADDRESS, LOCK_NAME = "pair", "address", "name"
 
 SCHEMA = """
 create table if not exists accounts (
@@ -66,6 +79,16 @@ create table if not exists audit (
 );
 create index if not exists audit_by_target on audit (action, target, at);
 create index if not exists audit_by_remote on audit (action, remote, at);
+-- every login try, written before its password is checked ('checking'), so that tries sent at once count
+create table if not exists login_attempts (
+    id integer primary key autoincrement,
+    at text not null,
+    username text not null,
+    remote text not null,
+    state text not null check (state in ('checking', 'failed', 'ok'))
+);
+create index if not exists login_attempts_by_name on login_attempts (username, at);
+create index if not exists login_attempts_by_remote on login_attempts (remote, at);
 """
 
 
@@ -95,6 +118,28 @@ class AccountRow:
     disabled: bool
     created_at: str
     last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Logins refused without a password check until `until` (UTC): for `username` at `remote` (`pair`), for
+    every name from `remote` (`address`), or for `username` from everywhere (`name`)."""
+
+    username: str
+    remote: str
+    scope: str
+    until: datetime
+    failures: int
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a login try came to: the account, or why not (`locked`, and how many tries are left before a lock)."""
+
+    account: Account | None
+    locked: Lock | None = None
+    tries_left: int = 0
+    checked: bool = True  # False: refused by a lock, without looking at the password
 
 
 @dataclass(frozen=True)
@@ -237,7 +282,11 @@ class AccountStore:
             con.execute("pragma busy_timeout = 10000")
             con.execute("pragma foreign_keys = on")
             con.executescript(self.schema)
+            self._prepare(con)
             yield con
+
+    def _prepare(self, con: sqlite3.Connection) -> None:
+        """What a store of an earlier version needs before use (the portal's state store has something)."""
 
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str, remote: str, detail: str) -> None:
         con.execute(
@@ -347,45 +396,112 @@ class AccountStore:
             ).fetchall()
         return [AccountRow(**{**dict(row), "disabled": bool(row["disabled"])}) for row in rows]
 
-    def _throttled(self, con: sqlite3.Connection, username: str, remote: str) -> bool:
-        since = _iso(self.clock() - WINDOW)
-        if username:
-            # failures since the window began and since the name's last good login
-            last_ok = con.execute(
-                "select max(at) from audit where action = ? and target = ?", (LOGIN_OK, username)
-            ).fetchone()[0]
-            failed = con.execute(
-                "select count(*) from audit where action = ? and target = ? and at > ?",
-                (LOGIN_FAILED, username, max(since, last_ok or "")),
-            ).fetchone()[0]
-            if failed >= MAX_FAILURES:
-                return True
-        if remote:
-            failed = con.execute(
-                "select count(*) from audit where action = ? and remote = ? and at > ?", (LOGIN_FAILED, remote, since)
-            ).fetchone()[0]
-            if failed >= MAX_FAILURES:
-                return True
-        return False
+    def _failure_times(self, con: sqlite3.Connection, where: str, params: tuple, since: str) -> list[str]:
+        """When each counted failure happened (a try still being checked counts), newest first."""
+        rows = con.execute(
+            f"select at from login_attempts where {where} and state in ('checking', 'failed') and at > ? "
+            "order by at desc",
+            (*params, since),
+        ).fetchall()
+        return [row[0] for row in rows]
 
-    def verify(self, username: str, password: str, *, remote: str = "") -> Account | None:
-        """The account when `password` is its password and it is not disabled; else None (unknown name, disabled,
-        wrong password, or too many failed logins for the name or from `remote` within the window)."""
+    def _lock(self, con: sqlite3.Connection, username: str, remote: str) -> tuple[Lock | None, int]:
+        """The lock that applies to a try for `username` from `remote` now (None: none), and the tries left for the
+        pair before it locks. Failures before the office's last unlock of the name, and (for the pair) before the
+        pair's last good login, do not count."""
+        now = self.clock()
+        since = _iso(now - WINDOW)
+        unlocked = ""
+        if username:
+            unlocked = (
+                con.execute("select max(at) from audit where action = ? and target = ?", (UNLOCK, username)).fetchone()[
+                    0
+                ]
+                or ""
+            )
+        last_ok = (
+            con.execute(
+                "select max(at) from login_attempts where username = ? and remote = ? and state = 'ok'",
+                (username, remote),
+            ).fetchone()[0]
+            or ""
+        )
+        scopes = [(LOCK_PAIR, "username = ? and remote = ?", (username, remote), MAX_FAILURES, last_ok)]
+        if remote:
+            scopes.append((LOCK_ADDRESS, "remote = ?", (remote,), MAX_FAILURES_ADDRESS, ""))
+        if username:
+            scopes.append((LOCK_NAME, "username = ?", (username,), MAX_FAILURES_NAME, ""))
+        found: Lock | None = None
+        tries_left = MAX_FAILURES
+        for scope, where, params, limit, after in scopes:
+            times = self._failure_times(con, where, params, max(since, unlocked, after))
+            if scope == LOCK_PAIR:
+                tries_left = max(0, limit - len(times))
+            if len(times) >= limit:
+                # locked until the failure that makes the count reach the limit leaves the window
+                until = datetime.fromisoformat(times[limit - 1]) + WINDOW
+                if found is None or until > found.until:
+                    found = Lock(username, remote, scope, until, len(times))
+        return found, tries_left
+
+    def login(self, username: str, password: str, *, remote: str = "") -> Login:
+        """A login try: the account when `password` is its password and it is not disabled and no lock applies;
+        else no account, with the lock that refused it or the tries left before one (see the module's text)."""
         # a name that is no name (perhaps a password typed in the wrong field) is not written to the trail
         name = username if isinstance(username, str) and USERNAME.fullmatch(username) else ""
         with self._connect() as con:
-            if self._throttled(con, name, remote):
-                self._audit(con, name, LOGIN_THROTTLED, name, remote, "")
-                return None
+            # the count and this try's place in it in one write transaction: tries sent at once wait here in turn
+            con.execute("begin immediate")
+            lock, _ = self._lock(con, name, remote)
+            if lock is not None:
+                self._audit(con, name, LOGIN_THROTTLED, name, remote, f"scope={lock.scope} until={_iso(lock.until)}")
+                con.execute("commit")
+                return Login(None, lock, checked=False)
+            attempt = con.execute(
+                "insert into login_attempts (at, username, remote, state) values (?, ?, ?, 'checking')",
+                (_iso(self.clock()), name, remote),
+            ).lastrowid
             row = con.execute("select * from accounts where username = ?", (name,)).fetchone() if name else None
-            good = check_hash(password or "", row["password_hash"] if row is not None else _dummy_hash())
+            con.execute("commit")
+        good = check_hash(password or "", row["password_hash"] if row is not None else _dummy_hash())
+        with self._connect() as con:
+            con.execute("begin immediate")
             if row is None or not good or row["disabled"]:
                 reason = "unknown user" if row is None else "disabled" if row["disabled"] else "wrong password"
+                con.execute("update login_attempts set state = 'failed' where id = ?", (attempt,))
                 self._audit(con, name, LOGIN_FAILED, name, remote, reason)
-                return None
-            now = _iso(self.clock())
-            con.execute("begin immediate")
-            con.execute("update accounts set last_login_at = ? where username = ?", (now, name))
+                lock, tries_left = self._lock(con, name, remote)
+                con.execute("commit")
+                return Login(None, lock, tries_left)
+            con.execute("update login_attempts set state = 'ok' where id = ?", (attempt,))
+            con.execute("update accounts set last_login_at = ? where username = ?", (_iso(self.clock()), name))
             self._audit(con, name, LOGIN_OK, name, remote, "")
             con.execute("commit")
-            return self._account(row)
+        return Login(self._account(row))
+
+    def verify(self, username: str, password: str, *, remote: str = "") -> Account | None:
+        """The account when `password` is its password and it is not disabled; else None (unknown name, disabled,
+        wrong password, or locked: see `login`)."""
+        return self.login(username, password, remote=remote).account
+
+    def locks(self) -> list[Lock]:
+        """Every lock in force now, by name and address."""
+        since = _iso(self.clock() - WINDOW)
+        with self._connect(create=False) as con:
+            if con is None:
+                return []
+            pairs = con.execute(
+                "select distinct username, remote from login_attempts where state in ('checking', 'failed') "
+                "and at > ? order by username, remote",
+                (since,),
+            ).fetchall()
+            found = [self._lock(con, row["username"], row["remote"])[0] for row in pairs]
+        return [lock for lock in found if lock is not None]
+
+    def unlock(self, username: str, *, actor: str = "cli", remote: str = "") -> None:
+        """Lift every lock on `username` now (the failures before this moment no longer count for it)."""
+        check_username(username)
+        with self._connect(create=False) as con:
+            if con is None or con.execute("select 1 from accounts where username = ?", (username,)).fetchone() is None:
+                raise AccountError(f"no user {username!r}")
+            self._audit(con, actor, UNLOCK, username, remote, "")

@@ -55,7 +55,8 @@ class JobRunner:
         return job
 
     def _run(self, job: Job) -> None:
-        env = os.environ | {"NO_COLOR": "1", "COLUMNS": "120", "PYTHONIOENCODING": "utf-8", "TERM": "dumb"}
+        # wide lines: the page reads the command's lines (words.job_summary_zh), which a narrow console would wrap
+        env = os.environ | {"NO_COLOR": "1", "COLUMNS": "1000", "PYTHONIOENCODING": "utf-8", "TERM": "dumb"}
         try:
             completed = subprocess.run(
                 self.command(job.kind, job.period),

@@ -24,6 +24,8 @@ SESSION_LIFETIME = timedelta(hours=8)
 # the audit trail's actions of the portal (the accounts' own are in accounts.py)
 LOGOUT, UPLOAD, EXPLAIN, APPROVE, RETURN = "logout", "upload", "explain", "approve", "return"
 JOB_STARTED, JOB_FINISHED = "job_started", "job_finished"
+OPEN_PERIOD, STOP_PERIOD = "open_period", "stop_period"
+UPLOAD_NOT_CHECKED = "upload_not_checked"  # an upload whose check did not finish within its time: nothing kept
 
 DECISIONS = {"approve": "approved", "return": "returned"}
 JOB_KINDS = ("run", "close", "reopen")
@@ -81,6 +83,12 @@ create table if not exists jobs (
     exit_code integer,
     output text not null default ''
 );
+-- the periods the office opened for uploads on the portal (beside those reference/periods.toml opens)
+create table if not exists open_periods (
+    period text primary key,
+    username text not null,
+    at text not null
+);
 create table if not exists snapshots (
     period text primary key,
     taken_at text not null,
@@ -124,6 +132,12 @@ class Upload:
     findings: list[dict]
     reports: list[str]
 
+    @property
+    def warehouse_id(self) -> str:
+        """The warehouse's submission id of these bytes (a run's `ops.*`): a prefix of their sha256, the same for
+        every upload of the same bytes. The portal's own id, `submission_id`, is one upload's."""
+        return self.sha256[:16]
+
     @classmethod
     def of(cls, row: sqlite3.Row) -> Upload:
         values = dict(row)
@@ -157,10 +171,39 @@ class Job:
         return self.finished_at is None
 
 
+def new_upload_id() -> str:
+    """An upload's id: random, 16 hex digits, never derived from the file (two units' same bytes are two uploads)."""
+    return secrets.token_hex(8)
+
+
+def counted(uploads: list[Upload], outcomes: dict[str, str] | None = None) -> Upload | None:
+    """Of one unit's uploads for one period, the one a run loads (or has loaded): the newest that was placed in the
+    raw folder and passed its check, unless the warehouse itself turned it down. A later upload with errors does
+    not replace it: a run keeps the file it has."""
+    for upload in sorted(uploads, key=lambda item: item.id, reverse=True):
+        if upload.placed and upload.status != "rejected" and (outcomes or {}).get(upload.warehouse_id) != "rejected":
+            return upload
+    return None
+
+
 class PortalState(AccountStore):
     """Accounts and audit (AccountStore) plus the portal's own tables."""
 
     schema = ACCOUNTS_SCHEMA + PORTAL_SCHEMA
+
+    def _prepare(self, con: sqlite3.Connection) -> None:
+        # an upload's id is unique; a store made before it was (when the id was the file's hash prefix, the same
+        # for two units' same bytes) gets a new id for each repeat first
+        if con.execute("select 1 from sqlite_master where name = 'uploads_by_upload_id'").fetchone():
+            return
+        con.execute("begin immediate")
+        repeats = con.execute(
+            "select id from uploads where id not in (select min(id) from uploads group by submission_id)"
+        ).fetchall()
+        for row in repeats:
+            con.execute("update uploads set submission_id = ? where id = ?", (new_upload_id(), row[0]))
+        con.execute("create unique index if not exists uploads_by_upload_id on uploads (submission_id)")
+        con.execute("commit")
 
     # --- sessions ----------------------------------------------------------------------------------------------
 
@@ -207,8 +250,8 @@ class PortalState(AccountStore):
         return None if row is None else Upload.of(row)
 
     def record_upload(self, upload: dict, remote: str) -> Upload:
-        """Record a checked upload (and audit it) in one transaction."""
-        values = dict(upload)
+        """Record a checked upload (and audit it) in one transaction; its id is the portal's own (`new_upload_id`)."""
+        values = {"submission_id": new_upload_id(), **upload}
         values["findings"] = json.dumps(values["findings"], ensure_ascii=False)
         values["reports"] = json.dumps(values["reports"], ensure_ascii=False)
         values["placed"] = int(values["placed"])
@@ -221,7 +264,7 @@ class PortalState(AccountStore):
                 con,
                 upload["username"],
                 UPLOAD,
-                upload["submission_id"],
+                values["submission_id"],
                 remote,
                 f"unit={upload['unit_code']} period={upload['period']} status={upload['status']} "
                 f"stored={upload['stored_name']} placed={int(upload['placed'])}",
@@ -231,18 +274,12 @@ class PortalState(AccountStore):
         return Upload.of(row)
 
     def upload_for(self, submission_id: str, account: Account) -> Upload | None:
-        """The upload of `submission_id` that `account` may see: its own unit's, or (the office) the newest."""
+        """The upload of `submission_id` if `account` may see it: its own unit's, or (the office) any."""
         with self._connect() as con:
-            if account.role == "office":
-                row = con.execute(
-                    "select * from uploads where submission_id = ? order by id desc limit 1", (submission_id,)
-                ).fetchone()
-            else:
-                row = con.execute(
-                    "select * from uploads where submission_id = ? and unit_code = ? order by id desc limit 1",
-                    (submission_id, account.unit_code),
-                ).fetchone()
-        return None if row is None else Upload.of(row)
+            row = con.execute("select * from uploads where submission_id = ?", (submission_id,)).fetchone()
+        if row is None or (account.role != "office" and row["unit_code"] != account.unit_code):
+            return None
+        return Upload.of(row)
 
     def uploads(self, *, unit_code: str | None = None, period: str | None = None) -> list[Upload]:
         """Uploads, newest first, of one unit and/or one period."""
@@ -323,6 +360,39 @@ class PortalState(AccountStore):
                 "where id in (select max(id) from reviews group by upload_id)"
             ).fetchall()
         return {row["upload_id"]: Review(row["decision"], row["comment"], row["username"], row["at"]) for row in rows}
+
+    # --- periods open for uploads ---------------------------------------------------------------------------
+
+    def opened_periods(self) -> dict[str, tuple[str, str]]:
+        """The periods the office opened on the portal: period -> (who, when)."""
+        with self._connect(create=False) as con:
+            if con is None:
+                return {}
+            rows = con.execute("select period, username, at from open_periods").fetchall()
+        return {row["period"]: (row["username"], row["at"]) for row in rows}
+
+    def open_period(self, period: str, username: str, remote: str) -> bool:
+        """The office opens `period` for uploads; False if it was open already (by the office)."""
+        with self._connect() as con:
+            con.execute("begin immediate")
+            added = con.execute(
+                "insert into open_periods values (?, ?, ?) on conflict (period) do nothing",
+                (period, username, _iso(self.clock())),
+            ).rowcount
+            if added:
+                self._audit(con, username, OPEN_PERIOD, period, remote, "")
+            con.execute("commit")
+        return bool(added)
+
+    def stop_period(self, period: str, username: str, remote: str) -> bool:
+        """The office stops uploads for a period it opened on the portal; False if it had not opened it."""
+        with self._connect() as con:
+            con.execute("begin immediate")
+            removed = con.execute("delete from open_periods where period = ?", (period,)).rowcount
+            if removed:
+                self._audit(con, username, STOP_PERIOD, period, remote, "")
+            con.execute("commit")
+        return bool(removed)
 
     # --- jobs and snapshots -------------------------------------------------------------------------------------
 

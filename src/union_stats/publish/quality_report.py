@@ -12,7 +12,9 @@ import logging
 import math
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -56,6 +58,8 @@ OUTCOME_ZH = {
     "held": "已收到，本统计期已关账，暂不入库（区总工会重新开放后自动处理）",
     "superseded": "已被本单位后来提交的文件替代",
 }
+# a portal's clerk reads "return" as what the office does after its review; the check's own verdict is worded apart
+PORTAL_OUTCOME_ZH = {**OUTCOME_ZH, "rejected": "未通过，请修改后在平台重新上传"}
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
 # Excel's own "Bad" / "Neutral" cell-style colours (and a light blue for info), in the workbook and on the page
 # alike, so a clerk who reads one recognises the other
@@ -104,6 +108,38 @@ class SubmissionReport:
 
 
 @dataclass(frozen=True)
+class Audience:
+    """Who reads the reports written meanwhile (`for_audience`). By default a clerk who sent the file to the office
+    and sends the corrected one the same way; the portal's clerk uploads it again on the portal's page instead (no
+    file name to keep, no remark column to explain a warning in: the page has a box for that), reads each rule by
+    its title, not its id, and may get no annotated copy of a very large file (`annotate`, with the reason)."""
+
+    portal: bool = False
+    annotate: bool = True
+    not_annotated_zh: str = ""  # why there is no annotated copy, when `annotate` is false
+    reword: Callable[[Finding], Finding] | None = None  # the finding as this audience reads it
+
+
+MAIL = Audience()
+_AUDIENCE: ContextVar[Audience | None] = ContextVar("quality_report_audience", default=None)
+
+
+def _audience() -> Audience:
+    return _AUDIENCE.get() or MAIL
+
+
+@contextmanager
+def for_audience(audience: Audience) -> Iterator[None]:
+    """Within the block (on this thread), the reports written are for `audience`: the portal sets it around the
+    self-check that writes its uploads' reports, so that they are worded for the portal."""
+    token = _AUDIENCE.set(audience)
+    try:
+        yield
+    finally:
+        _AUDIENCE.reset(token)
+
+
+@dataclass(frozen=True)
 class _Row:
     """One finding as the report shows it."""
 
@@ -130,9 +166,12 @@ def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out
             raise ValueError(f"finding of submission {finding.submission_id} given for {submission.submission_id}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    audience = _audience()
     stem = _output_stem(submission)
-    ordered = sorted(findings, key=sort_key)
-    annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx") if ordered else None
+    ordered = sorted(map(audience.reword, findings) if audience.reword else findings, key=sort_key)
+    annotated = None
+    if ordered and audience.annotate:
+        annotated = _write_annotated_workbook(submission, ordered, out_dir / f"{stem}.annotated.xlsx")
     html = out_dir / f"{stem}.report.html"
     html.write_text(render_html(submission, ordered, annotated_name=annotated.name if annotated else None), "utf-8")
     return html, annotated
@@ -141,20 +180,25 @@ def write_reports(submission: SubmissionReport, findings: Sequence[Finding], out
 def render_html(submission: SubmissionReport, findings: Sequence[Finding], *, annotated_name: str | None = None) -> str:
     """The report page; `findings` are shown in the order given (write_reports sorts them)."""
     counts = Counter(finding.severity for finding in findings)
+    portal = _audience().portal
     return _html_template().render(
         title=f"{_clean(_unit_label(submission))} {_clean(submission.period)} 数据审核报告",
         status=submission.status,
-        outcome_zh=OUTCOME_ZH[submission.status],
+        outcome_zh=(PORTAL_OUTCOME_ZH if portal else OUTCOME_ZH)[submission.status],
         counts=[(severity, SEVERITY_ZH[severity], counts[severity]) for severity in SEVERITIES],
         facts=_facts(submission),
         steps=_fix_steps(submission, counts, annotated_name),
         rows=[_row(finding) for finding in findings],
         submission_id=_clean(submission.submission_id),
+        portal=portal,
     )
 
 
 def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: str | None) -> list[str]:
     """What the clerk has to do, in order, worded for this submission."""
+    audience = _audience()
+    if audience.portal:
+        return _portal_fix_steps(submission, counts, annotated_name, audience)
     file_name = _clean(Path(submission.file_name).name)
     steps = []
     if counts[ERROR]:
@@ -180,6 +224,44 @@ def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: st
             f"标注副本“{annotated_name}”已把每个问题标在对应单元格上（颜色同上，批注写明问题及修改方法），"
             "第一张表“审核结果”列出全部问题，可对照修改。"
         )
+    return steps
+
+
+def _portal_fix_steps(
+    submission: SubmissionReport, counts: Counter, annotated_name: str | None, audience: Audience
+) -> list[str]:
+    """The steps for a clerk of the portal: corrections are uploaded again on the unit's page (under any file name),
+    a warning is explained in the box beside it on the upload's page."""
+    period = _clean(submission.period)
+    steps = []
+    if counts[ERROR]:
+        steps.append(f"逐条修改下表中的全部{counts[ERROR]}个“错误”（红色）：有错误的文件不能入库。")
+    if counts[WARNING]:
+        steps.append(
+            f"逐条核实全部{counts[WARNING]}个“警告”（黄色）：数据有误的请更正后重新上传；确认无误的，"
+            "请在平台上本次上传的页面、该条警告旁的“说明”框中写明原因，并点“保存说明”。"
+        )
+    if counts[INFO]:
+        steps.append("“提示”（蓝色）是系统已自动规范化的内容，请核对读取结果；无误则无需处理。")
+    if counts[ERROR]:
+        steps.append(
+            f"在原文件上修改后，在平台“本单位报送”页（统计期 {period}）重新上传整个文件（不要只上传修改过的工作表，"
+            "也不要上传批注版）；文件名不限，平台按登录的账户确认单位。"
+        )
+    elif counts[WARNING] or counts[INFO]:
+        steps.append(
+            f"如需更正，在原文件上修改后，在平台“本单位报送”页（统计期 {period}）重新上传整个文件；"
+            "无需更正的，不必重新上传。"
+        )
+    else:
+        steps.append("未发现问题，无需修改或重新上传。")
+    if annotated_name and (counts[ERROR] or counts[WARNING] or counts[INFO]):
+        steps.append(
+            "批注版（在平台上本次上传的页面点“下载批注版报表”）已把每个问题标在对应单元格上（颜色同上，批注写明问题及"
+            "修改方法），第一张表“审核结果”列出全部问题，可对照修改。"
+        )
+    elif not audience.annotate and audience.not_annotated_zh and (counts[ERROR] or counts[WARNING]):
+        steps.append(audience.not_annotated_zh)
     return steps
 
 
@@ -420,7 +502,7 @@ def _add_result_sheet(
     title = _put(sheet, 1, 1, f"{_unit_label(submission)} {submission.period} 数据审核结果")
     title.font = Font(bold=True, size=14)
     row = 3
-    outcome = _put(sheet, row, 2, OUTCOME_ZH[submission.status])
+    outcome = _put(sheet, row, 2, (PORTAL_OUTCOME_ZH if _audience().portal else OUTCOME_ZH)[submission.status])
     outcome.fill, outcome.font = PatternFill(fill_type="solid", fgColor=OUTCOME_FILL[submission.status]), bold
     _put(sheet, row, 1, "审核结果").font = bold
     for severity in SEVERITIES:
@@ -459,7 +541,10 @@ def _add_result_sheet(
             where.font = Font(color="0563C1", underline="single")
         _put(sheet, row, 3, shown.value or "")
         _put(sheet, row, 4, shown.message)
-        _put(sheet, row, 5, f"{shown.rule_title}（{shown.rule}）" if shown.rule_title else shown.rule)
+        if _audience().portal and shown.rule_title:
+            _put(sheet, row, 5, shown.rule_title)  # the portal's clerk reads the rule by its title, never its id
+        else:
+            _put(sheet, row, 5, f"{shown.rule_title}（{shown.rule}）" if shown.rule_title else shown.rule)
         for column in range(1, 6):
             sheet.cell(row=row, column=column).alignment = wrap
     if findings:
