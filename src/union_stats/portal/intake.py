@@ -38,7 +38,6 @@ import os
 import queue
 import re
 import shutil
-import tempfile
 import threading
 import time
 import tomllib
@@ -54,7 +53,7 @@ from union_stats import checking, discover, periods, reference
 from union_stats.findings import Finding
 from union_stats.paths import REFERENCE_DIR, archive_dir_for
 from union_stats.portal.accounts import Account
-from union_stats.portal.isolated import CheckCrashed, CheckTimedOut, IsolatedChecker
+from union_stats.portal.isolated import CheckCrashed, CheckTimedOut, IsolatedChecker, warm_checks
 from union_stats.portal.state import UPLOAD_NOT_CHECKED, PortalState, Upload
 from union_stats.pseudonym import scrub_ids
 from union_stats.publish import quality_report
@@ -204,21 +203,6 @@ def count_cells(data: bytes, suffix: str, limit: int = LARGE_CELLS) -> int:
     except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError, OSError):
         return 0
     return cells
-
-
-def warm_checks() -> None:
-    """Load Great Expectations and the suites, and check one blank template, so that the next check is as fast as
-    any (the portal's checking thread does it before the portal answers; the large uploads' worker when it starts)."""
-    from union_stats.template import write_blank
-    from union_stats.validate import gx_runner
-
-    gx_runner.preload()
-    unit = reference.reference_units()[0]
-    with tempfile.TemporaryDirectory() as folder:
-        period_dir = Path(folder) / "2022"
-        period_dir.mkdir()
-        blank = write_blank(period_dir / "blank.xlsx", unit, "2022")
-        checking.check_files([blank], report_dir=Path(folder) / "reports")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,27 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 from pathlib import Path
 
+from union_stats import checking, reference
 from union_stats.checking import FileCheck
+
+
+def warm_checks() -> None:
+    """Load Great Expectations and the suites, and check one blank template, so that the next check is as fast as
+    any (the portal's checking thread does it before the portal answers; the large uploads' worker when it starts)."""
+    from union_stats.template import write_blank
+    from union_stats.validate import gx_runner
+
+    gx_runner.preload()
+    unit = reference.reference_units()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        period_dir = Path(folder) / "2022"
+        period_dir.mkdir()
+        blank = write_blank(period_dir / "blank.xlsx", unit, "2022")
+        checking.check_files([blank], report_dir=Path(folder) / "reports")
 
 
 class CheckTimedOut(Exception):
@@ -29,8 +46,6 @@ class CheckCrashed(Exception):
 def _serve(connection) -> None:
     """The worker process: warm up, then check each request `(paths, report_dir, period_dir, audience)` in turn and
     answer its `FileCheck`s (or the error, as text: an exception of the check may not survive pickling)."""
-    from union_stats import checking
-    from union_stats.portal.intake import warm_checks
     from union_stats.publish import quality_report
 
     os.nice(10)
