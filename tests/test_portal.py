@@ -1,6 +1,8 @@
 """The portal's working: an upload gives the same findings as `validate` and, once a run loads it, the same
 warehouse rows as the same file placed in the raw folder; explanations, reviews, history, templates; jobs and
-the warehouse's snapshot while another process holds it."""
+the warehouse's snapshot while another process holds it. Then the portal under real use (issue 21): an id per
+upload, only opened periods take uploads, a large workbook holds nobody, approval is of what a run loads, and the
+words a clerk and the office read are the portal's, in Chinese."""
 
 from __future__ import annotations
 
@@ -713,3 +715,29 @@ def test_the_offices_pages_are_in_chinese(tmp_path: Path) -> None:
     assert "按时" in row  # by the time the folder's receipts manifest gives it (the sample came before 15 January)
     assert "未报送" not in dashboard.split('id="completeness"', 1)[1].split("</table>", 1)[0]
     assert "18 / 18 个单位已报送（其中 1 个通过平台）" in dashboard
+
+
+def test_a_store_of_before_gets_an_id_per_upload(tmp_path: Path) -> None:
+    """A portal.sqlite made when the id was the file's hash prefix may hold two units' uploads under one id: the
+    first use gives the repeat an id of its own (and the ids are unique from then on)."""
+    import sqlite3
+
+    from union_stats.portal.accounts import portal_db_for
+    from union_stats.portal.state import PortalState
+
+    portal = make_portal(tmp_path)
+    path = portal_db_for(portal.warehouse)
+    with sqlite3.connect(path) as con:
+        con.execute("drop index uploads_by_upload_id")
+        for unit in ("shiqiao", "dashi"):
+            con.execute(
+                "insert into uploads (submission_id, sha256, unit_code, username, period, client_name, stored_name, "
+                "placed, size_bytes, received_at, status, findings, reports) "
+                "values (?, ?, ?, ?, '2022', 'a.xlsx', ?, 1, 1, '2026-01-01T00:00:00+00:00', 'accepted', '[]', '[]')",
+                ("ab" * 8, "ab" * 32, unit, f"{unit}.clerk", f"{unit}_2022_x.xlsx"),
+            )
+    uploads = PortalState(path).uploads()
+    assert len({upload.submission_id for upload in uploads}) == 2
+    assert ("ab" * 8) in {upload.submission_id for upload in uploads}  # the first keeps its id (its links still work)
+    with sqlite3.connect(path) as con, pytest.raises(sqlite3.IntegrityError):
+        con.execute("update uploads set submission_id = ?", ("cd" * 8,))

@@ -22,7 +22,8 @@ Checks run on one thread (the parse and Great Expectations are not for concurren
 one file takes under a second once the suites are warm, `warm_up`). The uploads that arrive while it checks wait
 and are then checked together, as one batch, each as if alone (`check_files(independent=True)`): the stages
 are made for batches, and Great Expectations costs about the same for 18 files as for one, so on a deadline day
-the 18th clerk waits for about two checks, not for 17. An upload of more than `LARGE_CELLS` cells (counted at the
+the 18th clerk waits for about two checks, not for 17 (and for one when they come together: the thread waits a
+moment for uploads arriving with the first, `GATHER`). An upload of more than `LARGE_CELLS` cells (counted at the
 door from the sheets' XML) never joins them: it is checked apart, one at a time, in a worker process with a
 time budget (`isolated.py`), and gets no annotated copy (the report says so), so that it holds nobody's answer.
 """
