@@ -59,6 +59,27 @@ def when_zh(moment: str) -> str:
         return moment
 
 
+# each audit detail's key, worded in Chinese from (its value, the sign before it, the units' names)
+DETAIL_WORDS = {
+    "unit": lambda value, sign, names: f"单位：{names.get(value, value)}",
+    "period": lambda value, sign, names: f"统计期：{value}",
+    "status": lambda value, sign, names: f"检查结果：{STATUS_ZH.get(value, value)}",
+    "stored": lambda value, sign, names: f"保存为：{value}",
+    "placed": lambda value, sign, names: "已放入入库文件夹" if value == "1" else "未放入入库文件夹（不会入库）",
+    "upload": lambda value, sign, names: f"上传记录：第 {value} 号",
+    "items": lambda value, sign, names: f"说明：{value} 条",
+    "job": lambda value, sign, names: f"操作编号：{value}",
+    "kind": lambda value, sign, names: f"操作：{JOB_ZH.get(value, value)}",
+    "exit": lambda value, sign, names: "结果：成功" if value == "0" else f"结果：失败（退出码 {value}）",
+    "role": lambda value, sign, names: f"角色：{ROLE_ZH.get(value, value)}",
+    "scope": lambda value, sign, names: f"锁定范围：{SCOPE_ZH.get(value, value)}",
+    "until": lambda value, sign, names: f"锁定至：{when_zh(value)}",
+    "cells": lambda value, sign, names: f"单元格：超过 {value} 个" if sign == ">" else f"单元格：{value} 个",
+    "seconds": lambda value, sign, names: f"限时：{value} 秒",
+    "reason": lambda value, sign, names: f"原因：{REASON_ZH.get(value, value)}",
+}
+
+
 def detail_zh(action: str, detail: str, unit_names: dict[str, str]) -> str:
     """An audit line's details in Chinese (`unit=shiqiao period=2022 status=accepted ...`); a detail that is not
     made of `key=value` words is shown as kept (the login failures' reasons are translated)."""
@@ -67,43 +88,10 @@ def detail_zh(action: str, detail: str, unit_names: dict[str, str]) -> str:
     pairs = DETAIL.findall(detail)
     if not pairs:
         return detail
-    words = []
-    for key, sign, value in pairs:
-        if key == "unit":
-            words.append(f"单位：{unit_names.get(value, value)}")
-        elif key == "period":
-            words.append(f"统计期：{value}")
-        elif key == "status":
-            words.append(f"检查结果：{STATUS_ZH.get(value, value)}")
-        elif key == "stored":
-            words.append(f"保存为：{value}")
-        elif key == "placed":
-            words.append("已放入入库文件夹" if value == "1" else "未放入入库文件夹（不会入库）")
-        elif key == "upload":
-            words.append(f"上传记录：第 {value} 号")
-        elif key == "items":
-            words.append(f"说明：{value} 条")
-        elif key == "job":
-            words.append(f"操作编号：{value}")
-        elif key == "kind":
-            words.append(f"操作：{JOB_ZH.get(value, value)}")
-        elif key == "exit":
-            words.append("结果：成功" if value == "0" else f"结果：失败（退出码 {value}）")
-        elif key == "role":
-            words.append(f"角色：{ROLE_ZH.get(value, value)}")
-        elif key == "scope":
-            words.append(f"锁定范围：{SCOPE_ZH.get(value, value)}")
-        elif key == "until":
-            words.append(f"锁定至：{when_zh(value)}")
-        elif key == "cells":
-            words.append(f"单元格：超过 {value} 个" if sign == ">" else f"单元格：{value} 个")
-        elif key == "seconds":
-            words.append(f"限时：{value} 秒")
-        elif key == "reason":
-            words.append(f"原因：{REASON_ZH.get(value, value)}")
-        else:
-            words.append(f"{key}：{value}")
-    return "；".join(words)
+    return "；".join(
+        DETAIL_WORDS[key](value, sign, unit_names) if key in DETAIL_WORDS else f"{key}：{value}"
+        for key, sign, value in pairs
+    )
 
 
 # --- a job's output --------------------------------------------------------------------------------------------------
