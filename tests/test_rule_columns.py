@@ -122,7 +122,7 @@ def test_rows_the_unit_must_report_and_whether_they_are_there() -> None:
 
 
 def test_change_from_last_period_and_distance_from_the_usual_range() -> None:
-    from union_stats.warehouse import ValidationContext
+    from union_stats.runs import ValidationContext
 
     history = pl.DataFrame(
         {

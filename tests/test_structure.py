@@ -88,3 +88,75 @@ def test_the_readme_layout_names_every_module() -> None:
         if path.is_dir() and not path.name.startswith(("_", ".")) and f"{path.name}/" not in layout
     ]
     assert unnamed == []
+
+
+def _reach(start: set[str]) -> set[str]:
+    """The project modules `start` imports, directly or through others (at module level or in a function)."""
+    modules = _modules()
+    graph = {name: _imports(path, name, set(modules)) for name, path in modules.items()}
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += graph.get(name, set())
+    return seen
+
+
+def test_the_validate_stage_does_not_reach_the_warehouse_module() -> None:
+    """The self-check (`validate`, the portal's check) and the validate stage need no warehouse: what a batch is
+    checked against comes in a `runs.ValidationContext`, the reference tables from `ref_tables`."""
+    stage = {name for name in _modules() if name.startswith("union_stats.validate")} | {"union_stats.checking"}
+    reached = _reach(stage)
+    assert "union_stats.validate.rule_columns" in reached  # the walk follows imports
+    assert "union_stats.warehouse" not in reached
+
+
+# a dictionary with these keys is a table of words for the codes of labels.toml's groups
+LABEL_KEY_SETS = {
+    "outcomes": {"accepted", "rejected"},
+    "severities": {"error", "warning", "info"},
+    "unit_kinds": {"town", "district_office"},
+    "reporting_scopes": {"all", "towns"},
+}
+
+
+def test_each_label_and_the_accepted_statuses_have_one_home() -> None:
+    """Outcome, severity, unit-kind and reporting-scope words, and which outcomes count, are said in
+    reference/labels.toml only: no module writes a dictionary of them or a list of the accepted statuses, and no
+    SQL statement spells the accepted statuses out (it asks ref.outcomes)."""
+    said_again = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            strings = None
+            if isinstance(node, ast.Dict):
+                strings = {key.value for key in node.keys if isinstance(key, ast.Constant)}
+            elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                strings = {item.value for item in node.elts if isinstance(item, ast.Constant)}
+                if {"accepted", "accepted_with_warnings"} <= strings:
+                    said_again.append(f"{name}:{node.lineno} lists the accepted statuses")
+                continue
+            if strings is None:
+                continue
+            for group, keys in LABEL_KEY_SETS.items():
+                if keys <= strings:
+                    said_again.append(f"{name}:{node.lineno} words the {group}")
+    sql = PACKAGE.parent.parent / "sql"
+    for path in sql.rglob("*.sql"):
+        text = "\n".join(line.split("--")[0] for line in path.read_text(encoding="utf-8").splitlines())
+        if "'accepted_with_warnings'" in text or "'accepted'" in text:
+            said_again.append(f"{path.relative_to(sql)} spells the accepted statuses out")
+    assert said_again == []
+
+
+def test_the_labels_file_has_every_code_the_project_uses() -> None:
+    from union_stats import labels, reference
+
+    assert labels.ACCEPTED == ("accepted", "accepted_with_warnings")
+    assert set(labels.outcomes()) == {"accepted", "accepted_with_warnings", "rejected", "held", "superseded", "missing"}
+    assert set(labels.severities()) == {"error", "warning", "info"}
+    assert {unit.kind for unit in reference.reference_units()} == set(labels.unit_kinds())
+    assert {indicator.reported_by for indicator in reference.indicators()} <= set(labels.reporting_scopes())
+    assert {row["reported_by"] for row in reference.reporting_groups()} == set(labels.reporting_scopes())
+    for form in ("en", "zh", "report_zh", "portal_zh", "audit_zh", "loaded_zh", "colour", "fill"):
+        assert set(labels.outcomes(form)) == set(labels.outcomes()), form

@@ -4,7 +4,8 @@
 -- welfare totals), take it from the indicator sheet. Lineage: submission, sheet, and the source row (indicator sheet) or row count.
 -- incremental by period: its rows depend on their own period only: a run rebuilds just its period's rows
 with submissions as (
-    select * from ops.submissions where status in ('accepted', 'accepted_with_warnings', 'superseded')
+    select * from ops.submissions
+    where status in (select status from ref.outcomes where counted) or status = 'superseded'
 ),
 units as (
     select * from marts.dim_unit

@@ -17,6 +17,6 @@ final as (
         source_row,
         detail_rows
     from submission_values
-    where submission_status in ('accepted', 'accepted_with_warnings')
+    where submission_status in (select status from ref.outcomes where counted)
 )
 select * from final

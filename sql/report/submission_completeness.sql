@@ -20,7 +20,7 @@ per_unit as (
         min(received_at) as first_received_at,
         max(received_at) as last_received_at,
         -- the file that counts: the current accepted one if any, else the latest received
-        arg_max(submission_id, (status in ('accepted', 'accepted_with_warnings'), received_at)) as submission_id
+        arg_max(submission_id, (status in (select status from ref.outcomes where counted), received_at)) as submission_id
     from submissions
     group by period, unit_code
 ),

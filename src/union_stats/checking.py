@@ -94,9 +94,9 @@ def check_files(
         unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
         written: dict[str, list[Path]] = {}
         if report_dir is not None:
-            from union_stats.publish import run_summary
+            from union_stats.publish import quality_report
 
-            written = run_summary.write_quality_reports(
+            written = quality_report.write_quality_reports(
                 batch, validated.outcomes, validated.findings, distinct, report_dir
             )
         for item in received:

@@ -16,18 +16,13 @@ from pathlib import Path
 
 import duckdb
 
-from union_stats import reference
+from union_stats import labels, reference
 
 FIGURE_ID = re.compile(r"F\d{2}")
 
-# the catalog's words for who reports an indicator, and for the kinds of unit, as the office says them
-REPORTED_BY_ZH = {
-    "all": "全部报送单位",
-    "towns": "各镇（街）总工会",
-    "district_office": "区总工会本级",
-    "education_union": "区教育工会",
-}
-KIND_ZH = {"town": "镇（街）总工会", "district_office": "区总工会本级", "education_union": "区教育工会"}
+# the words for who reports an indicator and for the kinds of unit, as the office says them (reference/labels.toml)
+REPORTED_BY_ZH = labels.reporting_scopes()
+KIND_ZH = labels.unit_kinds()
 AGGREGATION_ZH = {
     "sum": "各单位数值相加",
     "count_yes": "填“是”的单位数",
@@ -290,8 +285,8 @@ def explain(warehouse: Path, figure: str, period: str) -> Explanation:
             row[0]
             for row in con.execute(
                 "select unit_code from report.submission_completeness where period = ? and list_contains(?, unit_kind) "
-                "and status not in ('accepted', 'accepted_with_warnings') order by unit_code",
-                [period, kinds],
+                "and not list_contains(?, status) order by unit_code",
+                [period, kinds, list(labels.ACCEPTED)],
             ).fetchall()
         ]
     additive = all(indicator.aggregation in ("sum", "count_yes") for indicator in indicators)

@@ -16,22 +16,13 @@ import polars as pl
 
 from union_stats import transform
 from union_stats.findings import Finding, findings_frame
+from union_stats.labels import ACCEPTED
 from union_stats.parse import ParsedBatch
-from union_stats.reference import template
+from union_stats.ref_tables import load_reference, register
+from union_stats.reference import raw_columns, template
 from union_stats.runs import RunContext
 from union_stats.validate import ValidatedBatch
-from union_stats.warehouse import (
-    ACCEPTED,
-    FigureRow,
-    connect,
-    district_figures,
-    ensure_warehouse,
-    load_reference,
-    raw_columns,
-    record_run,
-    register,
-    transaction,
-)
+from union_stats.warehouse import FigureRow, connect, district_figures, ensure_warehouse, record_run, transaction
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -178,15 +169,15 @@ def load_batch(
         from (
             select unit_code, arg_max(submission_id, (received_at, processed_at, submission_id)) as submission_id
             from ops.submission_log
-            where period = ? and status in ('accepted', 'accepted_with_warnings')
+            where period = $period and list_contains($accepted, status)
             group by unit_code
         ) as latest
-        where ops.submission_log.period = ?
+        where ops.submission_log.period = $period
             and ops.submission_log.unit_code = latest.unit_code
-            and ops.submission_log.status in ('accepted', 'accepted_with_warnings')
+            and list_contains($accepted, ops.submission_log.status)
             and ops.submission_log.submission_id <> latest.submission_id
         """,
-        [batch.period, batch.period],
+        {"period": batch.period, "accepted": list(ACCEPTED)},
     )
 
 

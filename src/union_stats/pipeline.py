@@ -97,9 +97,9 @@ def report_to_units(
 ) -> int:
     """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
     one for each file loaded earlier that this run told something (the same person paid by two units)."""
-    from union_stats.publish import run_summary
+    from union_stats.publish import quality_report, run_summary
 
-    written = run_summary.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
+    written = quality_report.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
     return len(written) + len(run_summary.write_told_back_reports(run, validated.told_back))
 
 

@@ -134,6 +134,12 @@ class SheetSpec:
         return tuple(name for name in self.parsed_columns if name not in personal)
 
 
+def raw_columns(sheet: SheetSpec) -> list[str]:
+    """The columns of a sheet's raw table: lineage, then what the parse stage keeps of the sheet (personal data,
+    even masked, is never stored: only what `pseudonym` derives from it)."""
+    return [*LINEAGE_COLUMNS, *sheet.stored_columns]
+
+
 @dataclass(frozen=True)
 class CoverField:
     name: str

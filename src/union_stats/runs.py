@@ -10,10 +10,32 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from union_stats import discover, reference
 from union_stats.paths import archive_dir_for, data_docs_dir_for, reports_dir_for
 from union_stats.reference import Unit
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass
+class ValidationContext:
+    """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
+
+    # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
+    history: pl.DataFrame = field(default_factory=lambda: _empty_history())
+    # per detail sheet kind: rows of the period's current submissions that are not in this batch
+    other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def _empty_history() -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(
+        schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
+    )
 
 
 @dataclass(frozen=True)

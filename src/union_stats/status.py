@@ -13,40 +13,17 @@ from decimal import Decimal
 import duckdb
 from rich.table import Table
 
-from union_stats import office_time
+from union_stats import labels, office_time
 from union_stats.periods import is_quarter, quarters_of
 
 LANGUAGES = ("zh", "en")
 FORMATS = ("table", "csv", "json")
 
-# short outcome words for a table row (quality_report.OUTCOME_ZH is the clerk's sentence on the report page)
-OUTCOME = {
-    "zh": {
-        "accepted": "通过",
-        "accepted_with_warnings": "通过（有警告）",
-        "rejected": "退回",
-        "held": "暂存（已关账）",
-        "superseded": "已被替代",
-        "missing": "未报送",
-    },
-    "en": {
-        "accepted": "accepted",
-        "accepted_with_warnings": "accepted with warnings",
-        "rejected": "rejected",
-        "held": "held (period closed)",
-        "superseded": "superseded",
-        "missing": "missing",
-    },
-}
+# short outcome words for a table row (labels.toml's report_zh is the clerk's sentence on the report page)
+OUTCOME = {"zh": labels.outcomes("zh"), "en": labels.outcomes("en")}
 # the name column of a file whose cover names no unit expected for the period
 UNKNOWN_UNIT = {"zh": "（非本期应报单位）", "en": "(not an expected unit)"}
-COLOURS = {
-    "missing": "red",
-    "rejected": "red",
-    "held": "yellow",
-    "accepted_with_warnings": "yellow",
-    "accepted": "green",
-}
+COLOURS = labels.outcomes("colour")
 HEADERS = {
     "zh": ("单位代码", "单位", "结果", "文件数", "最新文件", "最新文件结果", "首次收到", "是否按时", "错误", "警告"),
     "en": (

@@ -8,52 +8,25 @@ reads people need (district figures, completeness). The load stage writes throug
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
-from union_stats import discover, office_time, reference, transform
+from union_stats import discover, office_time, transform
 from union_stats.discover import ReceivedFile
-from union_stats.paths import REFERENCE_DIR, SQL_DIR
-from union_stats.reference import LINEAGE_COLUMNS, SheetSpec, Unit, template
-from union_stats.runs import RunContext
-
-if TYPE_CHECKING:  # Polars loads only where a frame is made: a no-op rerun answers without it
-    import polars as pl
+from union_stats.labels import ACCEPTED, HELD
+from union_stats.paths import SQL_DIR
+from union_stats.reference import raw_columns, template
+from union_stats.runs import RunContext, ValidationContext
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ValidationContext:
-    """What the warehouse already knows that a batch is checked against (empty for a file checked alone)."""
-
-    # accepted indicator values of earlier periods: unit_code, period, indicator_code, value
-    history: pl.DataFrame = field(default_factory=lambda: _empty_history())
-    # per detail sheet kind: rows of the period's current submissions that are not in this batch
-    other_records: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-
-def _empty_history() -> pl.DataFrame:
-    import polars as pl
-
-    return pl.DataFrame(
-        schema={"unit_code": pl.String, "period": pl.String, "indicator_code": pl.String, "value": pl.Float64}
-    )
-
-
-ACCEPTED = ("accepted", "accepted_with_warnings")
-HELD = "held"
 
 
 LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
@@ -195,12 +168,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
-def raw_columns(sheet: SheetSpec) -> list[str]:
-    """The columns of a sheet's raw table: lineage, then what the parse stage keeps of the sheet (personal data,
-    even masked, is never stored: only what `pseudonym` derives from it)."""
-    return [*LINEAGE_COLUMNS, *sheet.stored_columns]
-
-
 def raw_table_ddl() -> dict[str, str]:
     """The statement creating each raw table, by file name (`raw.<kind>.sql`): the lineage columns, then the
     template sheet's columns, all text as parsed. Generated from the template into `sql/ddl/` (`union-stats
@@ -235,95 +202,6 @@ def write_raw_ddl(sql_dir: Path = SQL_DIR) -> list[Path]:
 def ensure_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     """Schemas and the pipeline's own tables (`sql/ddl/`: ops, and one raw table per sheet kind)."""
     transform.ensure_schemas(con)
-
-
-def register(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    """A frame as the relation `incoming`, for one insert or replace."""
-    con.register("incoming", frame.to_arrow())
-
-
-def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    register(con, frame)
-    con.execute(f"create or replace table {name} as select * from incoming")
-    con.unregister("incoming")
-
-
-def _blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
-    import polars as pl
-
-    return frame.with_columns(pl.col(pl.String).replace("", None))
-
-
-def _deadline_rules() -> pl.DataFrame:
-    import polars as pl
-
-    settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8"))
-    return pl.DataFrame([{"period_kind": kind, "days_after_end": days} for kind, days in settings["deadlines"].items()])
-
-
-def load_reference(con: duckdb.DuckDBPyConnection, units: tuple[Unit, ...]) -> None:
-    """The catalog, figures and rules are replaced whole; units accumulate (a period may bring its own)."""
-    import polars as pl
-
-    reference_codes = {unit.unit_code for unit in reference.reference_units()}
-    incoming = pl.DataFrame(
-        [
-            dataclasses.asdict(unit)
-            | {"origin": "reference" if unit.unit_code in reference_codes else "period_units_file"}
-            for unit in units
-        ],
-        schema={
-            field.name: pl.Float64 if field.name == "size_weight" else pl.String for field in dataclasses.fields(Unit)
-        }
-        | {"origin": pl.String},
-    )
-    tables = {
-        row[0]
-        for row in con.execute("select table_name from information_schema.tables where table_schema = 'ref'").fetchall()
-    }
-    if "units" in tables:
-        known = con.sql("select * from ref.units").pl()
-        incoming = pl.concat(
-            [known.filter(~pl.col("unit_code").is_in(incoming["unit_code"].implode())), incoming],
-            how="vertical_relaxed",
-        )
-    _replace_table(con, "ref.units", incoming.sort("unit_code"))
-    _replace_table(
-        con, "ref.indicators", _blank_as_null(pl.DataFrame([dataclasses.asdict(i) for i in reference.indicators()]))
-    )
-    _replace_table(con, "ref.figures", pl.DataFrame([dataclasses.asdict(f) for f in reference.figures()]))
-    _replace_table(con, "ref.reporting_groups", pl.DataFrame(reference.reporting_groups()))
-    _replace_table(con, "ref.deadline_rules", _deadline_rules())
-    _replace_table(con, "ref.template_sheets", _template_sheets())
-    _replace_table(
-        con, "ref.beneficiary_types", pl.DataFrame([dataclasses.asdict(t) for t in reference.beneficiary_types()])
-    )
-    _replace_table(
-        con,
-        "ref.targets",
-        pl.DataFrame(list(reference.targets()), schema=dict.fromkeys(reference.TARGET_COLUMNS, pl.String)),
-    )
-    _replace_table(
-        con,
-        "ref.published_reports",
-        pl.DataFrame(
-            list(reference.published_reports()), schema=dict.fromkeys(reference.PUBLISHED_REPORT_COLUMNS, pl.String)
-        ),
-    )
-
-
-def _template_sheets() -> pl.DataFrame:
-    """Which sheets each template version has: a detail-derived indicator takes its value from its detail sheet
-    in a file whose version has that sheet, and from the indicator sheet in one whose version does not."""
-    import polars as pl
-
-    return pl.DataFrame(
-        [
-            {"template_version": version, "sheet_kind": sheet.kind, "sheet_name": sheet.sheet}
-            for version in reference.template_versions()
-            for sheet in template(version).sheets
-        ]
-    )
 
 
 @dataclass
@@ -390,9 +268,10 @@ def read_state(warehouse: Path, period: str, with_context: bool = True) -> Wareh
                     "join ops.submission_log using (submission_id) "
                     "left join ops.sheet_layouts as layouts on layouts.submission_id = raw_rows.submission_id "
                     "and layouts.sheet_kind = $kind and layouts.field = $id_field "
-                    "where ops.submission_log.period = $period and ops.submission_log.status in ('accepted', 'accepted_with_warnings')",
+                    "where ops.submission_log.period = $period and list_contains($accepted, ops.submission_log.status)",
                     params={
                         "period": period,
+                        "accepted": list(ACCEPTED),
                         "kind": sheet.kind,
                         "id_field": sheet.id_column.name if sheet.id_column else "",
                     },

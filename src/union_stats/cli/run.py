@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from union_stats import labels
 from union_stats.cli.common import (
     PERIOD_HELP,
     Failure,
@@ -130,7 +131,7 @@ def print_unreported(period: str, figures: list, warehouse: Path) -> str:
         raise warehouse_failure(warehouse, error) from error
     if targets:
         print_table(targets_table(targets))
-    accepted = sum(row["status"] in ("accepted", "accepted_with_warnings") for row in units)
+    accepted = sum(row["status"] in labels.ACCEPTED for row in units)
     complete = sum(figure.complete for figure in figures)
     return (
         f"{accepted} of {len(units)} units with an accepted file; {complete} of {len(figures)} figures complete; "

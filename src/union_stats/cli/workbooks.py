@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from union_stats import labels
 from union_stats.cli.common import Failure, Period, app, check_writable, example, stdout
 from union_stats.periods import is_quarter
 
@@ -17,7 +18,9 @@ try:  # Typer vendors its own Click (typer._click); its exceptions are not those
 except ImportError:  # pragma: no cover - a Typer that uses Click itself
     from click.exceptions import UsageError
 
-SEVERITY_ZH = {"error": "[red]错误[/]", "warning": "[yellow]警告[/]", "info": "[blue]提示[/]"}
+SEVERITY_ZH = {
+    code: f"[{colour}]{labels.severities()[code]}[/]" for code, colour in labels.severities("colour").items()
+}
 
 
 @app.command(

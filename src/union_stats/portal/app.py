@@ -38,7 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from union_stats import discover, periods, reference
+from union_stats import discover, labels, periods, reference
 from union_stats.parse import units_named_in
 from union_stats.paths import make_secret_file
 from union_stats.portal.accounts import LOCK_ADDRESS, LOCK_NAME, Account, AccountError, Lock, portal_db_for
@@ -68,23 +68,10 @@ BEIJING = timezone(timedelta(hours=8))
 MAX_EXPLANATION = 2000
 MAX_COMMENT = 2000
 
-STATUS_ZH = {
-    "accepted": "通过",
-    "accepted_with_warnings": "通过（有警告）",
-    "rejected": "未通过，请修改后重新上传",
-    "held": "已收到（已关账，暂不入库）",
-    "superseded": "已被替代",
-    "missing": "未报送",
-}
+STATUS_ZH = labels.outcomes("portal_zh")
 # what the warehouse made of a submission, as its unit reads it
-LOADED_ZH = {
-    "accepted": "已入库",
-    "accepted_with_warnings": "已入库（有警告）",
-    "rejected": "未入库（有错误）",
-    "superseded": "已被本单位后来的文件替代",
-    "held": "已收到，已关账暂不入库",
-}
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
+LOADED_ZH = labels.outcomes("loaded_zh")
+SEVERITY_ZH = labels.severities()
 DECISION_ZH = {"approved": "已审核通过", "returned": "已退回"}
 JOB_ZH = {"run": "运行入库", "close": "关账", "reopen": "重新开放"}
 SECURITY_HEADERS = {

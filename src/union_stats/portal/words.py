@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from union_stats import labels
+
 BEIJING = timezone(timedelta(hours=8))
 
 ACTION_ZH = {
@@ -33,12 +35,7 @@ ACTION_ZH = {
     "stop_period": "停止网上报送",
     "export": "导出",
 }
-STATUS_ZH = {
-    "accepted": "通过",
-    "accepted_with_warnings": "通过（有警告）",
-    "rejected": "未通过",
-    "held": "已关账暂存",
-}
+STATUS_ZH = labels.outcomes("audit_zh")
 JOB_ZH = {"run": "运行入库", "close": "关账", "reopen": "重新开放"}
 ROLE_ZH = {"unit": "基层单位", "office": "区总工会"}
 REASON_ZH = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from openpyxl import load_workbook
@@ -30,6 +31,8 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
+from union_stats import labels
+from union_stats.discover import ReceivedFile
 from union_stats.findings import (
     ERROR,
     INFO,
@@ -40,37 +43,25 @@ from union_stats.findings import (
     sort_key,
     stopped_before_reading,
 )
-from union_stats.parse import normalise_label
+from union_stats.parse import ParsedBatch, normalise_label
 from union_stats.pseudonym import ID_IN_TEXT, mask, names_pattern, scrub
 from union_stats.reference import template
 from union_stats.rules import registry
 from union_stats.template import display_width
 from union_stats.templating import html_environment
 
+if TYPE_CHECKING:
+    import polars as pl
+
 log = logging.getLogger(__name__)
 
 HTML_TEMPLATE = "quality_report.html.j2"
 
-OUTCOME_ZH = {
-    "accepted": "通过",
-    "accepted_with_warnings": "通过（有警告，请确认）",
-    "rejected": "退回，请修改后重新提交",
-    "held": "已收到，本统计期已关账，暂不入库（区总工会重新开放后自动处理）",
-    "superseded": "已被本单位后来提交的文件替代",
-}
-# a portal's clerk reads "return" as what the office does after its review; the check's own verdict is worded apart
-PORTAL_OUTCOME_ZH = {**OUTCOME_ZH, "rejected": "未通过，请修改后在平台重新上传"}
-SEVERITY_ZH = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
-# Excel's own "Bad" / "Neutral" cell-style colours (and a light blue for info), in the workbook and on the page
-# alike, so a clerk who reads one recognises the other
-SEVERITY_FILL = {ERROR: "FFC7CE", WARNING: "FFEB9C", INFO: "DDEBF7"}
-OUTCOME_FILL = {
-    "accepted": "C6EFCE",
-    "accepted_with_warnings": "FFEB9C",
-    "rejected": "FFC7CE",
-    "held": "DDEBF7",
-    "superseded": "EDEDED",
-}
+OUTCOME_ZH = labels.outcomes("report_zh")
+PORTAL_OUTCOME_ZH = labels.outcomes("portal_zh")
+SEVERITY_ZH = labels.severities()
+SEVERITY_FILL = labels.severities("fill")
+OUTCOME_FILL = labels.outcomes("fill")
 
 COMMENT_AUTHOR = "番禺区总工会数据审核"
 RESULT_SHEET = "审核结果"
@@ -568,3 +559,56 @@ def _make_active(workbook: Workbook, sheet: Worksheet) -> None:
     sheet.views.sheetView[0].tabSelected = True
     for view in workbook.views:
         view.firstSheet = 0
+
+
+def personal_columns(layouts: pl.DataFrame) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
+    """Per submission, where its workbook holds personal data (from its sheet layouts): (sheet, column letter,
+    header row, kind)."""
+    kinds = {
+        (sheet.kind, column.name): column.personal
+        for sheet in template().sheets
+        for column in sheet.columns
+        if column.personal
+    }
+    found: dict[str, list[tuple[str, str, int, str]]] = defaultdict(list)
+    for row in layouts.iter_rows(named=True):
+        kind = kinds.get((row["sheet_kind"], row["field"]))
+        if kind and row["column_letter"]:
+            found[row["submission_id"]].append((row["sheet_name"], row["column_letter"], row["header_row"], kind))
+    return {submission_id: tuple(places) for submission_id, places in found.items()}
+
+
+def write_quality_reports(
+    batch: ParsedBatch,
+    outcomes: pl.DataFrame,
+    findings: list[Finding],
+    files: list[ReceivedFile],
+    out_dir: Path,
+    run_id: str | None = None,
+) -> dict[str, list[Path]]:
+    """For each submission of the batch, its HTML report and annotated workbook; paths by submission id."""
+    by_submission: dict[str, list[Finding]] = defaultdict(list)
+    for finding in findings:
+        by_submission[finding.submission_id].append(finding)
+    status = dict(outcomes.select("submission_id", "status").iter_rows())
+    paths = {item.submission_id: item.path for item in files}
+    personal = personal_columns(batch.layouts)
+    written = {}
+    for row in batch.submissions.iter_rows(named=True):
+        submission_id = row["submission_id"]
+        report = SubmissionReport(
+            submission_id=submission_id,
+            file_name=row["file_name"],
+            unit_code=row["unit_code"] or "",
+            unit_name=row["unit_name"],
+            period=batch.period,
+            status=status[submission_id],
+            received_at=row["received_at"],
+            sha256=row["sha256"],
+            source_path=paths.get(submission_id),
+            run_id=run_id,
+            personal_columns=personal.get(submission_id, ()),
+        )
+        html, workbook = write_reports(report, by_submission[submission_id], out_dir)
+        written[submission_id] = [path for path in (html, workbook) if path is not None]
+    return written

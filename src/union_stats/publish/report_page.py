@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import jinja2
 
-from union_stats import office_time, periods
+from union_stats import labels, office_time, periods
 from union_stats.paths import REFERENCE_DIR
 from union_stats.templating import html_environment
 
@@ -33,17 +33,10 @@ VALIDATION_SUFFIX = "_validation"  # district_report.html → district_report_va
 FIRST_CELLS = 5  # how many of a rule's cells the validation page lists before "等 N 处"
 SHANGHAI = "Asia/Shanghai"
 
-STATUS_ZH = {
-    "accepted": "通过",
-    "accepted_with_warnings": "通过（有警告）",
-    "rejected": "退回",
-    "superseded": "已被替代",
-    "held": "暂存（已关账）",
-    "missing": "未报送",
-}
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
-SEVERITY_ORDER = ("error", "warning", "info")
-KIND_ZH = {"town": "镇街", "district_office": "区总本级", "education_union": "区教育工会"}
+STATUS_ZH = labels.outcomes()
+SEVERITY_ZH = labels.severities()
+SEVERITY_ORDER = tuple(labels.severities())  # worst first
+KIND_ZH = labels.unit_kinds("short_zh")
 BASIS_ZH = {"annual": "年报", "quarters": "季报", "annual_and_quarters": "年报与季报"}
 
 
@@ -355,7 +348,7 @@ def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Ta
     summary = {
         "expected": len(rows),
         "submitted": sum(row["status"] != "missing" for row in rows),
-        "accepted": sum(row["status"] in ("accepted", "accepted_with_warnings") for row in rows),
+        "accepted": sum(row["status"] in labels.ACCEPTED for row in rows),
         "on_time": sum(row["on_time"] is True for row in rows),
         "late": sum(row["on_time"] is False for row in rows),
     }

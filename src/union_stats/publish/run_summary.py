@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
 
 from union_stats import office_time
-from union_stats.discover import ReceivedFile
 from union_stats.findings import ERROR, Finding, sort_key
+from union_stats.labels import HELD
 from union_stats.parse import ParsedBatch
-from union_stats.reference import template
 from union_stats.runs import RunContext, RunSummary
 from union_stats.validate import ValidatedBatch
-from union_stats.warehouse import (
-    HELD,
-    FigureRow,
-    connect,
-    has_published_report,
-)
+from union_stats.warehouse import FigureRow, connect, has_published_report
 
 
 def outcomes_markdown(outcomes: list[tuple]) -> str:
@@ -102,61 +95,6 @@ def _percent(ratio) -> str:
     return "—" if ratio is None else f"{float(ratio):.0%}"
 
 
-def _personal_columns(layouts: pl.DataFrame) -> dict[str, tuple[tuple[str, str, int, str], ...]]:
-    """Per submission, where its workbook holds personal data (from its sheet layouts): (sheet, column letter,
-    header row, kind)."""
-    kinds = {
-        (sheet.kind, column.name): column.personal
-        for sheet in template().sheets
-        for column in sheet.columns
-        if column.personal
-    }
-    found: dict[str, list[tuple[str, str, int, str]]] = defaultdict(list)
-    for row in layouts.iter_rows(named=True):
-        kind = kinds.get((row["sheet_kind"], row["field"]))
-        if kind and row["column_letter"]:
-            found[row["submission_id"]].append((row["sheet_name"], row["column_letter"], row["header_row"], kind))
-    return {submission_id: tuple(places) for submission_id, places in found.items()}
-
-
-def write_quality_reports(
-    batch: ParsedBatch,
-    outcomes: pl.DataFrame,
-    findings: list[Finding],
-    files: list[ReceivedFile],
-    out_dir: Path,
-    run_id: str | None = None,
-) -> dict[str, list[Path]]:
-    """For each submission of the batch, its HTML report and annotated workbook; paths by submission id."""
-    from union_stats.publish import quality_report
-
-    by_submission: dict[str, list[Finding]] = defaultdict(list)
-    for finding in findings:
-        by_submission[finding.submission_id].append(finding)
-    status = dict(outcomes.select("submission_id", "status").iter_rows())
-    paths = {item.submission_id: item.path for item in files}
-    personal = _personal_columns(batch.layouts)
-    written = {}
-    for row in batch.submissions.iter_rows(named=True):
-        submission_id = row["submission_id"]
-        report = quality_report.SubmissionReport(
-            submission_id=submission_id,
-            file_name=row["file_name"],
-            unit_code=row["unit_code"] or "",
-            unit_name=row["unit_name"],
-            period=batch.period,
-            status=status[submission_id],
-            received_at=row["received_at"],
-            sha256=row["sha256"],
-            source_path=paths.get(submission_id),
-            run_id=run_id,
-            personal_columns=personal.get(submission_id, ()),
-        )
-        html, workbook = quality_report.write_reports(report, by_submission[submission_id], out_dir)
-        written[submission_id] = [path for path in (html, workbook) if path is not None]
-    return written
-
-
 def write_told_back_reports(run: RunContext, told: list[Finding]) -> dict[str, list[Path]]:
     """A new report for each file loaded earlier that this run told something (validate.told_back): its unit
     reads the new warning beside the findings it had, on its archived copy, as after its own run."""
@@ -185,7 +123,7 @@ def write_told_back_reports(run: RunContext, told: list[Finding]) -> dict[str, l
             "select * from ops.sheet_layouts where submission_id in (select unnest($ids))",
             params={"ids": submission_ids},
         ).pl()
-    personal = _personal_columns(layouts)
+    personal = quality_report.personal_columns(layouts)
     written = {}
     for submission_id, file_name, unit_code, unit_name, period, status, received_at, sha256, archived in submissions:
         report = quality_report.SubmissionReport(

@@ -16,10 +16,12 @@ import polars as pl
 
 from union_stats import periods, reference
 from union_stats.findings import Finding
+from union_stats.labels import ACCEPTED
 from union_stats.parse import ParsedBatch
 from union_stats.paths import EXPECTATIONS_DIR
 from union_stats.reference import Unit
 from union_stats.rules import rule
+from union_stats.runs import ValidationContext
 from union_stats.validate.gx_runner import ABSENT, SuiteRunner, findings_from_failures, text
 from union_stats.validate.outcomes import ValidatedBatch, check_failed, outcomes_of, without_consequences
 from union_stats.validate.rule_columns import (
@@ -40,7 +42,6 @@ from union_stats.validate.suites import (
     INDICATOR_ROWS_SUITE,
     read_suites,
 )
-from union_stats.warehouse import ACCEPTED, ValidationContext
 
 __all__ = ["ValidatedBatch", "ValidationContext", "derived_indicator_values", "outcomes_of", "validate_batch"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 
 from union_stats.findings import ERROR, INFO, WARNING, Finding
+from union_stats.labels import ACCEPTED, HELD
 from union_stats.parse import ParsedBatch
 from union_stats.rules import rule
-from union_stats.warehouse import ACCEPTED, HELD
 
 
 @dataclass

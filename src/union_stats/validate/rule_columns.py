@@ -13,19 +13,15 @@ from functools import lru_cache
 import duckdb
 import polars as pl
 
-from union_stats import credit_code, periods, reference
+from union_stats import credit_code, labels, periods, reference
 from union_stats.parse import ParsedBatch, label_key, units_named_in
+from union_stats.ref_tables import load_reference
 from union_stats.reference import SheetSpec, Unit
+from union_stats.runs import ValidationContext
 from union_stats.validate.suites import COVER_TEXT_FIELDS
-from union_stats.warehouse import ValidationContext, ensure_warehouse, load_reference, raw_columns
 
 NUMERIC_TYPES = ("number", "integer", "money")
-REPORTED_BY_ZH = {
-    "all": "各单位",
-    "towns": "各镇街总工会",
-    "district_office": "区总工会本级",
-    "education_union": "区教育工会",
-}
+REPORTED_BY_ZH = labels.reporting_scopes()
 
 
 def cover_frame(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.DataFrame:
@@ -256,7 +252,7 @@ def _deriving_database(units: tuple[Unit, ...]) -> duckdb.DuckDBPyConnection:
     from union_stats import transform
 
     con = duckdb.connect(":memory:")
-    ensure_warehouse(con)
+    transform.ensure_schemas(con)
     load_reference(con, units)
     transform.build(con, targets={"marts.int_detail_indicator_values"}, as_views=True)
     return con
@@ -288,7 +284,9 @@ def derived_indicator_values(batch: ParsedBatch, units: tuple[Unit, ...]) -> pl.
             for kind, frame in sheets.items():
                 rows = split[kind].get((part,), frame.clear())
                 con.execute(f"delete from raw.{kind}")
-                con.register("incoming", rows.select(raw_columns(reference.template().sheet_spec(kind))).to_arrow())
+                con.register(
+                    "incoming", rows.select(reference.raw_columns(reference.template().sheet_spec(kind))).to_arrow()
+                )
                 con.execute(f"insert into raw.{kind} by name select * from incoming")
                 con.unregister("incoming")
             parts.append(
