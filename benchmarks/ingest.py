@@ -1,4 +1,4 @@
-"""Benchmark of the ingest stages: now `union-stats bench` (src/union_stats/bench.py); this is a thin wrapper.
+"""Benchmark of the ingest stages: now `union-stats bench` (src/union_stats/devtools/bench.py); this is a thin wrapper.
 
     uv run python benchmarks/ingest.py --units 1000 --out bench.json
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from union_stats import bench, cli
+from union_stats import cli
+from union_stats.devtools import bench
 
 
 def test_bench_measures_three_units_and_writes_json(

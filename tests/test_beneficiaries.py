@@ -11,7 +11,8 @@ import pytest
 from defects import BENEFICIARIES, beneficiary_cell, beneficiary_row, copy_sample, set_cover, set_detail
 from warehouse import query
 
-from union_stats import checking, discover, parse, pseudonym, reference, sample, validate
+from union_stats import checking, discover, parse, pseudonym, reference, validate
+from union_stats.devtools import sample
 from union_stats.findings import ERROR, WARNING
 from union_stats.pseudonym import ID_IN_TEXT, KEY_ENV, PseudonymKeyError, ensure_key, key_file_for
 

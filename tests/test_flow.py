@@ -127,7 +127,7 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(
 
 
 def test_synthetic_units_load_with_their_units_file(tmp_path: Path) -> None:
-    from union_stats.sample import write_sample
+    from union_stats.devtools.sample import write_sample
 
     raw_dir = tmp_path / "raw"
     write_sample("2031", raw_dir / "2031", units=5, seed=7)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from union_stats import pipeline, warehouse
+from union_stats.devtools.sample import write_sample
 from union_stats.paths import RAW_DIR, archive_dir_for
-from union_stats.sample import write_sample
 
 PROMISED_SECONDS = 2.0
 

@@ -18,8 +18,8 @@ from warehouse import query
 
 from union_stats import cli, reference
 from union_stats import warehouse as db
+from union_stats.devtools.sample import write_sample, write_year
 from union_stats.publish import run_summary as publish
-from union_stats.sample import write_sample, write_year
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

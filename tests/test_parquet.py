@@ -20,9 +20,9 @@ import pytest
 from warehouse import query
 
 from union_stats import cli
+from union_stats.devtools.sample import write_sample
 from union_stats.paths import RAW_DIR
 from union_stats.publish import parquet
-from union_stats.sample import write_sample
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

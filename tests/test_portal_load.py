@@ -26,7 +26,7 @@ import pytest
 from portal_helpers import PASSWORD, SAMPLE_DIR, csrf_of, make_portal
 
 from union_stats import discover, reference
-from union_stats.bench import percentile
+from union_stats.devtools.bench import percentile
 from union_stats.paths import archive_dir_for
 from union_stats.portal.accounts import portal_db_for
 from union_stats.portal.app import create_app, served

@@ -21,8 +21,8 @@ from warehouse import query
 
 from flows.ingest import ingest_period
 from union_stats import cli, discover
+from union_stats.devtools.sample import due_on, write_sample
 from union_stats.paths import RAW_DIR
-from union_stats.sample import due_on, write_sample
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 YEAR_2000 = datetime(2000, 1, 1, tzinfo=UTC).timestamp()

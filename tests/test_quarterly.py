@@ -16,9 +16,9 @@ import pytest
 from test_sample import district_totals_from_files, number, read_unit
 from warehouse import query
 
+from union_stats.devtools.sample import write_sample, write_year
 from union_stats.periods import period_bounds, quarters_of
 from union_stats.reference import indicators, reference_units, targets
-from union_stats.sample import write_sample, write_year
 
 YEAR = "2023"
 CATALOG = {indicator.indicator_code: indicator for indicator in indicators()}

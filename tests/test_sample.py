@@ -12,9 +12,9 @@ import fastexcel
 import pytest
 
 from union_stats import credit_code
+from union_stats.devtools.sample import write_sample
 from union_stats.periods import period_bounds
 from union_stats.reference import Indicator, figures, indicators, reference_units, template, units_for
-from union_stats.sample import write_sample
 from union_stats.template import INSTRUCTIONS_SHEET, write_blank
 
 Rows = list[list[str | None]]

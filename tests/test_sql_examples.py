@@ -285,7 +285,7 @@ def test_detail_rows_add_up_to_each_detail_figure(con) -> None:
 def later(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2022 warehouse (a copy, with its key) plus the 2023 annual sample and its first two quarters."""
     from flows.ingest import ingest_period
-    from union_stats.sample import write_year
+    from union_stats.devtools.sample import write_year
 
     root = tmp_path_factory.mktemp("later")
     target = root / "wh" / "w.duckdb"

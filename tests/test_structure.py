@@ -160,3 +160,14 @@ def test_the_labels_file_has_every_code_the_project_uses() -> None:
     assert {row["reported_by"] for row in reference.reporting_groups()} == set(labels.reporting_scopes())
     for form in ("en", "zh", "report_zh", "portal_zh", "audit_zh", "loaded_zh", "colour", "fill"):
         assert set(labels.outcomes(form)) == set(labels.outcomes()), form
+
+
+def test_the_bench_and_the_sample_generator_stand_apart_from_the_run_time_code() -> None:
+    """devtools/ (bench, sample) is imported by its two commands only; a run, the portal or a check never loads it."""
+    importing = sorted(
+        name
+        for name, path in _modules().items()
+        if not name.startswith("union_stats.devtools")
+        and any(target.startswith("union_stats.devtools") for target in _imports(path, name, set(_modules())))
+    )
+    assert importing == ["union_stats.cli.serve", "union_stats.cli.workbooks"]

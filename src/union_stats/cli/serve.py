@@ -92,10 +92,8 @@ def bench_command(
         typer.Option("--seed", help="random seed of the synthetic workbooks (another seed, other files)", metavar="S"),
     ] = 1,
 ) -> int:
-    from union_stats import (
-        bench,
-        cli,  # the package's RAW_DIR, the shipped sample: a test points it elsewhere
-    )
+    from union_stats import cli  # the package's RAW_DIR, the shipped sample: a test points it elsewhere
+    from union_stats.devtools import bench
 
     work_dir = work_dir or bench.DEFAULT_WORK_DIR
     if out is not None:

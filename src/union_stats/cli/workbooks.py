@@ -192,7 +192,8 @@ def sample_command(
     ] = False,
     template_version: TemplateVersion = None,
 ) -> int:
-    from union_stats import reference, sample
+    from union_stats import reference
+    from union_stats.devtools import sample
 
     if quarterly and is_quarter(period):
         raise typer.BadParameter(

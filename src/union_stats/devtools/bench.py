@@ -28,8 +28,8 @@ run that finds new files", not a first run ever. Peak memory is the RSS summed o
 descendants (`/proc/<pid>/status`, polled every 50 ms), the maximum over the measurement; `getrusage` of the
 children (the largest single process so far) is kept beside it as a cross-check.
 
-Nothing runs at import: `measure` does the work; `python -m union_stats.bench --stages ...` is the child that times
-the stages, `python -m union_stats.bench --portal ...` the one that serves the portal and uploads to it.
+Nothing runs at import: `measure` does the work; `python -m union_stats.devtools.bench --stages ...` is the child that times
+the stages, `python -m union_stats.devtools.bench --portal ...` the one that serves the portal and uploads to it.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def cli_command(*arguments: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the stages, in-process (the child `python -m union_stats.bench --stages`)
+# the stages, in-process (the child `python -m union_stats.devtools.bench --stages`)
 
 
 def measure_stages(period_dir: Path, scratch: Path) -> dict:
@@ -348,7 +348,7 @@ def _stages_main(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the portal under N concurrent uploads (the child `python -m union_stats.bench --portal`)
+# the portal under N concurrent uploads (the child `python -m union_stats.devtools.bench --portal`)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -492,7 +492,7 @@ def ensure_units(work_dir: Path, units: int, seed: int) -> tuple[Path, float | N
     period_dir = raw / PERIOD
     if (period_dir / READY_MARK).is_file() and len(list(period_dir.glob("*.xlsx"))) == units:
         return raw, None
-    from union_stats import sample
+    from union_stats.devtools import sample
 
     shutil.rmtree(raw, ignore_errors=True)
     started = time.perf_counter()
@@ -509,7 +509,7 @@ def ensure_reference_units(work_dir: Path, seed: int) -> tuple[Path, float | Non
     period_dir = raw / PERIOD
     if (period_dir / READY_MARK).is_file():
         return raw, None
-    from union_stats import sample
+    from union_stats.devtools import sample
 
     shutil.rmtree(raw, ignore_errors=True)
     started = time.perf_counter()
@@ -630,7 +630,14 @@ def measure(
             if generated is not None:
                 add(Row(n, PORTAL_GENERATE, generated, n / generated if generated else None, part_of_run=False))
             portal_out = scratch / "portal.json"
-            command = [python, "-m", "union_stats.bench", "--portal", str(raw / PERIOD), str(scratch / "portal")]
+            command = [
+                python,
+                "-m",
+                "union_stats.devtools.bench",
+                "--portal",
+                str(raw / PERIOD),
+                str(scratch / "portal"),
+            ]
             timed = timed_process([*command, str(portal_out)], logs, "portal")
             uploads = json.loads(portal_out.read_text(encoding="utf-8"))
             add(
@@ -656,7 +663,14 @@ def measure(
             folder = scratch / f"N{n}"
             stages_out = folder / "stages.json"
             folder.mkdir(parents=True)
-            stages_command = [python, "-m", "union_stats.bench", "--stages", str(period_dir), str(folder / "stages")]
+            stages_command = [
+                python,
+                "-m",
+                "union_stats.devtools.bench",
+                "--stages",
+                str(period_dir),
+                str(folder / "stages"),
+            ]
             timed_process([*stages_command, str(stages_out)], logs, f"N{n}-stages")
             stages = json.loads(stages_out.read_text(encoding="utf-8"))
             by_name = {stage["measure"]: stage for stage in stages["stages"]}
@@ -790,5 +804,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--portal"]:
         sys.exit(_portal_main(sys.argv[2:]))
     sys.exit(
-        "usage: python -m union_stats.bench --stages|--portal PERIOD_DIR SCRATCH OUT.json (use `union-stats bench`)"
+        "usage: python -m union_stats.devtools.bench --stages|--portal PERIOD_DIR SCRATCH OUT.json (use `union-stats bench`)"
     )
