@@ -31,9 +31,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from portal_helpers import PASSWORD, Portal, app_routes, csrf_of, login, make_portal, sample_bytes, upload
 
-from union_stats.portal import accounts
+from union_stats.portal import accounts, routes_unit
 from union_stats.portal import intake as portal_intake
-from union_stats.portal import routes_unit
 from union_stats.portal.accounts import PORTAL_DB
 from union_stats.portal.app import LOGIN_COOKIE, SESSION_COOKIE
 
