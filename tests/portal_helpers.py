@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from union_stats.portal.accounts import AccountStore, portal_db_for
@@ -35,6 +36,13 @@ class Portal:
 
     def app(self, warm: bool = False):
         return create_app(self.raw_dir, self.warehouse, warm=warm)
+
+
+def app_routes(app) -> list[RouteContext]:
+    """Every route of `app`, with those of the routers it includes: since FastAPI 0.137 an included router is one
+    entry of `app.routes`, and `iter_route_contexts` lists its routes (each with its `original_route`, the router's
+    `APIRoute`, and the path, methods, endpoint and dependencies it has in the app)."""
+    return list(iter_route_contexts(app.routes))
 
 
 def make_portal(root: Path, accounts: dict[str, str | None] = ACCOUNTS) -> Portal:

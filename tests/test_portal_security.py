@@ -29,10 +29,9 @@ import defects
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from portal_helpers import PASSWORD, Portal, csrf_of, login, make_portal, sample_bytes, upload
+from portal_helpers import PASSWORD, Portal, app_routes, csrf_of, login, make_portal, sample_bytes, upload
 
-from union_stats.portal import accounts
-from union_stats.portal import app as portal_app
+from union_stats.portal import accounts, routes_unit
 from union_stats.portal import intake as portal_intake
 from union_stats.portal.accounts import PORTAL_DB
 from union_stats.portal.app import LOGIN_COOKIE, SESSION_COOKIE
@@ -225,8 +224,8 @@ CASES = [pytest.param(route, role, id=f"{route[0]} {route[1]} as {role}") for ro
 
 def test_every_route_is_in_the_matrix(world: World) -> None:
     routes = set()
-    for route in world.app.routes:
-        assert isinstance(route, APIRoute), f"a route that is no API route: {route!r}"
+    for route in app_routes(world.app):
+        assert isinstance(route.original_route, APIRoute), f"a route that is no API route: {route!r}"
         routes |= {(method, route.path) for method in route.methods}
     assert routes - set(MATRIX) == set(), "routes of the app without an entry in the security matrix"
     assert set(MATRIX) - routes == set(), "entries of the matrix for routes the app does not have"
@@ -622,7 +621,7 @@ def test_drive_letter_name_is_kept_as_data_only(world: World) -> None:
 def small_limit(monkeypatch) -> int:
     limit = 1000
     monkeypatch.setattr(portal_intake, "max_upload_bytes", lambda: limit)
-    monkeypatch.setattr(portal_app, "max_upload_bytes", lambda: limit)
+    monkeypatch.setattr(routes_unit, "max_upload_bytes", lambda: limit)
     return limit
 
 
