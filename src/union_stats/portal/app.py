@@ -55,6 +55,7 @@ from union_stats.portal.deps import (
 from union_stats.portal.intake import Intake
 from union_stats.portal.jobs import JobRunner
 from union_stats.portal.state import PortalState
+from union_stats.portal.words import DECISION_ZH, JOB_ZH
 from union_stats.templating import html_environment
 
 # what the tests and the command line import from here, besides `create_app`, `served` and `serve`
@@ -66,8 +67,6 @@ STATUS_ZH = labels.outcomes("portal_zh")
 # what the warehouse made of a submission, as its unit reads it
 LOADED_ZH = labels.outcomes("loaded_zh")
 SEVERITY_ZH = labels.severities()
-DECISION_ZH = {"approved": "已审核通过", "returned": "已退回"}
-JOB_ZH = {"run": "运行入库", "close": "关账", "reopen": "重新开放"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

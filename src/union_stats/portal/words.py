@@ -37,6 +37,7 @@ ACTION_ZH = {
 }
 STATUS_ZH = labels.outcomes("audit_zh")
 JOB_ZH = {"run": "运行入库", "close": "关账", "reopen": "重新开放"}
+DECISION_ZH = {"approved": "已审核通过", "returned": "已退回"}
 ROLE_ZH = {"unit": "基层单位", "office": "区总工会"}
 REASON_ZH = {
     "unknown user": "用户名不存在",
