@@ -171,3 +171,26 @@ def test_the_bench_and_the_sample_generator_stand_apart_from_the_run_time_code()
         and any(target.startswith("union_stats.devtools") for target in _imports(path, name, set(_modules())))
     )
     assert importing == ["union_stats.cli.serve", "union_stats.cli.workbooks"]
+
+
+def _calls(path: Path) -> set[str]:
+    """The `module.function` calls a file makes (`stages.parse_files`, `parse.parse_batch`)."""
+    return {
+        f"{node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+    }
+
+
+def test_a_run_and_the_self_check_share_the_checking_stages() -> None:
+    """The self-check (validate, the portal's check) and a run parse, validate and report through the same
+    `stages` functions; neither calls the parse or validate module's batch functions itself."""
+    shared = {"stages.parse_files", "stages.validate_files", "stages.write_reports"}
+    own = {"parse.parse_batch", "validate.validate_batch", "quality_report.write_quality_reports"}
+    modules = _modules()
+    for name in ("union_stats.pipeline", "union_stats.checking"):
+        calls = _calls(modules[name])
+        assert shared <= calls, name
+        assert not (own & calls), name
+    callers = sorted(name for name, path in modules.items() if own & _calls(path))
+    assert callers == ["union_stats.stages"]

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from union_stats import discover, parse, periods, reference, validate
+from union_stats import discover, parse, periods, reference, stages, validate
 from union_stats.findings import ERROR, Finding, sort_key
 from union_stats.rules import rule
 
@@ -65,7 +65,7 @@ def check_files(
         if period is None:
             for item in received:
                 # a file that cannot be read says so, whatever its name; only a readable one lacks a period
-                findings = parse.parse_batch([item], "?").findings
+                findings = stages.parse_files([item], "?").findings
                 if not any(finding.severity == ERROR and finding.sheet is None for finding in findings):
                     findings = [rule("structure.period_unknown").finding(item.submission_id, item.file_name)]
                 results.append(
@@ -83,8 +83,8 @@ def check_files(
         units = tuple({unit.unit_code: unit for folder in folders for unit in reference.units_for(folder)}.values())
         # the same bytes under two names are one submission: checked once, answered under each name
         distinct = list({item.submission_id: item for item in reversed(received)}.values())[::-1]
-        batch = parse.parse_batch(distinct, period)
-        validated = validate.validate_batch(batch, units)
+        batch = stages.parse_files(distinct, period)
+        validated = stages.validate_files(batch, units)
         if independent:
             kept = [finding for finding in validated.findings if not finding.rule.startswith(CROSS_SUBMISSION)]
             validated = dataclasses.replace(
@@ -94,11 +94,7 @@ def check_files(
         unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
         written: dict[str, list[Path]] = {}
         if report_dir is not None:
-            from union_stats.publish import quality_report
-
-            written = quality_report.write_quality_reports(
-                batch, validated.outcomes, validated.findings, distinct, report_dir
-            )
+            written = stages.write_reports(batch, validated, distinct, report_dir)
         for item in received:
             findings = sorted(
                 (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from union_stats import discover
+from union_stats import discover, stages
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.progress import terminal_progress
@@ -65,18 +65,15 @@ def archive_files(run: RunContext, files: list[discover.ReceivedFile]) -> dict[s
 def parse_files(run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource) -> ParsedBatch:
     """Inspect and parse every file into one frame per sheet kind, with lineage and people pseudonymised; a bad
     file is its own outcome."""
-    from union_stats import parse
-
     with terminal_progress(len(files), "parsing") as advance:
-        return parse.parse_batch(files, run.period, on_parsed=advance, keys=keys)
+        return stages.parse_files(files, run.period, keys=keys, on_parsed=advance)
 
 
 def validate_files(run: RunContext, batch: ParsedBatch, state: db.WarehouseState) -> ValidatedBatch:
     """Run the expectation suites over the batch and decide each outcome (held, for a closed period)."""
-    from union_stats import validate  # Great Expectations loads here, with the stage that needs it
-
-    validated = validate.validate_batch(batch, run.units, state.context, docs_dir=run.data_docs_dir)
-    return validated.held() if state.closed else validated
+    return stages.validate_files(
+        batch, run.units, context=state.context, docs_dir=run.data_docs_dir, closed=state.closed
+    )
 
 
 def load_warehouse(
@@ -97,9 +94,9 @@ def report_to_units(
 ) -> int:
     """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
     one for each file loaded earlier that this run told something (the same person paid by two units)."""
-    from union_stats.publish import quality_report, run_summary
+    from union_stats.publish import run_summary
 
-    written = quality_report.write_quality_reports(batch, validated.outcomes, validated.findings, files, run.report_dir)
+    written = stages.write_reports(batch, validated, files, run.report_dir)
     return len(written) + len(run_summary.write_told_back_reports(run, validated.told_back))
 
 
