@@ -123,7 +123,9 @@ def docs_command(
     "and their progress, a chart of each headline indicator by town, year-on-year change where the warehouse holds "
     "the year before, completeness and timeliness of the submissions and the findings by unit. Beside it: the "
     "validation results page (FILE_validation.html: one row per submission and rule) and a workbook with the "
-    "same tables (FILE.xlsx).",
+    "same tables (FILE.xlsx). A year with only its quarters loaded is made from them (sums, a flag's latest "
+    "quarter, distinct counts over the year), naming the quarters; with fewer than four it says the year is "
+    "incomplete and shows the quarters so far, not a year.",
     epilog=example(
         "union-stats report --period 2022",
         "union-stats report --period 2023Q2 --out report_2023Q2.html --warehouse /shared/w.duckdb",

@@ -80,6 +80,45 @@ class ReportFiles:
     validation: Path
 
 
+@dataclass(frozen=True)
+class FromQuarters:
+    """A year the warehouse holds only as quarters (no annual return loaded): the page is made from them
+    (report.district_figures_by_year), and says which quarters, and whether they make the whole year."""
+
+    year: str
+    quarters: list[str]  # the quarters held, in order: what the page is made from
+    missing: list[str]  # the year's quarters not held
+
+    @property
+    def whole_year(self) -> bool:
+        return not self.missing
+
+    @property
+    def shown(self) -> str:
+        return "、".join(self.quarters)
+
+    @property
+    def statement(self) -> str:
+        """What the page rests on, plainly, in Chinese: shown at the top of the page and of each sheet."""
+        if self.whole_year:
+            return (
+                f"{self.year}年年报尚未入库：本页由该年四个季度（{self.shown}）的季报汇总为全年数。"
+                "可加指标各季相加，是/否指标取各单位最近一季的回答，去重计数按全年各季明细去重。"
+            )
+        return (
+            f"{self.year}年年报尚未入库，仓库中只有 {len(self.quarters)} 个季度（{self.shown}）的季报，"
+            f"缺 {'、'.join(self.missing)}：全年数据不完整。本页各数为这些季度的累计，不是全年数；"
+            "四个季度都入库（或年报入库）后才有全年数。"
+        )
+
+    @property
+    def value_heading(self) -> str:
+        """The figures' value column: the year's, or the quarters' held so far (never called the year's)."""
+        if self.whole_year:
+            return "全年数值（四季汇总，基本单位）"
+        return f"已入库季度累计（{self.shown}，非全年）"
+
+
 @dataclass
 class ReportData:
     period: str
@@ -95,6 +134,15 @@ class ReportData:
     findings_by_rule: Table
     validation: Table
     charts: list[Chart] = field(default_factory=list)
+    from_quarters: FromQuarters | None = None  # a year made from its quarters (no annual return loaded)
+
+    @property
+    def label(self) -> str:
+        """The period as each sheet's title names it: a year made from quarters says from which, and if partial."""
+        if self.from_quarters is None:
+            return self.period
+        made = f"{self.period}，由{self.from_quarters.shown}季报汇总"
+        return made if self.from_quarters.whole_year else f"{made}，全年不完整"
 
     def tables(self) -> list[Table]:
         """Every table, in the workbook's sheet order."""
@@ -148,27 +196,38 @@ def _same_period_a_year_before(period: str) -> str:
 
 
 def gather(con: duckdb.DuckDBPyConnection, period: str) -> ReportData:
-    """Every table of the period's report, from the report, marts and ops relations."""
+    """Every table of the period's report, from the report, marts and ops relations. A year the warehouse holds
+    only as quarters is made from them (report.district_figures_by_year), saying which, and whether all four."""
     loaded = [row["period"] for row in _rows(con, "select period from marts.dim_period order by period")]
+    from_quarters = None
     if period not in loaded:
-        held = ", ".join(loaded) if loaded else "none"
-        raise ReportError(f"the warehouse holds no data for period {period} (periods loaded: {held})")
-    previous = _same_period_a_year_before(period)
-    previous = previous if previous in loaded else None
+        held = [quarter for quarter in periods.quarters_of(period) if quarter in loaded]
+        if periods.is_quarter(period) or not held:
+            shown = ", ".join(loaded) if loaded else "none"
+            raise ReportError(f"the warehouse holds no data for period {period} (periods loaded: {shown})")
+        if not _relation_exists(con, "report", "district_figures_by_year"):
+            raise ReportError(
+                f"the warehouse holds only quarters of {period} ({', '.join(held)}) and was built before "
+                "report.district_figures_by_year existed: its next run that loads a file builds it"
+            )
+        from_quarters = FromQuarters(
+            period, held, [quarter for quarter in periods.quarters_of(period) if quarter not in held]
+        )
+    report_periods = from_quarters.quarters if from_quarters else [period]
 
-    figure_rows = _rows(con, "select * from report.district_figures where period = ? order by figure_id", period)
+    if from_quarters is None:
+        figure_rows = _rows(con, "select * from report.district_figures where period = ? order by figure_id", period)
+    else:
+        figure_rows = _rows(
+            con, "select * from report.district_figures_by_year where year = ? order by figure_id", period
+        )
     # item 8 of issue 12: where no report was published for a period, `published` and `matches` are left empty
     compared = any(row["published"] is not None and row["matches"] is not None for row in figure_rows)
-    before = {}
-    if previous is not None:
-        before = {
-            row["figure_id"]: row["value"]
-            for row in _rows(con, "select figure_id, value from report.district_figures where period = ?", previous)
-        }
-    figures, sections = _figures_table(figure_rows, compared, previous, before)
-    completeness, summary = _completeness_table(con, period)
-    findings_by_unit, findings_by_rule = _findings_tables(con, period)
-    towns, charts = _towns(con, period)
+    previous, before = _a_year_before(con, period, loaded, from_quarters)
+    figures, sections = _figures_table(figure_rows, compared, previous, before, from_quarters)
+    completeness, summary = _completeness_table(con, report_periods, from_quarters)
+    findings_by_unit, findings_by_rule = _findings_tables(con, report_periods)
+    towns, charts = _towns(con, period, from_quarters)
     return ReportData(
         period=period,
         compared=compared,
@@ -181,13 +240,48 @@ def gather(con: duckdb.DuckDBPyConnection, period: str) -> ReportData:
         completeness_summary=summary,
         findings_by_unit=findings_by_unit,
         findings_by_rule=findings_by_rule,
-        validation=validation_table(con, period),
+        validation=validation_table(con, period, report_periods if from_quarters else None),
         charts=charts,
+        from_quarters=from_quarters,
     )
 
 
+def _relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    found = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
+    return bool(_rows(con, found, schema, name)[0]["count_star()"])
+
+
+def _a_year_before(
+    con: duckdb.DuckDBPyConnection, period: str, loaded: list[str], from_quarters: FromQuarters | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The same period a year before and its figures, when the warehouse holds it. For a year, the year before
+    may be its annual returns or its four quarters (report.district_figures_by_year: a whole year only); a year
+    still missing quarters is compared with nothing (its quarters so far are not a year)."""
+    previous = _same_period_a_year_before(period)
+    if from_quarters is not None and not from_quarters.whole_year:
+        return None, {}
+    if not periods.is_quarter(period) and _relation_exists(con, "report", "district_figures_by_year"):
+        before = {
+            row["figure_id"]: row["value"]
+            for row in _rows(
+                con,
+                "select figure_id, value from report.district_figures_by_year where year = ? and whole_year",
+                previous,
+            )
+        }
+        return (previous, before) if before else (None, {})
+    if previous not in loaded:
+        return None, {}
+    rows = _rows(con, "select figure_id, value from report.district_figures where period = ?", previous)
+    return previous, {row["figure_id"]: row["value"] for row in rows}
+
+
 def _figures_table(
-    figure_rows: list[dict[str, Any]], compared: bool, previous: str | None, before: dict[str, Any]
+    figure_rows: list[dict[str, Any]],
+    compared: bool,
+    previous: str | None,
+    before: dict[str, Any],
+    from_quarters: FromQuarters | None = None,
 ) -> tuple[Table, list[tuple[str, str, list[dict[str, Any]]]]]:
     titles = settings()["sections"]
     rows = []
@@ -205,6 +299,9 @@ def _figures_table(
         }
         if compared:
             row |= {"published": figure["published"], "reproduced": figure["reproduced"], "matches": figure["matches"]}
+        if from_quarters is not None and not from_quarters.whole_year:
+            # a part of a year: the quarters' sum so far, under its own name (the year's value is null)
+            row["value_to_date"] = _number(figure["value_to_date"])
         if previous is not None:
             earlier = before.get(figure["figure_id"])
             row["previous_value"] = _number(earlier)
@@ -227,7 +324,13 @@ def _figures_table(
             Column("reproduced", "复现数"),
             Column("matches", "一致", "check"),
         ]
-    columns += [Column("value", "数值（基本单位）", "number"), Column("base_unit", "单位")]
+    if from_quarters is None:
+        columns.append(Column("value", "数值（基本单位）", "number"))
+    elif from_quarters.whole_year:
+        columns.append(Column("value", from_quarters.value_heading, "number"))
+    else:
+        columns.append(Column("value_to_date", from_quarters.value_heading, "number"))
+    columns.append(Column("base_unit", "单位"))
     if previous is not None:
         columns += [Column("previous_value", f"上年同期（{previous}）", "number"), Column("change", "同比", "change")]
     columns += [Column("units", "已入库/应报单位"), Column("complete", "齐全", "yesno")]
@@ -236,6 +339,10 @@ def _figures_table(
         if compared
         else "本统计期没有已公布的工作报告，不作对照；下表为按各单位报表汇总的数值。"
     )
+    if from_quarters is not None and not from_quarters.whole_year:
+        note = from_quarters.statement + "缺季度时不与已公布的报告对照，也不计算同比。"
+    elif from_quarters is not None:
+        note = from_quarters.statement + note
     table = Table("指标", "66项指标", columns, rows, note)
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -316,17 +423,21 @@ def _targets_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
     return Table("目标进度", f"{year}年目标完成进度", columns, table_rows, note)
 
 
-def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, dict[str, int]]:
+def _completeness_table(
+    con: duckdb.DuckDBPyConnection, report_periods: list[str], from_quarters: FromQuarters | None = None
+) -> tuple[Table, dict[str, int]]:
+    """Each expected unit of the page's period; for a year made from quarters, of each quarter held (a row per
+    unit and quarter, the quarter named, and the summary counts quarterly returns)."""
     rows = _rows(
         con,
         f"""
-        select unit_code, unit_name_zh, unit_kind, status, files, due_on, on_time, days_late, file_name, errors,
-            warnings, timezone('{SHANGHAI}', first_received_at) as first_received_local
+        select period, unit_code, unit_name_zh, unit_kind, status, files, due_on, on_time, days_late, file_name,
+            errors, warnings, timezone('{SHANGHAI}', first_received_at) as first_received_local
         from report.submission_completeness
-        where period = ?
-        order by unit_kind, unit_code
+        where period in (select unnest(?))
+        order by unit_kind, unit_code, period
         """,
-        period,
+        report_periods,
     )
     table_rows = [
         {
@@ -343,6 +454,7 @@ def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Ta
             "errors": row["errors"],
             "warnings": row["warnings"],
         }
+        | ({"period": row["period"]} if from_quarters else {})
         for row in rows
     ]
     summary = {
@@ -369,12 +481,21 @@ def _completeness_table(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Ta
         f"应报 {summary['expected']} 个单位，已报送 {summary['submitted']} 个，已入库 {summary['accepted']} 个；"
         f"按时 {summary['on_time']} 个，逾期 {summary['late']} 个。"
     )
+    if from_quarters is not None:
+        columns.insert(2, Column("period", "季度"))
+        note = (
+            f"{from_quarters.year}年由季报汇总：每个单位每个已入库季度（{from_quarters.shown}）一行。"
+            f"应报 {summary['expected']} 份季报，已报送 {summary['submitted']} 份，已入库 {summary['accepted']} 份；"
+            f"按时 {summary['on_time']} 份，逾期 {summary['late']} 份。"
+            + (f"{'、'.join(from_quarters.missing)} 尚未入库。" if from_quarters.missing else "")
+        )
     return Table("报送情况", "报送完整性与及时性", columns, table_rows, note), summary
 
 
-def _findings_tables(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, Table]:
-    """Findings of the file that counts for each unit (its current accepted file, else its latest): what the
-    figures rest on now. Every file's findings, superseded and rejected ones included, are on the validation page."""
+def _findings_tables(con: duckdb.DuckDBPyConnection, report_periods: list[str]) -> tuple[Table, Table]:
+    """Findings of the file that counts for each unit (its current accepted file, else its latest) of the page's
+    period (for a year made from quarters, of each quarter held, added up by unit and rule): what the figures
+    rest on now. Every file's findings, superseded and rejected ones included, are on the validation page."""
     from union_stats.rules import registry
 
     rules = registry()
@@ -384,7 +505,7 @@ def _findings_tables(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table
         with counted as (
             select unit_code, unit_name_zh, submission_id
             from report.submission_completeness
-            where period = ? and submission_id is not null
+            where period in (select unnest(?)) and submission_id is not null
         )
         select counted.unit_code, counted.unit_name_zh, findings.rule, findings.severity, count(*) as findings
         from ops.findings as findings
@@ -392,7 +513,7 @@ def _findings_tables(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table
         group by all
         order by counted.unit_code, findings.rule
         """,
-        period,
+        report_periods,
     )
     by_unit: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -433,9 +554,10 @@ def _findings_tables(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table
     return unit_table, rule_table
 
 
-def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
+def validation_table(con: duckdb.DuckDBPyConnection, period: str, quarters: list[str] | None = None) -> Table:
     """One row per submission and rule: every file recorded for the period, whatever its outcome, with each rule
-    it broke (a file without findings is one row, `无问题`), how often, and the first cells where."""
+    it broke (a file without findings is one row, `无问题`), how often, and the first cells where. For a year
+    made from its quarters (`quarters`: those held), every file of those quarters, each row naming its quarter."""
     from union_stats.rules import registry
 
     rules = registry()
@@ -457,11 +579,12 @@ def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
                         cell
                 ) as cells
             from ops.findings
-            where period = ?
+            where period in (select unnest(?))
             group by submission_id, rule, severity
         )
         select
             submissions.submission_id,
+            submissions.period,
             coalesce(units.name_zh, submissions.unit_code) as unit_name_zh,
             submissions.file_name,
             submissions.status,
@@ -473,12 +596,12 @@ def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
         from ops.submissions as submissions
         left join marts.dim_unit as units on units.unit_code = submissions.unit_code
         left join findings_by_rule on findings_by_rule.submission_id = submissions.submission_id
-        where submissions.period = ?
-        order by submissions.unit_code, submissions.received_at, submissions.submission_id,
+        where submissions.period in (select unnest(?))
+        order by submissions.unit_code, submissions.period, submissions.received_at, submissions.submission_id,
             list_position(['error', 'warning', 'info'], findings_by_rule.severity), findings_by_rule.rule
         """,
-        period,
-        period,
+        quarters or [period],
+        quarters or [period],
     )
     table_rows = []
     for row in rows:
@@ -499,6 +622,7 @@ def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
                 "findings": row["findings"] or 0,
                 "cells": shown,
             }
+            | ({"period": row["period"]} if quarters else {})
         )
     columns = [
         Column("unit_name_zh", "单位"),
@@ -513,11 +637,20 @@ def validation_table(con: duckdb.DuckDBPyConnection, period: str) -> Table:
     ]
     files = len({row["submission_id"] for row in rows})
     note = f"本统计期共收到 {files} 个文件（含退回、被替代、暂存的文件），每个文件每条规则一行；没有问题的文件一行“无问题”。"
+    if quarters:
+        columns.insert(1, Column("period", "季度"))
+        note = f"{period}年年报尚未入库，列出其已入库季度（{'、'.join(quarters)}）收到的全部文件：" + note.removeprefix(
+            "本统计期"
+        )
     return Table("审核结果", f"{period} 审核结果", columns, table_rows, note)
 
 
-def _towns(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, list[Chart]]:
-    """The headline indicators town by town: one chart each and one wide table (a column per indicator)."""
+def _towns(
+    con: duckdb.DuckDBPyConnection, period: str, from_quarters: FromQuarters | None = None
+) -> tuple[Table, list[Chart]]:
+    """The headline indicators town by town: one chart each and one wide table (a column per indicator). For a
+    year made from quarters, each town's quarters held rolled up (marts.fct_indicator_value_annual's
+    quarters_value: the year once all four are in, the quarters so far while some are missing)."""
     codes = settings()["headline_indicators"]
     indicators = {
         row["indicator_code"]: row
@@ -533,23 +666,29 @@ def _towns(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, list[Cha
         """
         select units.unit_code, units.name_zh
         from marts.dim_unit as units
-        join ops.expected_units as expected on expected.unit_code = units.unit_code and expected.period = ?
-        where units.kind = 'town'
+        where units.kind = 'town' and units.unit_code in (
+            select unit_code from ops.expected_units where period in (select unnest(?))
+        )
         order by units.unit_code
         """,
-        period,
+        from_quarters.quarters if from_quarters else [period],
     )
-    values = _rows(
-        con,
+    values_sql = (
         """
+        select annual_values.unit_code, annual_values.indicator_code, annual_values.quarters_value as value
+        from marts.fct_indicator_value_annual as annual_values
+        join marts.dim_unit as units on units.unit_code = annual_values.unit_code
+        where annual_values.year = ? and units.kind = 'town' and annual_values.indicator_code in (select unnest(?))
+        """
+        if from_quarters
+        else """
         select indicator_values.unit_code, indicator_values.indicator_code, indicator_values.value
         from marts.fct_indicator_value as indicator_values
         join marts.dim_unit as units on units.unit_code = indicator_values.unit_code
         where indicator_values.period = ? and units.kind = 'town' and indicator_values.indicator_code in (select unnest(?))
-        """,
-        period,
-        codes,
+        """
     )
+    values = _rows(con, values_sql, period, codes)
     by_unit: dict[str, dict[str, Any]] = defaultdict(dict)
     for row in values:
         by_unit[row["unit_code"]][row["indicator_code"]] = _number(row["value"])
@@ -561,7 +700,14 @@ def _towns(con: duckdb.DuckDBPyConnection, period: str) -> tuple[Table, list[Cha
     columns = [Column("unit_name_zh", "镇街")] + [
         Column(code, f"{indicators[code]['name_zh']}（{indicators[code]['unit_zh']}）", "number") for code in shown
     ]
-    table = Table("镇街指标", "主要指标分镇街情况", columns, rows, "空白表示该镇街本期尚无已入库的数据。")
+    note = "空白表示该镇街本期尚无已入库的数据。"
+    if from_quarters is not None:
+        note = (
+            f"各镇街{from_quarters.shown}季报的汇总"
+            + ("（全年）。" if from_quarters.whole_year else f"（缺 {'、'.join(from_quarters.missing)}，不是全年数）。")
+            + note
+        )
+    table = Table("镇街指标", "主要指标分镇街情况", columns, rows, note)
     charts = []
     for code in shown:
         indicator = indicators[code]
@@ -666,7 +812,7 @@ def render_workbook(data: ReportData) -> bytes:
     }
     for table in data.tables():
         sheet = workbook.add_worksheet(table.sheet)
-        sheet.write(0, 0, f"{table.title}（{data.period}）", workbook.add_format({"bold": True, "font_size": 13}))
+        sheet.write(0, 0, f"{table.title}（{data.label}）", workbook.add_format({"bold": True, "font_size": 13}))
         if table.note:
             sheet.write(1, 0, table.note)
         for column_index, column in enumerate(table.columns):
