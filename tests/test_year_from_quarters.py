@@ -24,10 +24,10 @@ from warehouse import query
 
 from union_stats import pipeline
 from union_stats.cli import main
+from union_stats.devtools.sample import write_year
 from union_stats.periods import quarters_of
 from union_stats.publish import report_page
 from union_stats.reference import figures, indicators
-from union_stats.sample import write_year
 
 YEAR = "2022"
 QUARTERS = quarters_of(YEAR)
