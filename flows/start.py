@@ -19,13 +19,19 @@ def ingest_flow(period: str, raw_dir: Path, warehouse: Path, dask_address: str |
 
     use_prefect_home(warehouse)  # before Prefect is imported: its state lives beside the warehouse
     from union_stats import prefect_server
+    from union_stats.progress import step
 
+    step("starting Prefect's temporary server")
     server = prefect_server.start()  # its start-up overlaps with importing Prefect and the flow
+    step("loading Prefect")
     from flows.ingest import run_ingest
 
     if server is not None:
         from union_stats.validate.gx_runner import preload
 
+        step("loading Great Expectations while Prefect's server starts")
         preload()  # the run validates: Great Expectations loads while the server starts
+        step("waiting for Prefect's temporary server")
         server.wait_ready()
+    step("starting the ingest flow")
     return run_ingest(period=period, raw_dir=raw_dir, warehouse=warehouse, dask_address=dask_address)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from union_stats import discover, stages
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
-from union_stats.progress import terminal_progress
+from union_stats.progress import step, terminal_progress
 from union_stats.runs import RunContext, RunInterrupted, RunSummary
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def discover_files(run: RunContext) -> list[discover.ReceivedFile]:
 
 def archive_files(run: RunContext, files: list[discover.ReceivedFile]) -> dict[str, str]:
     """Copy each new file into the content-addressed archive; never overwrite."""
+    step(f"archiving {len(files)} new files")
     return {item.submission_id: str(discover.archive(item, run.archive_dir)) for item in files}
 
 
@@ -71,6 +72,7 @@ def parse_files(run: RunContext, files: list[discover.ReceivedFile], keys: pseud
 
 def validate_files(run: RunContext, batch: ParsedBatch, state: db.WarehouseState) -> ValidatedBatch:
     """Run the expectation suites over the batch and decide each outcome (held, for a closed period)."""
+    step(f"validating {batch.submissions.height} files")
     return stages.validate_files(
         batch, run.units, context=state.context, docs_dir=run.data_docs_dir, closed=state.closed
     )
@@ -86,6 +88,7 @@ def load_warehouse(
     """Load and rebuild the models in one transaction (a failure rolls it all back); the period's figures."""
     from union_stats import load
 
+    step("loading the warehouse and rebuilding its models")
     return load.load_and_build(run, batch, validated, archived, keys.load().fingerprint)
 
 
@@ -96,6 +99,7 @@ def report_to_units(
     one for each file loaded earlier that this run told something (the same person paid by two units)."""
     from union_stats.publish import run_summary
 
+    step("writing each file's report")
     written = stages.write_reports(batch, validated, files, run.report_dir)
     return len(written) + len(run_summary.write_told_back_reports(run, validated.told_back))
 
@@ -254,6 +258,7 @@ def run_period(
         except ClusterError as error:
             raise RunRefused(f"run failed: {error}") from error
     with db.run_lock(warehouse):
+        step(f"checking what is new in {period}")
         unchanged = db.nothing_new(raw_dir, warehouse, period)  # the number of files, when none is new
         if unchanged is not None:
             summary = _nothing_new(RunContext.start(period, raw_dir, warehouse), unchanged)
@@ -274,6 +279,7 @@ def _publish_parquet(result: RunResult, warehouse: Path, target: Path, *, only_i
 
     from union_stats.publish import parquet
 
+    step("publishing the Parquet copy")
     try:
         if only_if_stale and parquet.is_current(target, warehouse):
             return replace(result, parquet_current=True)

@@ -144,6 +144,10 @@ def run_lock(warehouse: Path) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not waited:
+                    from union_stats.progress import step
+
+                    step("waiting for another run of this warehouse to finish")
                 if waited >= patience:
                     raise WarehouseBusy(
                         f"another run of {warehouse} has been going for over {waited:.0f} s: try again when it has finished"

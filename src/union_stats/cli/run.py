@@ -203,8 +203,12 @@ def run_command(
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if not warehouse.is_dir():  # a folder given as the warehouse is the run's own one-line refusal
         check_writable(warehouse)  # the warehouse, its archive and reports go beside it
+    from union_stats.progress import run_progress
+
     try:
-        with ends_on_ctrl_c():  # Ctrl-C: exit 130 and one line within 2 s, whatever the run is doing
+        # Ctrl-C: exit 130 and one line within 2 s, whatever the run is doing; on a terminal, what the run is doing
+        # from its first second (a spinner with the step under way), gone when the figures are printed
+        with ends_on_ctrl_c(), run_progress("starting the run"):
             from flows.start import ingest_flow
 
             result = pipeline.run_period(period, raw_dir, warehouse, flow=ingest_flow, dask_address=dask)
