@@ -96,3 +96,20 @@ def test_an_expectation_that_cannot_run_on_one_file_rejects_that_file_only(
     assert [f.rule for f in validated.findings if f.submission_id == broken][-1] == "structure.check_failed"
     shipped = batch.submissions.filter(pl.col("file_name").str.ends_with("_2022.xlsx"))["submission_id"].to_list()
     assert sum(status[submission] == "accepted" for submission in shipped if submission != broken) >= 15
+
+
+def test_a_thread_keeps_its_in_memory_runner_for_a_while_and_then_makes_a_new_one(monkeypatch) -> None:
+    """A check of one file (the portal's, `validate`'s) reuses its thread's GX context rather than making one per
+    check, and makes it again every RUNNER_USES batches; another thread has its own (a context is not shared)."""
+    import threading
+
+    monkeypatch.setattr(gx_runner, "RUNNER_USES", 3)
+    monkeypatch.setattr(gx_runner, "_THREAD", threading.local())
+    made = [gx_runner.SuiteRunner.in_memory() for _ in range(4)]
+    assert made[0] is made[1] is made[2]
+    assert made[3] is not made[0]
+    other: list[gx_runner.SuiteRunner] = []
+    thread = threading.Thread(target=lambda: other.append(gx_runner.SuiteRunner.in_memory()))
+    thread.start()
+    thread.join()
+    assert other[0] is not made[3]

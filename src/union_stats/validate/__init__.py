@@ -61,7 +61,7 @@ def validate_batch(
     one file breaks a check becomes that file's outcome and the others are decided as usual.
     """
     context = context or ValidationContext()
-    validator = SuiteRunner(docs_dir)
+    validator = SuiteRunner(docs_dir) if docs_dir is not None else SuiteRunner.in_memory()
     try:
         findings = _check(batch, units, context, expectations_dir, validator)
     except Exception:
