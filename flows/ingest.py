@@ -20,24 +20,14 @@ from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.publish import run_summary
 from union_stats.runs import RunContext, RunSummary
 
-
-@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def discover_files(run: RunContext) -> list[discover.ReceivedFile]:
-    """List and fingerprint the period's files."""
-    return pipeline.discover_files(run)
-
-
-@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def archive_files(run: RunContext, files: list[discover.ReceivedFile]) -> dict[str, str]:
-    """Copy each new file into the content-addressed archive; never overwrite."""
-    return pipeline.archive_files(run, files)
-
-
-@task(cache_policy=NO_CACHE)
-def parse_files(run: RunContext, files: list[discover.ReceivedFile], keys: pseudonym.KeySource) -> parse.ParsedBatch:
-    """Inspect and parse every file into one frame per sheet kind, with lineage and people pseudonymised; a bad
-    file is its own outcome."""
-    return pipeline.parse_files(run, files, keys)
+# the stages of pipeline.ingest as Prefect tasks: the same functions (their names, docstrings and types), each
+# run as a task; the file system's stages may be retried, the others are all or nothing
+discover_files = task(pipeline.discover_files, retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+archive_files = task(pipeline.archive_files, retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+parse_files = task(pipeline.parse_files, cache_policy=NO_CACHE)
+validate_files = task(pipeline.validate_files, cache_policy=NO_CACHE)
+load_warehouse = task(pipeline.load_warehouse, cache_policy=NO_CACHE)
+report_to_units = task(pipeline.report_to_units, cache_policy=NO_CACHE)
 
 
 @task(cache_policy=NO_CACHE)
@@ -62,34 +52,9 @@ def parse_on_cluster(
     return parse.merge_batches(run.period, parse_chunk.map(unmapped(run), chunks, unmapped(keys)).result())
 
 
-@task(cache_policy=NO_CACHE)
-def validate_files(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
-    """Run the expectation suites over the batch and decide each outcome (held, for a closed period)."""
-    return pipeline.validate_files(run, batch, state)
-
-
 def validate_on_cluster(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
     """The validate task on a Dask cluster: one task over the whole batch, so that cross-file rules see every file."""
     return validate_files.submit(run, batch, state).result()
-
-
-@task(cache_policy=NO_CACHE)
-def load_warehouse(
-    run: RunContext,
-    batch: parse.ParsedBatch,
-    validated: validate.ValidatedBatch,
-    archived: dict[str, str],
-    keys: pseudonym.KeySource,
-) -> list[db.FigureRow]:
-    """Load and rebuild the models in one transaction (a failure rolls it all back); the period's figures."""
-    return pipeline.load_warehouse(run, batch, validated, archived, keys)
-
-
-@task(cache_policy=NO_CACHE)
-def report_to_units(run: RunContext, batch: parse.ParsedBatch, validated: validate.ValidatedBatch, files: list) -> int:
-    """An HTML report (and a marked copy where there is something to mark) for each file, in Chinese; and a new
-    one for each file loaded earlier that this run told something (the same person paid by two units)."""
-    return pipeline.report_to_units(run, batch, validated, files)
 
 
 @task(cache_policy=NO_CACHE)
