@@ -23,9 +23,8 @@ from defects import DEFECTS, copy_sample
 from fastapi.testclient import TestClient
 from portal_helpers import SAMPLE_DIR, csrf_of, login, make_portal, sample_bytes, upload
 
-from union_stats import checking, reference
+from union_stats import checking, office_time, reference
 from union_stats.paths import archive_dir_for
-from union_stats.portal.app import BEIJING
 from union_stats.portal.intake import GATHER_MAX, Refused, just_ended
 from union_stats.rules import registry
 
@@ -490,7 +489,7 @@ def test_only_periods_the_office_opened_take_uploads(tmp_path: Path) -> None:
         office.post("/office/periods", data={"csrf_token": office_csrf, "period": "2031", "action": "stop"})
         assert upload(clerk, csrf, sample_bytes("dashi"), period="2031").status_code == 403
 
-        today_year, today_quarter = just_ended(datetime.now(BEIJING).date())
+        today_year, today_quarter = just_ended(datetime.now(office_time.zone()).date())
         assert 'id="stop-uploads"' not in office.get(f"/office?period={today_year}").text  # the file's to close
         assert f'<strong aria-current="page">{today_quarter}</strong>' in clerk.get("/unit").text  # the default
     actions = [(entry.action, entry.target) for entry in portal.store.audit_log()]
@@ -741,3 +740,23 @@ def test_a_store_of_before_gets_an_id_per_upload(tmp_path: Path) -> None:
     assert ("ab" * 8) in {upload.submission_id for upload in uploads}  # the first keeps its id (its links still work)
     with sqlite3.connect(path) as con, pytest.raises(sqlite3.IntegrityError):
         con.execute("update uploads set submission_id = ?", ("cd" * 8,))
+
+
+def test_every_page_says_the_zone_its_times_are_in(tmp_path: Path, monkeypatch) -> None:
+    """Times on the portal are the office's zone (office_time: Asia/Shanghai unless UNION_STATS_TIMEZONE says
+    another), and every page says which: the same audit entry reads 8 hours apart under Beijing and UTC."""
+    pages = {}
+    for zone, label in (("Asia/Shanghai", "北京时间"), ("UTC", "UTC")):
+        monkeypatch.setenv(office_time.TIMEZONE_ENV, zone)
+        portal = make_portal(tmp_path / zone.replace("/", "_"))
+        with TestClient(portal.app()) as office:
+            assert f"本平台显示的时间均为{label}" in office.get("/login").text
+            login(office, "office")
+            pages[zone] = office.get("/office/audit").text
+            assert f"本平台显示的时间均为{label}" in pages[zone]
+    stamps = {
+        zone: re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page.split("<tbody>", 1)[1]).group()
+        for zone, page in pages.items()
+    }
+    shanghai, utc = (datetime.strptime(stamps[zone], "%Y-%m-%d %H:%M") for zone in ("Asia/Shanghai", "UTC"))
+    assert round((shanghai - utc).total_seconds() / 3600) == 8

@@ -39,11 +39,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from union_stats import labels
+from union_stats import labels, office_time
 from union_stats.portal import routes_auth, routes_office, routes_submissions, routes_unit
 from union_stats.portal.accounts import AccountError, portal_db_for
 from union_stats.portal.deps import (
-    BEIJING,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Denied,
@@ -59,7 +58,7 @@ from union_stats.portal.words import DECISION_ZH, JOB_ZH
 from union_stats.templating import html_environment
 
 # what the tests and the command line import from here, besides `create_app`, `served` and `serve`
-__all__ = ["BEIJING", "LOGIN_COOKIE", "SESSION_COOKIE", "Denied", "create_app", "serve", "served"]
+__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "Denied", "create_app", "serve", "served"]
 
 ROUTERS = (routes_auth.router, routes_unit.router, routes_submissions.router, routes_office.router)
 
@@ -83,6 +82,8 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     state = PortalState(portal_db_for(warehouse))
     intake = Intake(state, raw_dir, warehouse)
+    pages = html_environment(local_time=local_time)
+    pages.globals["time_zone"] = office_time.zone_label()  # every time on the pages is in it, and they say so
     site = Site(
         raw_dir=raw_dir,
         warehouse=warehouse,
@@ -90,7 +91,7 @@ def create_app(raw_dir: Path, warehouse: Path, *, warm: bool = True, secure_cook
         intake=intake,
         runner=JobRunner(state, raw_dir, warehouse),
         key=session_key(warehouse),
-        pages=html_environment(local_time=local_time),
+        pages=pages,
         words={
             "status_zh": STATUS_ZH,
             "loaded_zh": LOADED_ZH,

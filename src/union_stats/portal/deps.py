@@ -20,7 +20,7 @@ import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NamedTuple
 
@@ -31,7 +31,7 @@ from jinja2 import Environment
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import FormData
 
-from union_stats import discover, periods, reference
+from union_stats import discover, office_time, periods, reference
 from union_stats.paths import make_secret_file
 from union_stats.portal.accounts import Account
 from union_stats.portal.intake import Intake, Refused, check_period, just_ended, period_order
@@ -43,7 +43,6 @@ SESSION_COOKIE = "union_stats_session"
 LOGIN_COOKIE = "union_stats_login"
 KEY_FILE = "portal.key"
 KEY_ENV = "UNION_STATS_PORTAL_KEY"
-BEIJING = timezone(timedelta(hours=8))
 MAX_EXPLANATION = 2000
 MAX_COMMENT = 2000
 NOT_SIGNED_IN = "请先登录。"
@@ -74,7 +73,7 @@ def local_time(text: str | None, seconds: bool = False) -> str:
     if not text:
         return ""
     moment = text if isinstance(text, datetime) else datetime.fromisoformat(str(text))
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return moment.astimezone(office_time.zone()).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def wants_json(request: Request) -> bool:
@@ -160,7 +159,7 @@ class Site:
 
     def default_period(self) -> str:
         """The newest open period that has ended (the one the units report now), else the newest open one."""
-        today = datetime.now(BEIJING).date()
+        today = datetime.now(office_time.zone()).date()
         opened = list(self.intake.open_periods())
         ended = [period for period in opened if periods.period_bounds(period)[1] < today]
         return (ended or opened or [discover.latest_period(self.raw_dir) or just_ended(today)[0]])[0]

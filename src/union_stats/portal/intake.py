@@ -47,10 +47,10 @@ import zipfile
 import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from union_stats import checking, discover, periods, reference
+from union_stats import checking, discover, office_time, periods, reference
 from union_stats.findings import Finding
 from union_stats.paths import REFERENCE_DIR, archive_dir_for
 from union_stats.portal.accounts import Account
@@ -70,7 +70,6 @@ MAX_BATCH = 32  # uploads checked together at most (those waiting when the check
 # pressing "upload" together are then one check (p95 about one check) instead of one and then seventeen (two).
 GATHER, GATHER_MAX = 0.02, 0.15
 UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|\.\.|^[.~]|:")
-BEIJING = timezone(timedelta(hours=8))
 
 # The work an upload may cost the others. The largest real submission has a few hundred rows of at most 7 columns
 # (the 2022 samples: about 2,500 cells); its check takes under a second and its annotated copy (openpyxl reads and
@@ -160,7 +159,7 @@ def just_ended(today: date) -> tuple[str, str]:
 def open_periods(state: PortalState, today: date | None = None) -> dict[str, Opening]:
     """The periods open for uploads (reference/periods.toml's [uploads], and the office's openings on the portal),
     newest first."""
-    today = today or datetime.now(BEIJING).date()
+    today = today or datetime.now(office_time.zone()).date()
     settings = tomllib.loads((REFERENCE_DIR / "periods.toml").read_text(encoding="utf-8")).get("uploads", {})
     found: dict[str, Opening] = {}
     if settings.get("just_ended", False):

@@ -13,11 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from union_stats import discover, periods, reference
+from union_stats import discover, office_time, periods, reference
 from union_stats.parse import units_named_in
 from union_stats.portal.accounts import AccountError
 from union_stats.portal.deps import (
-    BEIJING,
     CheckedForm,
     Denied,
     OfficeAccount,
@@ -81,7 +80,7 @@ def office(request: Request, site: SiteDep, me: OfficeAccount, period: str | Non
         kept = counted(mine, outcomes)
         files = waiting.get(unit.unit_code, [])
         first = min([item.received_at for item in mine] + [came for _, came in files], default=None)
-        on_time = None if first is None else datetime.fromisoformat(first).astimezone(BEIJING).date() <= due
+        on_time = None if first is None else datetime.fromisoformat(first).astimezone(office_time.zone()).date() <= due
         shown = kept or (mine[0] if mine else None)  # what the office opens and reviews: what a run loads
         units.append(
             {

@@ -9,11 +9,9 @@ comes to: the outcome, the files, the figures, or why it failed and what to do.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-from union_stats import labels
-
-BEIJING = timezone(timedelta(hours=8))
+from union_stats import labels, office_time
 
 ACTION_ZH = {
     "add": "开设账户",
@@ -52,7 +50,7 @@ DETAIL = re.compile(r"(\w+)([=>])(\S+)")
 
 def when_zh(moment: str) -> str:
     try:
-        return datetime.fromisoformat(moment).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(moment).astimezone(office_time.zone()).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return moment
 

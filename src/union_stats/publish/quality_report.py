@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
-from union_stats import labels
+from union_stats import labels, office_time
 from union_stats.discover import ReceivedFile
 from union_stats.findings import (
     ERROR,
@@ -72,7 +72,6 @@ ANNOTATABLE_SUFFIXES = (".xlsx", ".xlsm")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_MAX_TEXT = 32767  # characters in one cell or comment
 VALUE_SHOWN = 200  # characters of a submitted value quoted in the report; the clerk has the rest in the file
-BEIJING = timezone(timedelta(hours=8))
 
 COMMENT_WIDTH_PX = 360
 COMMENT_LINE_WIDTH = 56  # display width (CJK = 2) of one comment line at COMMENT_WIDTH_PX
@@ -308,7 +307,7 @@ def _received_text(received_at: datetime | None) -> str:
         return "—"
     if received_at.tzinfo is None:
         return received_at.strftime("%Y-%m-%d %H:%M")
-    return received_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M（北京时间）")
+    return office_time.shown(received_at)
 
 
 def _facts(submission: SubmissionReport) -> list[tuple[str, str]]:
