@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import shutil
 from pathlib import Path
 
@@ -26,6 +28,40 @@ def raw_copy(tmp_path: Path) -> Path:
     """A private copy of the shipped raw folder's 2022 submissions, safe to corrupt."""
     target = tmp_path / "raw"
     shutil.copytree(RAW_DIR / "2022", target / "2022")
+    return target
+
+
+@pytest.fixture(scope="session")
+def built_2022(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One flow run of the shipped 2022 sample for the whole test run, shared by every worker of `pytest -n`:
+    a folder holding `raw/2022` (the files it read) and `wh/` (the warehouse `union_stats.duckdb` and what the run
+    wrote beside it). Built by the first worker to ask, under a lock; never written to afterwards: take
+    `sample_2022_copy` for a folder of your own."""
+    from flows.ingest import ingest_period
+
+    shared = tmp_path_factory.getbasetemp()
+    if shared.name.startswith("popen-gw"):  # a worker of pytest -n: its base is inside the run's shared one
+        shared = shared.parent
+    root = shared / "built-2022"
+    with open(shared / "built-2022.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "summary.json"
+        if not done.is_file():
+            if root.exists():
+                shutil.rmtree(root)  # a build that did not finish
+            shutil.copytree(RAW_DIR / "2022", root / "raw" / "2022")
+            summary = ingest_period(period="2022", raw_dir=root / "raw", warehouse=root / "wh" / "union_stats.duckdb")
+            assert (summary.accepted, summary.rejected, summary.matched) == (18, 0, 66)
+            done.write_text(json.dumps({"accepted": summary.accepted, "rejected": summary.rejected}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def sample_2022_copy(built_2022: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A module's own copy of `built_2022` (the raw files and the warehouse folder): the warehouse is
+    `wh/union_stats.duckdb`, the files it read `raw/2022`."""
+    target = tmp_path_factory.mktemp("sample-2022") / "copy"
+    shutil.copytree(built_2022, target)
     return target
 
 
@@ -146,7 +182,7 @@ def _function(item: pytest.Item) -> str:
     return f"{_module(item)}::{getattr(item, 'originalname', None) or item.name.partition('[')[0]}"
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest work first: each grouped module (by the sum of its tests) and each other test (by its own time; a
     parametrised test's time shared among its cases), the order within a module kept. The same order on every
