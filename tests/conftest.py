@@ -73,8 +73,9 @@ def shipped_2022() -> list[Path]:
 
 
 # Modules whose tests share an expensive module- or session-scoped fixture (a flow run, a LibreOffice or Chromium
-# session, a parsed batch): under `--dist loadgroup` (pyproject.toml) each goes to one worker as a whole, so the
-# fixture is built once instead of once on each worker its tests happen to land on.
+# session, a parsed batch): under `pytest -n` (the scheduler below) each goes to one worker as a whole, so the
+# fixture is built once instead of once on each worker its tests happen to land on. (Not by xdist_group marks and
+# `--dist loadgroup`: xdist 3.8 renames the node id for those, which pytest 9 no longer reads, so they do nothing.)
 GROUPED_MODULES = frozenset(
     {
         "test_dask",
@@ -182,7 +183,21 @@ def _function(item: pytest.Item) -> str:
     return f"{_module(item)}::{getattr(item, 'originalname', None) or item.name.partition('[')[0]}"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks added here
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scope scheduler, a scope being a whole module for GROUPED_MODULES and a single test otherwise, handed
+    out in collection order (the longest work first, see below) instead of by number of tests."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).stem in GROUPED_MODULES else nodeid
+
+    config.option.loadscopereorder = False
+    return ModuleGroups(config, log)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest work first: each grouped module (by the sum of its tests) and each other test (by its own time; a
     parametrised test's time shared among its cases), the order within a module kept. The same order on every
@@ -197,7 +212,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = _function(item)
         cost = SLOW_TESTS[function] / cases[function] if function in SLOW_TESTS else 0.5
         if _module(item) in GROUPED_MODULES:
-            item.add_marker(pytest.mark.xdist_group(_module(item)))
             scope = _module(item)
         else:
             scope = item.nodeid
