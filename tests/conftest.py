@@ -1,7 +1,10 @@
-"""Shared fixtures: one Prefect test harness per session, and the shipped sample data."""
+"""Shared fixtures: one Prefect test harness per session, and the shipped sample data; and the order in which
+`pytest -n auto` hands the tests to its workers."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import shutil
 from pathlib import Path
 
@@ -29,10 +32,194 @@ def raw_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def built_2022(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One flow run of the shipped 2022 sample for the whole test run, shared by every worker of `pytest -n`:
+    a folder holding `raw/2022` (the files it read) and `wh/` (the warehouse `union_stats.duckdb` and what the run
+    wrote beside it). Built by the first worker to ask, under a lock; never written to afterwards: take
+    `sample_2022_copy` for a folder of your own."""
+    from flows.ingest import ingest_period
+
+    shared = tmp_path_factory.getbasetemp()
+    if shared.name.startswith("popen-gw"):  # a worker of pytest -n: its base is inside the run's shared one
+        shared = shared.parent
+    root = shared / "built-2022"
+    with open(shared / "built-2022.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "summary.json"
+        if not done.is_file():
+            if root.exists():
+                shutil.rmtree(root)  # a build that did not finish
+            shutil.copytree(RAW_DIR / "2022", root / "raw" / "2022")
+            summary = ingest_period(period="2022", raw_dir=root / "raw", warehouse=root / "wh" / "union_stats.duckdb")
+            assert (summary.accepted, summary.rejected, summary.matched) == (18, 0, 66)
+            done.write_text(json.dumps({"accepted": summary.accepted, "rejected": summary.rejected}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def sample_2022_copy(built_2022: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A module's own copy of `built_2022` (the raw files and the warehouse folder): the warehouse is
+    `wh/union_stats.duckdb`, the files it read `raw/2022`."""
+    target = tmp_path_factory.mktemp("sample-2022") / "copy"
+    shutil.copytree(built_2022, target)
+    return target
+
+
+@pytest.fixture(scope="session")
 def shipped_2022() -> list[Path]:
     files = sorted((RAW_DIR / "2022").glob("*.xlsx"))
     assert len(files) == 18, "the 18 sample workbooks of 2022 are shipped in data/raw/2022"
     return files
+
+
+# Modules whose tests share an expensive module- or session-scoped fixture (a flow run, a LibreOffice or Chromium
+# session, a parsed batch): under `pytest -n` (the scheduler below) each goes to one worker as a whole, so the
+# fixture is built once instead of once on each worker its tests happen to land on. (Not by xdist_group marks and
+# `--dist loadgroup`: xdist 3.8 renames the node id for those, which pytest 9 no longer reads, so they do nothing.)
+GROUPED_MODULES = frozenset(
+    {
+        "test_dask",
+        "test_explain",
+        "test_export",
+        "test_figures_completeness",
+        "test_gx_runner",
+        "test_hostile",
+        "test_inspect",
+        "test_interrupt",
+        "test_model_docs",
+        "test_no_report_period",
+        "test_other_programs",
+        "test_parquet",
+        "test_portal_load",
+        "test_portal_security",
+        "test_provenance",
+        "test_quarterly",
+        "test_report_page",
+        "test_sql_examples",
+        "test_sql_injection",
+        "test_sql_readonly",
+        "test_status_answers",
+        "test_transform",
+    }
+)
+
+# Seconds a test (by module and function, parameters left out) took on two busy workers, setup included: only the
+# ones over about 7 s. Everything else counts as 0.5 s. Only the order depends on these figures: the work that
+# takes longest is handed out first, so that no long test starts last and leaves the other worker idle.
+SLOW_TESTS = {
+    "test_bench::test_bench_measures_three_units_and_writes_json": 130,
+    "test_portal_browser::test_clerk_submits_and_office_runs": 110,
+    "test_prefect_home::test_two_runs_against_two_warehouses_at_once_both_succeed": 103,
+    "test_portal_load::test_18_units_upload_5_files_each_at_once": 93,
+    "test_no_report_period::test_district_figures_keep_values_without_a_report": 90,
+    "test_report_page::test_report_page_in_chromium": 73,
+    "test_gx_runner::test_an_expectation_that_cannot_run_on_one_file_rejects_that_file_only": 64,
+    "test_dask::test_union_stats_run_dask_end_to_end": 63,
+    "test_personal_data::test_a_run_leaves_no_personal_data": 59,
+    "test_interrupt::test_ctrl_c_ends_the_run_within_2_s_with_130_and_one_line": 58,
+    "test_dask::test_the_flow_on_a_dask_cluster_gives_the_same_figures_and_findings": 56,
+    "test_quarterly::test_every_quarter_loads_clean": 55,
+    "test_crash_safety::test_a_run_killed_while_it_writes_leaves_a_warehouse_the_next_run_completes": 53,
+    "test_beneficiaries::test_run_keeps_people_only_as_keys_and_refuses_another_key": 53,
+    "test_wheel::test_wheel_installed_outside_the_checkout_runs_and_validates": 50,
+    "test_portal::test_a_large_workbook_holds_nobody": 49,
+    "test_hostile::test_the_largest_file_the_limits_let_through_needs_under_1_gb": 48,
+    "test_run_paths::test_a_scheduled_close_and_a_command_line_run_leave_the_same_warehouse": 47,
+    "test_other_programs::test_a_label_defect_keeps_its_finding_in_another_programs_file": 47,
+    "test_sql_examples::test_year_on_year_change_against_2022": 41,
+    "test_lifecycle::test_a_closed_period_keeps_new_files_but_does_not_load_them": 41,
+    "test_portal::test_an_upload_and_a_placed_file_give_the_same_findings_and_rows": 39,
+    "test_personal_data::test_a_remark_with_an_id_and_a_listed_name_is_stored_masked_and_the_scan_finds_what_is_left": 38,
+    "test_properties::test_any_batch_of_workbooks_ends_in_an_outcome": 37,
+    "test_parquet::test_run_with_the_setting_publishes_after_the_run": 31,
+    "test_hostile::test_a_run_over_samples_and_corpus_reproduces_the_report_and_rejects_each_hostile_file": 29,
+    "test_portal::test_the_pages_show_the_warehouse_after_a_run_and_a_close": 28,
+    "test_other_programs::test_a_resaved_sample_reads_cell_for_cell_as_the_original": 28,
+    "test_gx_runner::test_a_batch_checked_in_small_parts_gives_the_same_findings": 26,
+    "test_crash_safety::test_two_runs_started_at_once_leave_one_sound_warehouse": 26,
+    "test_provenance::test_without_a_manifest_arrival_is_the_run_not_the_file_date": 24,
+    "test_provenance::test_the_manifest_is_honoured": 24,
+    "test_flow::test_a_failed_load_leaves_the_warehouse_as_it_was": 24,
+    "test_inspect::test_hostile_file_is_stopped_with_its_rule": 23,
+    "test_lifecycle::test_a_rerun_with_nothing_new_does_no_parsing": 21,
+    "test_portal_security::test_every_route_is_in_the_matrix": 20,
+    "test_lifecycle::test_a_resubmission_supersedes_and_the_change_is_logged": 20,
+    "test_other_programs::test_an_amount_above_2_23_survives_an_old_xls": 18,
+    "test_office_habits::test_a_run_over_files_with_office_habits_loads_what_excel_shows": 18,
+    "test_model_docs::test_every_table_view_and_column_of_every_schema_has_a_comment": 18,
+    "test_export::test_xlsx_has_a_sheet_per_relation_and_an_index": 18,
+    "test_flow::test_rerun_gives_the_same_warehouse": 17,
+    "test_hostile::test_each_file_is_rejected_with_its_own_rule": 16,
+    "test_flow::test_shipped_2022_reproduces_all_66_figures": 15,
+    "test_gx_runner::test_data_docs_render_only_a_run_s_own_results": 14,
+    "test_figures_completeness::test_full_sample_every_figure_complete": 14,
+    "test_portal::test_the_clerks_words_are_the_portals": 13,
+    "test_lifecycle::test_completeness_lists_a_missing_unit": 13,
+    "test_explain::test_every_figure_adds_up_to_its_value": 13,
+    "test_portal::test_uploads_checked_together_are_checked_each_as_if_alone": 12,
+    "test_hostile::test_the_corpus_has_at_least_thirty_kinds": 12,
+    "test_flow::test_synthetic_units_load_with_their_units_file": 12,
+    "test_figures_completeness::test_a_missing_town_makes_the_town_figures_incomplete": 12,
+    "test_beneficiaries::test_same_person_paid_by_two_units_warns_both_naming_the_other_unit_and_row_not_the_person": 12,
+    "test_lifecycle::test_a_broken_file_is_rejected_and_the_good_ones_load": 11,
+    "test_beneficiaries::test_v1_files_still_load_their_welfare_totals_from_the_indicator_sheet": 11,
+    "test_beneficiaries::test_a_later_file_paying_the_same_person_tells_the_earlier_unit_too": 11,
+    "test_status_answers::test_status_lists_a_rejected_file_whose_unit_is_unknown": 10,
+    "test_flow::test_a_changed_workbook_value_changes_the_district_figure": 10,
+    "test_portal::test_explanations_reviews_and_history": 9,
+    "test_distinct_counts::test_distinct_counts_are_taken_over_the_reporting_units_rows_within_their_topic": 9,
+    "test_portal::test_approval_is_of_what_a_run_loads": 8,
+    "test_exact_numbers::test_an_amount_above_2_23_with_cents_is_stored_to_the_cent": 8,
+    "test_sample::test_seeds_change_the_split_not_the_totals": 7,
+    "test_sample::test_same_seed_gives_identical_bytes": 7,
+}
+
+
+def _module(item: pytest.Item) -> str:
+    return item.path.stem
+
+
+def _function(item: pytest.Item) -> str:
+    return f"{_module(item)}::{getattr(item, 'originalname', None) or item.name.partition('[')[0]}"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scope scheduler, a scope being a whole module for GROUPED_MODULES and a single test otherwise, handed
+    out in collection order (the longest work first, see below) instead of by number of tests."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).stem in GROUPED_MODULES else nodeid
+
+    config.option.loadscopereorder = False
+    return ModuleGroups(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest work first: each grouped module (by the sum of its tests) and each other test (by its own time; a
+    parametrised test's time shared among its cases), the order within a module kept. The same order on every
+    worker (xdist requires it); only the order changes, never which tests run."""
+    cases: dict[str, int] = {}
+    for item in items:
+        cases[_function(item)] = cases.get(_function(item), 0) + 1
+    scope_cost: dict[str, float] = {}
+    scope_first: dict[str, int] = {}
+    scopes = []
+    for index, item in enumerate(items):
+        function = _function(item)
+        cost = SLOW_TESTS[function] / cases[function] if function in SLOW_TESTS else 0.5
+        if _module(item) in GROUPED_MODULES:
+            scope = _module(item)
+        else:
+            scope = item.nodeid
+        scope_cost[scope] = scope_cost.get(scope, 0.0) + cost
+        scope_first.setdefault(scope, index)
+        scopes.append(scope)
+    order = sorted(range(len(items)), key=lambda i: (-scope_cost[scopes[i]], scope_first[scopes[i]], i))
+    items[:] = [items[i] for i in order]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

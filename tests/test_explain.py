@@ -21,22 +21,14 @@ import pytest
 
 from union_stats import explain
 from union_stats.cli import main
-from union_stats.paths import RAW_DIR
 from union_stats.reference import figures
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> tuple[Path, Path]:
-    """(warehouse, folder of the files it read)."""
-    from flows.ingest import ingest_period
-
-    root = tmp_path_factory.mktemp("explain")
-    raw = root / "raw"
-    shutil.copytree(RAW_DIR / "2022", raw / "2022")
-    warehouse = root / "wh" / "w.duckdb"
-    summary = ingest_period(period="2022", raw_dir=raw, warehouse=warehouse)
-    assert summary.accepted == 18
-    return warehouse, raw / "2022"
+def sample(sample_2022_copy: Path) -> tuple[Path, Path]:
+    """(warehouse, folder of the files it read): one flow run for the whole test session, which checks it accepted
+    all 18 files; a copy for this module."""
+    return sample_2022_copy / "wh" / "union_stats.duckdb", sample_2022_copy / "raw" / "2022"
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ rows read back with another reader (DuckDB, Polars, openpyxl) in the same number
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -14,22 +13,15 @@ import pytest
 from warehouse import query
 
 from union_stats import cli
-from union_stats.paths import RAW_DIR
 from union_stats.publish import export
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture(scope="module")
-def warehouse(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 2022 sample, loaded by the flow."""
-    from flows.ingest import ingest_period
-
-    root = tmp_path_factory.mktemp("export")
-    shutil.copytree(RAW_DIR / "2022", root / "raw" / "2022")
-    path = root / "wh" / "union_stats.duckdb"
-    ingest_period(period="2022", raw_dir=root / "raw", warehouse=path)
-    return path
+def warehouse(sample_2022_copy: Path) -> Path:
+    """The 2022 sample, loaded by the flow (one run for the whole test session, a copy for this module)."""
+    return sample_2022_copy / "wh" / "union_stats.duckdb"
 
 
 def _counts(warehouse: Path) -> dict[str, int]:

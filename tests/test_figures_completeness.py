@@ -62,9 +62,10 @@ def _add_course(path: Path, row: tuple) -> None:
 
 
 @pytest.fixture(scope="module")
-def full(prefect_harness, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    warehouse = tmp_path_factory.mktemp("full") / "w.duckdb"
-    return warehouse, _ingest(RAW_DIR, warehouse)
+def full(sample_2022_copy: Path) -> tuple[Path, dict[str, dict]]:
+    """The shipped sample as it is: one flow run for the whole test session, a copy for this module."""
+    warehouse = sample_2022_copy / "wh" / "union_stats.duckdb"
+    return warehouse, _figures(warehouse)
 
 
 @pytest.fixture(scope="module")

@@ -26,17 +26,10 @@ RELATIONS_SQL = """
 
 
 @pytest.fixture(scope="module")
-def built(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse after a real flow run on the shipped 2022 sample."""
-    from flows.ingest import ingest_period
-    from union_stats.paths import RAW_DIR
-
-    raw_dir = tmp_path_factory.mktemp("raw")
-    shutil.copytree(RAW_DIR / "2022", raw_dir / "2022")
-    path = tmp_path_factory.mktemp("warehouse") / "union_stats.duckdb"
-    summary = ingest_period(period="2022", raw_dir=raw_dir, warehouse=path)
-    assert summary.accepted == 18
-    return path
+def built(sample_2022_copy: Path) -> Path:
+    """A warehouse after a real flow run on the shipped 2022 sample (one run for the whole test session, which
+    checks it accepted all 18 files; a copy for this module)."""
+    return sample_2022_copy / "wh" / "union_stats.duckdb"
 
 
 def _snapshot(path: Path) -> dict:
