@@ -107,6 +107,8 @@ GROUPED_MODULES = frozenset(
 # ones over about 7 s. Everything else counts as 0.5 s. Only the order depends on these figures: the work that
 # takes longest is handed out first, so that no long test starts last and leaves the other worker idle.
 SLOW_TESTS = {
+    "test_year_from_quarters::test_a_year_from_its_quarters": 90,
+    "test_run_progress::test_a_first_run_names_each_step_from_its_first_second": 30,
     "test_bench::test_bench_measures_three_units_and_writes_json": 130,
     "test_portal_browser::test_clerk_submits_and_office_runs": 110,
     "test_prefect_home::test_two_runs_against_two_warehouses_at_once_both_succeed": 103,
