@@ -39,6 +39,7 @@ from defects import (
 )
 from portal_helpers import PASSWORD, SAMPLE_DIR, make_portal
 
+from union_stats import labels
 from union_stats.portal.app import served
 from union_stats.portal.intake import append_receipt
 
@@ -246,7 +247,7 @@ def walk(browser, url: str, tmp_path: Path, camera: Camera) -> None:
     page.click("form[action='/upload'] button[type=submit]")
     page.wait_for_url(f"{url}/submissions/*")
     rejected_url = page.url
-    assert page.locator("#status").inner_text() == "未通过，请修改后重新上传"
+    assert page.locator("#status").inner_text() == labels.outcome("rejected", "page_zh") == "未通过，请修改后重新上传"
     found = findings_of(page)
     errors_found = {item["cell"] for item in found if item["severity"] == "error" and item["sheet"] == INDICATORS}
     assert broken_cells <= errors_found, found

@@ -158,7 +158,7 @@ def test_the_labels_file_has_every_code_the_project_uses() -> None:
     assert {unit.kind for unit in reference.reference_units()} == set(labels.unit_kinds())
     assert {indicator.reported_by for indicator in reference.indicators()} <= set(labels.reporting_scopes())
     assert {row["reported_by"] for row in reference.reporting_groups()} == set(labels.reporting_scopes())
-    for form in ("en", "zh", "report_zh", "portal_zh", "audit_zh", "loaded_zh", "colour", "fill"):
+    for form in ("en", "zh", "report_zh", "portal_zh", "page_zh", "audit_zh", "loaded_zh", "colour", "fill"):
         assert set(labels.outcomes(form)) == set(labels.outcomes()), form
 
 

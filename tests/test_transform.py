@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from union_stats import transform, warehouse
+from union_stats import ref_tables, transform, warehouse
 from union_stats.paths import EXPECTATIONS_DIR, SQL_DIR
 from union_stats.validate import suites
 
@@ -17,7 +17,7 @@ from union_stats.validate import suites
 def test_models_build_in_dependency_order_on_an_empty_warehouse(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as con:
         warehouse.ensure_warehouse(con)
-        warehouse.load_reference(con, ())
+        ref_tables.load_reference(con, ())
         built = transform.build(con)
         assert built.index("marts.int_indicator_detail_rows") < built.index("report.district_figures")
         assert built.index("report_number_text") < built.index("figure_number")

@@ -62,7 +62,7 @@ __all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "Denied", "create_app", "serve", "s
 
 ROUTERS = (routes_auth.router, routes_unit.router, routes_submissions.router, routes_office.router)
 
-STATUS_ZH = labels.outcomes("portal_zh")
+STATUS_ZH = labels.outcomes("page_zh")
 # what the warehouse made of a submission, as its unit reads it
 LOADED_ZH = labels.outcomes("loaded_zh")
 SEVERITY_ZH = labels.severities()
