@@ -28,6 +28,28 @@ detail_rows as (
     select distinct submission_id, unit_code, period, file_name, sheet_kind, sheet_name, source_row
     from detail_fields
 ),
+-- each join below reads only the fields it can match: a hash table of every detail field, built once per join,
+-- does not fit DuckDB's memory at a few thousand workbooks
+condition_fields as (
+    select * from detail_fields where field in (select field from conditions)
+),
+measures as (
+    -- each row's measured value for an indicator, and the value of the field it is told apart within (a content
+    -- within its topic), in one pass over the fields: a second join to every detail field does not fit DuckDB's
+    -- memory at a few thousand workbooks
+    select
+        detail_fields.submission_id,
+        detail_fields.sheet_kind,
+        detail_fields.source_row,
+        indicators.indicator_code,
+        max(detail_fields.value_text) filter (where detail_fields.field = indicators.measure_field) as measured,
+        max(detail_fields.value_text) filter (where detail_fields.field = indicators.distinct_within) as within
+    from detail_fields
+    join indicators
+        on indicators.detail_sheet = detail_fields.sheet_kind
+        and (detail_fields.field = indicators.measure_field or detail_fields.field = indicators.distinct_within)
+    group by detail_fields.submission_id, detail_fields.sheet_kind, detail_fields.source_row, indicators.indicator_code
+),
 conditions_met as (
     -- a row counts for an indicator when it meets every one of the indicator's conditions
     select
@@ -39,7 +61,7 @@ conditions_met as (
     from indicators
     join detail_rows on detail_rows.sheet_kind = indicators.detail_sheet
     left join conditions on conditions.indicator_code = indicators.indicator_code
-    left join detail_fields
+    left join condition_fields as detail_fields
         on detail_fields.submission_id = detail_rows.submission_id
         and detail_fields.sheet_kind = detail_rows.sheet_kind
         and detail_fields.source_row = detail_rows.source_row
@@ -61,12 +83,12 @@ final as (
         case
             -- a distinct count tells values apart without their spaces (安全 生产 is 安全生产), and within the
             -- catalog's distinct_within field: a content is one of its topic ("职业病防治 / 案例分析")
-            when indicators.measure = 'count_distinct' and measured.value_text is not null then concat_ws(
+            when indicators.measure = 'count_distinct' and measures.measured is not null then concat_ws(
                 ' / ',
-                regexp_replace(within.value_text, '[\s\x{3000}\x{00a0}]+', '', 'g'),
-                regexp_replace(measured.value_text, '[\s\x{3000}\x{00a0}]+', '', 'g')
+                regexp_replace(measures.within, '[\s\x{3000}\x{00a0}]+', '', 'g'),
+                regexp_replace(measures.measured, '[\s\x{3000}\x{00a0}]+', '', 'g')
             )
-            else measured.value_text
+            else measures.measured
         end as measure_value
     from conditions_met
     join indicators on indicators.indicator_code = conditions_met.indicator_code
@@ -77,16 +99,11 @@ final as (
     join units
         on units.unit_code = detail_rows.unit_code
         and list_contains(indicators.reporting_kinds, units.kind)
-    left join detail_fields as measured
-        on measured.submission_id = detail_rows.submission_id
-        and measured.sheet_kind = detail_rows.sheet_kind
-        and measured.source_row = detail_rows.source_row
-        and measured.field = indicators.measure_field
-    left join detail_fields as within
-        on within.submission_id = detail_rows.submission_id
-        and within.sheet_kind = detail_rows.sheet_kind
-        and within.source_row = detail_rows.source_row
-        and within.field = indicators.distinct_within
+    left join measures
+        on measures.submission_id = detail_rows.submission_id
+        and measures.sheet_kind = detail_rows.sheet_kind
+        and measures.source_row = detail_rows.source_row
+        and measures.indicator_code = conditions_met.indicator_code
     where conditions_met.conditions = conditions_met.met
 )
 select * from final
