@@ -20,14 +20,8 @@ from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.publish import run_summary
 from union_stats.runs import RunContext, RunSummary
 
-# the stages of pipeline.ingest as Prefect tasks: the same functions (their names, docstrings and types), each
-# run as a task; the file system's stages may be retried, the others are all or nothing
-discover_files = task(pipeline.discover_files, retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-archive_files = task(pipeline.archive_files, retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-parse_files = task(pipeline.parse_files, cache_policy=NO_CACHE)
-validate_files = task(pipeline.validate_files, cache_policy=NO_CACHE)
-load_warehouse = task(pipeline.load_warehouse, cache_policy=NO_CACHE)
-report_to_units = task(pipeline.report_to_units, cache_policy=NO_CACHE)
+# the file system's stages may be retried; the others are all or nothing
+RETRIED = {"discover": {"retries": 2, "retry_delay_seconds": 1}, "archive": {"retries": 2, "retry_delay_seconds": 1}}
 
 
 @task(cache_policy=NO_CACHE)
@@ -54,7 +48,7 @@ def parse_on_cluster(
 
 def validate_on_cluster(run: RunContext, batch: parse.ParsedBatch, state: db.WarehouseState) -> validate.ValidatedBatch:
     """The validate task on a Dask cluster: one task over the whole batch, so that cross-file rules see every file."""
-    return validate_files.submit(run, batch, state).result()
+    return TASKS.validate.submit(run, batch, state).result()
 
 
 @task(cache_policy=NO_CACHE)
@@ -105,14 +99,10 @@ def publish_run(
     return summary
 
 
-# the stages of pipeline.ingest as this flow's tasks
-TASKS = pipeline.Stages(
-    discover=discover_files,
-    archive=archive_files,
-    parse=parse_files,
-    validate=validate_files,
-    load=load_warehouse,
-    report=report_to_units,
+# the stages of pipeline.ingest as this flow's tasks: the same functions (names, docstrings, types), each a task;
+# the summary is this flow's own, leaving the office its artifacts
+TASKS = replace(
+    pipeline.PLAIN.each(lambda name, stage: task(stage, cache_policy=NO_CACHE, **RETRIED.get(name, {}))),
     summarise=publish_run,
 )
 

@@ -126,6 +126,10 @@ class Stages:
     report: Callable[..., int]
     summarise: Callable[..., RunSummary]
 
+    def each(self, wrap: Callable[[str, Callable], Callable]) -> Stages:
+        """The same stages, each stage `wrap(name, stage)` (a timer, a Prefect task)."""
+        return replace(self, **{item.name: wrap(item.name, getattr(self, item.name)) for item in fields(self)})
+
     def timed(self, on_stage: Callable[[str, float, Any], None]) -> Stages:
         """The same stages, each reporting `on_stage(name, seconds, result)` when it has run."""
 
@@ -138,7 +142,7 @@ class Stages:
 
             return run_timed
 
-        return replace(self, **{item.name: wrap(item.name, getattr(self, item.name)) for item in fields(self)})
+        return self.each(wrap)
 
 
 PLAIN = Stages(

@@ -184,6 +184,11 @@ def render_html(submission: SubmissionReport, findings: Sequence[Finding], *, an
     )
 
 
+# the steps a clerk reads alike by mail and in the portal (how to correct or explain differs between the two)
+ERRORS_STEP = "逐条修改下表中的全部{errors}个“错误”（红色）：有错误的文件不能入库。"
+INFO_STEP = "“提示”（蓝色）是系统已自动规范化的内容，请核对读取结果；无误则无需处理。"
+
+
 def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: str | None) -> list[str]:
     """What the clerk has to do, in order, worded for this submission."""
     audience = _audience()
@@ -192,14 +197,14 @@ def _fix_steps(submission: SubmissionReport, counts: Counter, annotated_name: st
     file_name = _clean(Path(submission.file_name).name)
     steps = []
     if counts[ERROR]:
-        steps.append(f"逐条修改下表中的全部{counts[ERROR]}个“错误”（红色）：有错误的文件不能入库。")
+        steps.append(ERRORS_STEP.format(errors=counts[ERROR]))
     if counts[WARNING]:
         steps.append(
             f"逐条核实全部{counts[WARNING]}个“警告”（黄色）：数据有误的请更正；确认无误的，"
             "请在“指标”表相应指标的“备注”列写明原因。"
         )
     if counts[INFO]:
-        steps.append("“提示”（蓝色）是系统已自动规范化的内容，请核对读取结果；无误则无需处理。")
+        steps.append(INFO_STEP)
     if counts[ERROR] or counts[WARNING]:
         not_the_copy = "，也不要提交标注副本" if annotated_name else ""
         steps.append(
@@ -225,14 +230,14 @@ def _portal_fix_steps(
     period = _clean(submission.period)
     steps = []
     if counts[ERROR]:
-        steps.append(f"逐条修改下表中的全部{counts[ERROR]}个“错误”（红色）：有错误的文件不能入库。")
+        steps.append(ERRORS_STEP.format(errors=counts[ERROR]))
     if counts[WARNING]:
         steps.append(
             f"逐条核实全部{counts[WARNING]}个“警告”（黄色）：数据有误的请更正后重新上传；确认无误的，"
             "请在平台上本次上传的页面、该条警告旁的“说明”框中写明原因，并点“保存说明”。"
         )
     if counts[INFO]:
-        steps.append("“提示”（蓝色）是系统已自动规范化的内容，请核对读取结果；无误则无需处理。")
+        steps.append(INFO_STEP)
     if counts[ERROR]:
         steps.append(
             f"在原文件上修改后，在平台“本单位报送”页（统计期 {period}）重新上传整个文件（不要只上传修改过的工作表，"
