@@ -231,17 +231,13 @@ def test_v1_files_still_load_their_welfare_totals_from_the_indicator_sheet(
     assert query(warehouse, "select count(*) from ops.pseudonym_key") == [(0,)]  # nobody keyed, no key recorded
 
 
-def test_a_later_file_paying_the_same_person_tells_the_earlier_unit_too(
-    prefect_harness, raw_copy: Path, tmp_path: Path, monkeypatch
-) -> None:
+def test_a_later_file_paying_the_same_person_tells_the_earlier_unit_too(loaded_2022: Path, tmp_path: Path) -> None:
     """Run 1 loads the sample; run 2 brings dashi's correction, which pays one of shiqiao's people again. The
     correction is warned naming shiqiao's row; shiqiao's loaded file is told too, naming the correction's row,
     becomes accepted with warnings, and gets a new report; neither message names the person."""
     from flows.ingest import ingest_period
 
-    monkeypatch.setenv(KEY_ENV, "c" * 64)
-    warehouse = tmp_path / "wh" / "w.duckdb"
-    ingest_period(period=PERIOD, raw_dir=raw_copy, warehouse=warehouse)
+    raw_copy, warehouse = loaded_2022 / "raw", loaded_2022 / "wh" / "union_stats.duckdb"  # after run 1
     shiqiao = raw_copy / PERIOD / "shiqiao_2022.xlsx"
     correction = copy_sample("dashi", tmp_path / "later")
     row_shiqiao, row_dashi = _share_person(shiqiao, correction, "新春慰问")

@@ -76,50 +76,19 @@ def _tasks_on(client, since: float) -> dict[str, list[str]]:
     return ran
 
 
-def test_the_flow_on_a_dask_cluster_gives_the_same_figures_and_findings(
+def test_union_stats_run_on_a_dask_cluster_gives_the_default_runner_s_figures_and_findings(
     dask_cluster, raw_with_defects: Path, tmp_path: Path
 ) -> None:
+    """`union-stats run --dask` in a fresh process (its own temporary Prefect server, as an office starts it) against
+    the ingest flow on the default runner over the same files: the same figures, findings and outcomes, the parse
+    and validate tasks on the cluster's workers, reported to the run's own server."""
     local, client = dask_cluster
     workers = set(local.scheduler_info["workers"])
     assert len(workers) == 2
-
     by_default = run_ingest(period="2022", raw_dir=raw_with_defects, warehouse=tmp_path / "default" / "w.duckdb")
-    started = time.time()
-    on_dask = run_ingest(
-        period="2022",
-        raw_dir=raw_with_defects,
-        warehouse=tmp_path / "dask" / "w.duckdb",
-        dask_address=local.scheduler_address,
-    )
-    ran = _tasks_on(client, started)
+    assert (by_default.files, by_default.accepted, by_default.rejected) == (19, 16, 3)
 
-    assert (on_dask.files, on_dask.accepted, on_dask.rejected, on_dask.matched) == (
-        by_default.files,
-        by_default.accepted,
-        by_default.rejected,
-        by_default.matched,
-    )
-    assert (by_default.files, by_default.rejected) == (19, 3)
-    default_view = _warehouse_view(tmp_path / "default" / "w.duckdb")
-    dask_view = _warehouse_view(tmp_path / "dask" / "w.duckdb")
-    assert len(default_view["figures"]) == 66
-    assert dask_view["figures"] == default_view["figures"]
-    rules = {row[2] for row in default_view["findings"]}
-    assert {"values.number", "codes.credit_code_check", "file.not_spreadsheet"} <= rules
-    assert dask_view["findings"] == default_view["findings"]
-    assert dask_view["outcomes"] == default_view["outcomes"]
-    # 19 files over 2 worker threads: two parse tasks, and one validate task over the whole batch, all on the cluster
-    assert len(ran.get("parse_chunk", [])) == 2, ran
-    assert len(ran.get("validate_files", [])) == 1, ran
-    assert set(ran["parse_chunk"] + ran["validate_files"]) <= workers
-
-
-def test_union_stats_run_dask_end_to_end(dask_cluster, raw_with_defects: Path, tmp_path: Path) -> None:
-    local, client = dask_cluster
-    # fresh worker processes, as for a cluster started for the run: a Prefect process keeps sending its events to
-    # the first API it reported to (the test harness's, in the test above)
-    client.restart()
-    warehouse = tmp_path / "w.duckdb"
+    warehouse = tmp_path / "dask" / "w.duckdb"
     started = time.time()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     done = subprocess.run(
@@ -145,9 +114,18 @@ def test_union_stats_run_dask_end_to_end(dask_cluster, raw_with_defects: Path, t
     assert done.returncode == 0, done.stdout + done.stderr
     assert "19 files, 19 new: 16 accepted, 3 rejected" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+    # 19 files over 2 worker threads: two parse tasks, and one validate task over the whole batch, all on the cluster
     ran = _tasks_on(client, started)
     assert len(ran.get("parse_chunk", [])) == 2 and len(ran.get("validate_files", [])) == 1, ran
-    assert query(warehouse, "select count(*) from report.district_figures where period = '2022'") == [(66,)]
+    assert set(ran["parse_chunk"] + ran["validate_files"]) <= workers
+    default_view = _warehouse_view(tmp_path / "default" / "w.duckdb")
+    dask_view = _warehouse_view(warehouse)
+    assert len(default_view["figures"]) == 66
+    assert dask_view["figures"] == default_view["figures"]
+    rules = {row[2] for row in default_view["findings"]}
+    assert {"values.number", "codes.credit_code_check", "file.not_spreadsheet"} <= rules
+    assert dask_view["findings"] == default_view["findings"]
+    assert dask_view["outcomes"] == default_view["outcomes"]
     # the workers reported their task runs to the run's own temporary Prefect server (beside the warehouse),
     # not to servers of their own
     with sqlite3.connect(warehouse.parent / "prefect" / "prefect.db") as prefect_db:
@@ -194,3 +172,18 @@ def test_a_deployment_can_set_a_dask_address() -> None:
     schema = scheduled_ingest.parameters.model_dump()
     assert schema["properties"]["dask_address"]["default"] is None
     assert "dask_address" not in schema["required"]
+
+
+def test_with_a_prefect_server_set_the_workers_are_given_it_and_nothing_is_started(monkeypatch) -> None:
+    """A run whose Prefect API is set (the harness here, an office's `PREFECT_API_URL`) passes it on as it is."""
+    from prefect.server.api import server
+    from prefect.settings import PREFECT_API_URL
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("a temporary server was started although PREFECT_API_URL is set")
+
+    monkeypatch.setattr(server, "SubprocessASGIServer", no_server)
+    before = PREFECT_API_URL.value()
+    assert before
+    with cluster.api_for_workers():
+        assert PREFECT_API_URL.value() == before

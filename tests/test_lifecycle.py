@@ -24,10 +24,9 @@ def _figure(warehouse: Path, figure_id: str) -> tuple:
     return query(warehouse, "select value, matches from report.district_figures where figure_id = ?", figure_id)[0]
 
 
-def test_a_rerun_with_nothing_new_does_no_parsing(raw_copy: Path, tmp_path: Path, monkeypatch) -> None:
-    warehouse = tmp_path / "w.duckdb"
-    first = ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
-    assert first.processed == 18
+def test_a_rerun_with_nothing_new_does_no_parsing(loaded_2022: Path, monkeypatch) -> None:
+    raw_copy, warehouse = loaded_2022 / "raw", loaded_2022 / "wh" / "union_stats.duckdb"
+    assert query(warehouse, "select count(*) from ops.ledger") == [(18,)]  # the first run loaded all 18
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("a rerun with no new files must not parse")
@@ -48,10 +47,9 @@ def test_a_rerun_with_nothing_new_does_no_parsing(raw_copy: Path, tmp_path: Path
     assert answer.stdout.split() == ["0", "[]"], answer.stdout + answer.stderr
 
 
-def test_a_resubmission_supersedes_and_the_change_is_logged(raw_copy: Path, tmp_path: Path) -> None:
-    warehouse = tmp_path / "w.duckdb"
+def test_a_resubmission_supersedes_and_the_change_is_logged(loaded_2022: Path) -> None:
+    raw_copy, warehouse = loaded_2022 / "raw", loaded_2022 / "wh" / "union_stats.duckdb"
     path = raw_copy / "2022" / "shiqiao_2022.xlsx"
-    ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
     [(first_id,)] = query(warehouse, "select submission_id from ops.submissions where unit_code = 'shiqiao'")
     fairs_before = indicator_value(path, "job_fairs")
     f03_before = _figure(warehouse, "F03")[0]
@@ -124,10 +122,9 @@ def test_completeness_lists_a_missing_unit(raw_copy: Path, tmp_path: Path, capsy
     )  # status speaks Chinese (--lang en: missing)
 
 
-def test_a_closed_period_keeps_new_files_but_does_not_load_them(raw_copy: Path, tmp_path: Path) -> None:
-    warehouse = tmp_path / "w.duckdb"
+def test_a_closed_period_keeps_new_files_but_does_not_load_them(loaded_2022: Path) -> None:
+    raw_copy, warehouse = loaded_2022 / "raw", loaded_2022 / "wh" / "union_stats.duckdb"
     path = raw_copy / "2022" / "dashi_2022.xlsx"
-    ingest_period(period="2022", raw_dir=raw_copy, warehouse=warehouse)
     f03 = _figure(warehouse, "F03")
     assert cli.main(["close", "--period", "2022", "--warehouse", str(warehouse)]) == 0
 

@@ -292,11 +292,13 @@ def test_a_run_leaves_no_personal_data(raw_copy: Path, tmp_path: Path, capfd: py
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_remark_with_an_id_and_a_listed_name_is_stored_masked_and_the_scan_finds_what_is_left(
-    raw_copy: Path, tmp_path: Path
+    loaded_2022: Path,
 ) -> None:
-    """A clerk writes an ID number, a name from the file's own beneficiary list and a name nobody listed into a
-    remark of 指标. The parse stage masks the ID and the listed name (and tells the clerk); a name nobody listed
-    cannot be told from other words, is stored, and the scans of the run find it: they can fail end to end."""
+    """After the sample's run, a clerk corrects her file and writes an ID number, a name from the file's own
+    beneficiary list and a name nobody listed into a remark of 指标. The parse stage masks the ID and the listed name
+    (and tells the clerk); a name nobody listed cannot be told from other words, is stored, and the scans of the run
+    find it: they can fail end to end."""
+    raw_copy = loaded_2022 / "raw"
     workbook = raw_copy / PERIOD / "shiqiao_2022.xlsx"
     listed = sorted(pii.personal_data(raw_copy / PERIOD)[0] & _listed_in(workbook))[0]
     with editing(workbook) as book:
@@ -304,18 +306,18 @@ def test_a_remark_with_an_id_and_a_listed_name_is_stored_masked_and_the_scan_fin
         sheet[f"{header_column(sheet, '备注')}{indicator_row(sheet, 'job_fairs')}"] = (
             f"含为{FAKE_NAME}和{listed}（身份证号{FAKE_ID}）单独组织的一场"
         )
-    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    warehouse = loaded_2022 / "wh" / "union_stats.duckdb"
 
     summary, flow_run = _run(raw_copy, warehouse)
 
-    assert summary.processed == 18
+    assert (summary.processed, summary.accepted) == (1, 1)
     assert pii.scan_warehouse(warehouse, [listed], [FAKE_ID]) == []
     assert pii.scan_warehouse(warehouse) == []  # no ID shape anywhere
     leaks = pii.scan_warehouse(warehouse, [FAKE_NAME])
     assert leaks_at(leaks, "raw.indicator_values.remark row ", "name"), _shown(leaks)
     assert_masked(leaks, FAKE_NAME)
     files = pii.scan_files(warehouse.parent, [FAKE_NAME, listed], [FAKE_ID])
-    assert leaks_at(files, "warehouse.duckdb:raw.indicator_values.remark row ", "name"), _shown(files)
+    assert leaks_at(files, "union_stats.duckdb:raw.indicator_values.remark row ", "name"), _shown(files)
     assert not [leak for leak in files if "id (" in leak.split(": ", 1)[1][:12]], _shown(files)
     assert not leaks_at(files, "archive/"), _shown(files)
     assert pii.scan_files(warehouse.parent / "archive", [FAKE_NAME], [FAKE_ID], skip=())

@@ -33,47 +33,58 @@ detail_rows as (
 condition_fields as (
     select * from detail_fields where field in (select field from conditions)
 ),
+indicator_fields as (
+    -- the fields an indicator reads from a row: the one it measures, and the one it is told apart within
+    select indicator_code, detail_sheet, measure_field as field, 'measured' as role from indicators
+    union all
+    select indicator_code, detail_sheet, distinct_within as field, 'within' as role
+    from indicators
+    where distinct_within is not null
+),
 measures as (
     -- each row's measured value for an indicator, and the value of the field it is told apart within (a content
-    -- within its topic), in one pass over the fields: a second join to every detail field does not fit DuckDB's
-    -- memory at a few thousand workbooks
+    -- within its topic), in one pass over the fields (a second join to every detail field does not fit DuckDB's
+    -- memory at a few thousand workbooks) and by equality only (a join on either field is a nested loop)
     select
         detail_fields.submission_id,
         detail_fields.sheet_kind,
         detail_fields.source_row,
-        indicators.indicator_code,
-        max(detail_fields.value_text) filter (where detail_fields.field = indicators.measure_field) as measured,
-        max(detail_fields.value_text) filter (where detail_fields.field = indicators.distinct_within) as within
+        indicator_fields.indicator_code,
+        max(detail_fields.value_text) filter (where indicator_fields.role = 'measured') as measured,
+        max(detail_fields.value_text) filter (where indicator_fields.role = 'within') as within
     from detail_fields
-    join indicators
-        on indicators.detail_sheet = detail_fields.sheet_kind
-        and (detail_fields.field = indicators.measure_field or detail_fields.field = indicators.distinct_within)
-    group by detail_fields.submission_id, detail_fields.sheet_kind, detail_fields.source_row, indicators.indicator_code
+    join indicator_fields
+        on indicator_fields.detail_sheet = detail_fields.sheet_kind
+        and indicator_fields.field = detail_fields.field
+    group by
+        detail_fields.submission_id,
+        detail_fields.sheet_kind,
+        detail_fields.source_row,
+        indicator_fields.indicator_code
+),
+condition_counts as (
+    select indicator_code, count(*) as conditions from conditions group by indicator_code
 ),
 conditions_met as (
-    -- a row counts for an indicator when it meets every one of the indicator's conditions
+    -- the conditions of an indicator each of its rows meets (a row missing from here meets none)
     select
-        indicators.indicator_code,
-        detail_rows.submission_id,
-        detail_rows.source_row,
-        count(conditions.field) as conditions,
-        count(detail_fields.field) as met
-    from indicators
-    join detail_rows on detail_rows.sheet_kind = indicators.detail_sheet
-    left join conditions on conditions.indicator_code = indicators.indicator_code
-    left join condition_fields as detail_fields
-        on detail_fields.submission_id = detail_rows.submission_id
-        and detail_fields.sheet_kind = detail_rows.sheet_kind
-        and detail_fields.source_row = detail_rows.source_row
-        and detail_fields.field = conditions.field
-        and detail_fields.value_text = conditions.value_text
-    group by indicators.indicator_code, detail_rows.submission_id, detail_rows.source_row
+        conditions.indicator_code,
+        condition_fields.submission_id,
+        condition_fields.source_row,
+        count(*) as met
+    from conditions
+    join indicators on indicators.indicator_code = conditions.indicator_code
+    join condition_fields
+        on condition_fields.sheet_kind = indicators.detail_sheet
+        and condition_fields.field = conditions.field
+        and condition_fields.value_text = conditions.value_text
+    group by conditions.indicator_code, condition_fields.submission_id, condition_fields.source_row
 ),
 final as (
     select
         detail_rows.period,
         detail_rows.unit_code,
-        conditions_met.indicator_code,
+        indicators.indicator_code,
         indicators.measure,
         indicators.measure_field,
         detail_rows.submission_id,
@@ -90,12 +101,8 @@ final as (
             )
             else measures.measured
         end as measure_value
-    from conditions_met
-    join indicators on indicators.indicator_code = conditions_met.indicator_code
-    join detail_rows
-        on detail_rows.submission_id = conditions_met.submission_id
-        and detail_rows.sheet_kind = indicators.detail_sheet
-        and detail_rows.source_row = conditions_met.source_row
+    from indicators
+    join detail_rows on detail_rows.sheet_kind = indicators.detail_sheet
     join units
         on units.unit_code = detail_rows.unit_code
         and list_contains(indicators.reporting_kinds, units.kind)
@@ -103,7 +110,13 @@ final as (
         on measures.submission_id = detail_rows.submission_id
         and measures.sheet_kind = detail_rows.sheet_kind
         and measures.source_row = detail_rows.source_row
-        and measures.indicator_code = conditions_met.indicator_code
-    where conditions_met.conditions = conditions_met.met
+        and measures.indicator_code = indicators.indicator_code
+    left join condition_counts on condition_counts.indicator_code = indicators.indicator_code
+    left join conditions_met
+        on conditions_met.indicator_code = indicators.indicator_code
+        and conditions_met.submission_id = detail_rows.submission_id
+        and conditions_met.source_row = detail_rows.source_row
+    -- a row counts for an indicator when it meets every one of the indicator's conditions
+    where coalesce(conditions_met.met, 0) = coalesce(condition_counts.conditions, 0)
 )
 select * from final
