@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 UNIT = "shiqiao"
 EXPLANATION = "此笔助学金发给在读成人职工（本人在职读研），已核对身份证。"
 COMMENT = "已核对，同意入库。"
-RUN_TIMEOUT = 240  # seconds: a run is a child process (its own temporary Prefect server) on a two-core machine
+RUN_TIMEOUT = 240  # seconds: a run is a child process on a two-core machine
 
 
 def artifacts_dir() -> Path:
@@ -72,9 +72,12 @@ def has_chinese_font() -> bool:
 
 
 @pytest.fixture
-def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The real portal served by uvicorn in a daemon thread; its URL. The other 17 units' samples are in place."""
+def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api_env: dict[str, str]):
+    """The real portal served by uvicorn in a daemon thread; its URL. The other 17 units' samples are in place.
+    The office's run (`union-stats run` in a child process) reports to the session's Prefect API instead of starting
+    a temporary server (test_prefect_home and test_interrupt are about that server)."""
     monkeypatch.setenv("UNION_STATS_PSEUDONYM_KEY", "7" * 64)  # the run's child process inherits it
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api_env["PREFECT_API_URL"])  # the harness's own, unchanged
     monkeypatch.delenv("UNION_STATS_PORTAL_KEY", raising=False)
     portal = make_portal(tmp_path)
     on_time = datetime(2023, 1, 10, 9, 0, tzinfo=UTC)  # before the due date 2023-01-15: the others were on time
