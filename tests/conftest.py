@@ -121,6 +121,7 @@ GROUPED_MODULES = frozenset(
         "test_sql_readonly",
         "test_status_answers",
         "test_transform",
+        "test_validation_rules",
     }
 )
 
@@ -194,6 +195,7 @@ SLOW_TESTS = {
     "test_exact_numbers::test_an_amount_above_2_23_with_cents_is_stored_to_the_cent": 8,
     "test_sample::test_seeds_change_the_split_not_the_totals": 7,
     "test_sample::test_same_seed_gives_identical_bytes": 7,
+    "test_validation_rules::test_defect_is_found_at_its_cell_with_a_clear_message": 17,
 }
 
 

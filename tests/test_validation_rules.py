@@ -47,11 +47,22 @@ def _listing(findings: list[Finding]) -> str:
     return "\n".join(f"  {f.severity} {f.rule} {f.where or '(file)'}: {f.message}" for f in findings) or "  (none)"
 
 
-@pytest.mark.parametrize("name", _cases())
-def test_defect_is_found_at_its_cell_with_a_clear_message(name: str, tmp_path: Path) -> None:
-    path, expected = corrupt(name, tmp_path)
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[checking.FileCheck, object]]:
+    """Every defect's corrupted workbook (each in a folder of its own), checked in one batch as the portal checks
+    uploads of one moment: each as if alone (`independent`; test_portal holds that to checking each alone). Great
+    Expectations' cost is per expectation, not per file, so one batch costs what one file does."""
+    root = tmp_path_factory.mktemp("defects")
+    corrupted = {name: corrupt(name, root / name) for name in DEFECTS}
+    results = checking.check_files([path for path, _ in corrupted.values()], independent=True)
+    by_path = {result.path: result for result in results}
+    assert len(by_path) == len(corrupted)
+    return {name: (by_path[path], expected) for name, (path, expected) in corrupted.items()}
 
-    [result] = checking.check_files([path])
+
+@pytest.mark.parametrize("name", _cases())
+def test_defect_is_found_at_its_cell_with_a_clear_message(name: str, checked: dict) -> None:
+    result, expected = checked[name]
 
     assert result.status == expected.status, f"{DEFECTS[name].doc}\n{_listing(result.findings)}"
     if expected.rule is None:
@@ -263,3 +274,18 @@ def test_last_year_s_file_is_one_wrong_period_finding_not_one_per_date(tmp_path:
     errors = [finding for finding in result.findings if finding.severity == ERROR]
     assert [finding.rule for finding in errors] == ["structure.period_mismatch"], _listing(errors)
     assert "2022" in errors[0].message
+
+
+def test_the_same_bytes_under_another_unit_s_name_are_checked_under_that_name(tmp_path: Path) -> None:
+    """Checked together, one file and its copy named for another unit: the copy's name is judged on its own."""
+    original = copy_sample("dashi", tmp_path / "a")
+    renamed = tmp_path / "b" / PERIOD / "市桥街2022年报.xlsx"
+    renamed.parent.mkdir(parents=True)
+    renamed.write_bytes(original.read_bytes())
+
+    first, second, again = checking.check_files([original, renamed, original])
+
+    assert (first.status, first.findings) == ("accepted", [])
+    assert second.status == "rejected" and [f.rule for f in second.findings] == ["structure.unit_mismatch"]
+    assert second.submission_id == first.submission_id and second.file_name == "市桥街2022年报.xlsx"
+    assert again == first

@@ -41,6 +41,21 @@ def period_of(path: Path) -> str | None:
     return matched.group(1) if matched else None
 
 
+def _rounds(received: list[discover.ReceivedFile]) -> list[list[discover.ReceivedFile]]:
+    """The files to check together: each submission (the same bytes) once in a round, keyed by its bytes; the same
+    bytes under another name in a later round, for a file's name is checked too (the unit it names); under the same
+    name again, answered from the first."""
+    rounds: list[dict[str, discover.ReceivedFile]] = []
+    for item in received:
+        for together in rounds:
+            first = together.setdefault(item.submission_id, item)
+            if first.file_name == item.file_name:
+                break
+        else:
+            rounds.append({item.submission_id: item})
+    return [list(together.values()) for together in rounds]
+
+
 def check_files(
     paths: list[Path],
     report_dir: Path | None = None,
@@ -81,38 +96,31 @@ def check_files(
             continue
         folders = [period_dir] if period_dir is not None else [path.parent for path in group]
         units = tuple({unit.unit_code: unit for folder in folders for unit in reference.units_for(folder)}.values())
-        # the same bytes under two names are one submission: checked once, answered under each name
-        distinct = list({item.submission_id: item for item in reversed(received)}.values())[::-1]
-        batch = stages.parse_files(distinct, period)
-        validated = stages.validate_files(batch, units)
-        if independent:
-            kept = [finding for finding in validated.findings if not finding.rule.startswith(CROSS_SUBMISSION)]
-            validated = dataclasses.replace(
-                validated, findings=kept, outcomes=validate.outcomes_of(batch.submissions, kept), told_back=[]
-            )
-        status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
-        unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
-        written: dict[str, list[Path]] = {}
-        if report_dir is not None:
-            written = stages.write_reports(batch, validated, distinct, report_dir)
-        for item in received:
-            findings = sorted(
-                (
-                    dataclasses.replace(finding, file_name=item.file_name)
-                    for finding in validated.findings
-                    if finding.submission_id == item.submission_id
-                ),
-                key=sort_key,
-            )
-            check = FileCheck(
-                item.path,
-                item.file_name,
-                period,
-                status[item.submission_id],
-                findings,
-                unit_code=unit_of.get(item.submission_id),
-                submission_id=item.submission_id,
-            )
-            check.reports = written.get(item.submission_id, [])
-            results.append(check)
+        answers: dict[tuple[str, str], FileCheck] = {}
+        for together in _rounds(received):
+            batch = stages.parse_files(together, period)
+            validated = stages.validate_files(batch, units)
+            if independent:
+                kept = [finding for finding in validated.findings if not finding.rule.startswith(CROSS_SUBMISSION)]
+                validated = dataclasses.replace(
+                    validated, findings=kept, outcomes=validate.outcomes_of(batch.submissions, kept), told_back=[]
+                )
+            status = dict(validated.outcomes.select("submission_id", "status").iter_rows())
+            unit_of = dict(batch.submissions.select("submission_id", "unit_code").iter_rows())
+            written: dict[str, list[Path]] = {}
+            if report_dir is not None:
+                written = stages.write_reports(batch, validated, together, report_dir)
+            for item in together:
+                answers[item.submission_id, item.file_name] = FileCheck(
+                    item.path,
+                    item.file_name,
+                    period,
+                    status[item.submission_id],
+                    sorted((f for f in validated.findings if f.submission_id == item.submission_id), key=sort_key),
+                    written.get(item.submission_id, []),
+                    unit_of.get(item.submission_id),
+                    item.submission_id,
+                )
+        for item in received:  # the same bytes under the same name again: the same answer
+            results.append(dataclasses.replace(answers[item.submission_id, item.file_name], path=item.path))
     return results
