@@ -81,6 +81,15 @@ def test_defect_is_found_at_its_cell_with_a_clear_message(name: str, checked: di
     assert quoted == [], _listing(quoted)
 
 
+@pytest.mark.parametrize(
+    "name", ["file_named_for_another_unit", "cover_names_another_unit", "same_person_twice_in_file"]
+)
+def test_a_defect_checked_alone_is_answered_as_in_the_batch(name: str, checked: dict) -> None:
+    in_batch, _ = checked[name]
+    [alone] = checking.check_files([in_batch.path])
+    assert alone == in_batch
+
+
 def test_blank_credit_codes_are_not_called_duplicates(tmp_path: Path) -> None:
     path, expected = corrupt("credit_codes_blank", tmp_path)
 
