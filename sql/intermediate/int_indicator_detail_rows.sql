@@ -10,7 +10,9 @@ with indicators as (
 units as (
     select * from marts.dim_unit
 ),
-detail_fields as (
+detail_fields as not materialized (
+    -- read where it is used, never held: every filled cell with its lineage is some 17 million rows at 10,000
+    -- workbooks, more than DuckDB's memory bound (512 MB) within a run's load
     select * from staging.stg_raw__detail_fields
 ),
 conditions as (
@@ -28,11 +30,6 @@ detail_rows as (
     select distinct submission_id, unit_code, period, file_name, sheet_kind, sheet_name, source_row
     from detail_fields
 ),
--- each join below reads only the fields it can match: a hash table of every detail field, built once per join,
--- does not fit DuckDB's memory at a few thousand workbooks
-condition_fields as (
-    select * from detail_fields where field in (select field from conditions)
-),
 indicator_fields as (
     -- the fields an indicator reads from a row: the one it measures, and the one it is told apart within
     select indicator_code, detail_sheet, measure_field as field, 'measured' as role from indicators
@@ -41,25 +38,40 @@ indicator_fields as (
     from indicators
     where distinct_within is not null
 ),
+read_fields as (
+    -- every (sheet, field) some indicator measures, tells apart within or filters on
+    select detail_sheet as sheet_kind, field from indicator_fields
+    union
+    select indicators.detail_sheet, conditions.field
+    from conditions join indicators on indicators.indicator_code = conditions.indicator_code
+),
+fields as materialized (
+    -- held once for the two joins below: only the cells some indicator reads, and only what identifies them
+    select detail_fields.submission_id, detail_fields.sheet_kind, detail_fields.source_row,
+        detail_fields.field, detail_fields.value_text
+    from detail_fields
+    semi join read_fields
+        on read_fields.sheet_kind = detail_fields.sheet_kind and read_fields.field = detail_fields.field
+),
 measures as (
     -- each row's measured value for an indicator, and the value of the field it is told apart within (a content
     -- within its topic), in one pass over the fields (a second join to every detail field does not fit DuckDB's
     -- memory at a few thousand workbooks) and by equality only (a join on either field is a nested loop)
     select
-        detail_fields.submission_id,
-        detail_fields.sheet_kind,
-        detail_fields.source_row,
+        fields.submission_id,
+        fields.sheet_kind,
+        fields.source_row,
         indicator_fields.indicator_code,
-        max(detail_fields.value_text) filter (where indicator_fields.role = 'measured') as measured,
-        max(detail_fields.value_text) filter (where indicator_fields.role = 'within') as within
-    from detail_fields
+        max(fields.value_text) filter (where indicator_fields.role = 'measured') as measured,
+        max(fields.value_text) filter (where indicator_fields.role = 'within') as within
+    from fields
     join indicator_fields
-        on indicator_fields.detail_sheet = detail_fields.sheet_kind
-        and indicator_fields.field = detail_fields.field
+        on indicator_fields.detail_sheet = fields.sheet_kind
+        and indicator_fields.field = fields.field
     group by
-        detail_fields.submission_id,
-        detail_fields.sheet_kind,
-        detail_fields.source_row,
+        fields.submission_id,
+        fields.sheet_kind,
+        fields.source_row,
         indicator_fields.indicator_code
 ),
 condition_counts as (
@@ -69,16 +81,16 @@ conditions_met as (
     -- the conditions of an indicator each of its rows meets (a row missing from here meets none)
     select
         conditions.indicator_code,
-        condition_fields.submission_id,
-        condition_fields.source_row,
+        fields.submission_id,
+        fields.source_row,
         count(*) as met
     from conditions
     join indicators on indicators.indicator_code = conditions.indicator_code
-    join condition_fields
-        on condition_fields.sheet_kind = indicators.detail_sheet
-        and condition_fields.field = conditions.field
-        and condition_fields.value_text = conditions.value_text
-    group by conditions.indicator_code, condition_fields.submission_id, condition_fields.source_row
+    join fields
+        on fields.sheet_kind = indicators.detail_sheet
+        and fields.field = conditions.field
+        and fields.value_text = conditions.value_text
+    group by conditions.indicator_code, fields.submission_id, fields.source_row
 ),
 final as (
     select
