@@ -45,9 +45,9 @@ def first_line(error: BaseException) -> str:
 
 def _duckdb_config() -> dict[str, str]:
     """DuckDB's memory for one connection: by default it takes up to 80% of the machine, and a province's
-    rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower). Not
-    always enough: a first load of 10,000 v2 workbooks runs out of it building int_indicator_detail_rows (README,
-    Performance). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's own spelling, e.g. `4GB`) changes it."""
+    rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower). A first load
+    of 10,000 v2 workbooks builds within it (README, Performance); a query that cannot spill still fails at it.
+    `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's own spelling, e.g. `4GB`) changes it."""
     return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 

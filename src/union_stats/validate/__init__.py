@@ -211,6 +211,7 @@ def _check(
         return cover_cell if kind is None else sheet_cell
 
     findings = list(batch.findings)
+    validator.add_assets(suite_name for suite_name, _, _ in checks)
     for suite_name, make_frame, kind in checks:
         frame = make_frame()
         failures = validator.run(suites[suite_name], frame, parameters)
