@@ -24,7 +24,7 @@ def test_models_build_in_dependency_order_on_an_empty_warehouse(tmp_path: Path) 
         assert built.index("report_number_text") < built.index("figure_number")
         assert con.execute("select count(*) from report.district_figures").fetchall() == [(0,)]
         # the detail rows' model holds (materialises) no copy of every filled detail cell with its lineage, 17 million
-        # rows at 10,000 workbooks, more than DuckDB's memory bound in a first load: only the narrow cells read
+        # rows at 10,000 workbooks, more than DuckDB's 512 MB within a first load: only the narrow cells read
         model = next(m for m in transform.load_models() if m.identifier == "marts.int_indicator_detail_rows")
         held = set(re.findall(r"CTE Name: (\w+)", con.execute(f"explain {model.sql}").fetchall()[0][1]))
         assert "fields" in held and "detail_fields" not in held, held

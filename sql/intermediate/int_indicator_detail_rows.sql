@@ -12,7 +12,7 @@ units as (
 ),
 detail_fields as not materialized (
     -- read where it is used, never held: every filled cell with its lineage is some 17 million rows at 10,000
-    -- workbooks, more than DuckDB's memory bound within a run's load
+    -- workbooks, more than DuckDB's memory bound (512 MB) within a run's load
     select * from staging.stg_raw__detail_fields
 ),
 conditions as (

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 LOCK_WAIT_SECONDS = 600  # how long a process waits for another to release the warehouse
-DUCKDB_MEMORY_LIMIT = "1GB"  # a first load of 10,000 v2 workbooks ran out of 512 MB inside its transaction
+DUCKDB_MEMORY_LIMIT = "512MB"
 
 
 class WarehouseBusy(RuntimeError):
@@ -45,10 +45,10 @@ def first_line(error: BaseException) -> str:
 
 def _duckdb_config() -> dict[str, str]:
     """DuckDB's memory for one connection: by default it takes up to 80% of the machine, and a province's
-    rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower). 1 GB: the
-    first load of 10,000 v2 workbooks builds its detail-row models within it, where it ran out of 512 MB inside the
-    load's transaction (README, Performance). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's spelling, e.g. `4GB`)
-    changes it."""
+    rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower). Not always
+    enough: a first load of 10,000 v2 workbooks has run out of it (even of 1 GB) building int_indicator_detail_rows,
+    which alone needs under 192 MB (README, Performance). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's own spelling,
+    e.g. `4GB`) changes it."""
     return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 
