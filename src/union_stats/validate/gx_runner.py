@@ -103,8 +103,9 @@ class SuiteRunner:
                 self.add_assets([name])
             else:
                 asset = next((asset for asset in self._source.assets if asset.name == name), None)
-                asset = asset or self._source.add_dataframe_asset(name=name)
-                self._definitions[name] = asset.add_batch_definition_whole_dataframe(WHOLE_BATCH)
+                asset = self._source.get_asset(name) if asset else self._source.add_dataframe_asset(name=name)
+                definition = next((d for d in asset.batch_definitions if d.name == WHOLE_BATCH), None)
+                self._definitions[name] = definition or asset.add_batch_definition_whole_dataframe(WHOLE_BATCH)
         return self._definitions[name]
 
     def run(self, suite_json: dict, frame: pl.DataFrame, parameters: dict) -> list[tuple[dict, list[dict]]]:
