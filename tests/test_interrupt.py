@@ -130,3 +130,31 @@ def test_ctrl_c_ends_the_run_within_2_s_with_130_and_one_line(
         time.sleep(0.05)
     assert _servers_of(home) == []  # the temporary server went with the run
     assert _snapshot(path) == before  # nothing of the stopped run is in the warehouse, nor is it recorded
+
+
+def test_a_stop_a_library_turns_into_its_own_error_is_still_a_stop_and_not_recorded(raw_copy: Path, tmp_path) -> None:
+    """Ctrl-C while Prefect's task engine sets up a task run comes out as `ValueError: Task run is not set` (seen in
+    CI at the "validating" moment above): the run is stopped, as by the RunInterrupted under it, and not recorded
+    as a failed run."""
+    from dataclasses import replace
+
+    from union_stats.runs import RunContext, RunInterrupted
+
+    def parse(run, files, keys):
+        try:
+            raise RunInterrupted()
+        except RunInterrupted:
+            raise ValueError("Task run is not set")  # noqa: B904 - as the library does: the stop is its context
+
+    path = tmp_path / "w" / "union_stats.duckdb"
+    with pytest.raises(RunInterrupted):
+        pipeline.ingest(RunContext.start("2022", raw_copy, path), replace(pipeline.PLAIN, parse=parse))
+    assert not path.exists()  # nothing recorded: no warehouse was even made
+
+    def broken(run, files, keys):
+        raise ValueError("Task run is not set")  # the same error without a stop under it is a failed run
+
+    with pytest.raises(ValueError):
+        pipeline.ingest(RunContext.start("2022", raw_copy, path), replace(pipeline.PLAIN, parse=broken))
+    with warehouse.connect(path, read_only=True) as con:
+        assert con.execute("select status from ops.runs").fetchall() == [("failed",)]

@@ -186,6 +186,8 @@ def ingest(run: RunContext, stages: Stages = PLAIN) -> RunSummary:
     except RunInterrupted:  # the operator stopped it: the load rolled back, and nothing else is written
         raise
     except BaseException as error:
+        if RunInterrupted.behind(error):  # the stop, turned into another error by a library on its way out
+            raise RunInterrupted() from error
         db.record_failed_run(run, error)
         raise
 

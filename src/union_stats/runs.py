@@ -89,6 +89,20 @@ class RunInterrupted(BaseException):
     """Ctrl-C during a run: it stops where it is, an unfinished load rolls back, and it is not recorded (a
     BaseException, like KeyboardInterrupt: nothing that handles errors takes it for one)."""
 
+    @staticmethod
+    def behind(error: BaseException) -> bool:
+        """Whether `error` was raised while handling a Ctrl-C: a library that catches everything may answer it
+        with an error of its own (Prefect's task engine, interrupted while it sets up a task run, raises
+        `ValueError: Task run is not set`), which is still the operator's stop, not a failed run."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            if isinstance(current, RunInterrupted):
+                return True
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+        return False
+
 
 @dataclass(frozen=True)
 class RunSummary:
