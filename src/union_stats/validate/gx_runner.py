@@ -102,8 +102,8 @@ class SuiteRunner:
             if self._source is None:
                 self.add_assets([name])
             else:
-                asset = next((asset for asset in self._source.assets if asset.name == name), None)
-                asset = self._source.get_asset(name) if asset else self._source.add_dataframe_asset(name=name)
+                known = name in self._source.get_asset_names()
+                asset = self._source.get_asset(name) if known else self._source.add_dataframe_asset(name=name)
                 definition = next((d for d in asset.batch_definitions if d.name == WHOLE_BATCH), None)
                 self._definitions[name] = definition or asset.add_batch_definition_whole_dataframe(WHOLE_BATCH)
         return self._definitions[name]
