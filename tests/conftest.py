@@ -19,8 +19,11 @@ def prefect_harness():
     """A temporary Prefect API for the whole session (starting one takes seconds)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    # a busy machine (CI, or a test run beside other work) can take longer than Prefect's 30 s to start it
-    with prefect_test_harness(server_startup_timeout=180):
+    from flows.start import without_heartbeats
+
+    # a busy machine (CI, or a test run beside other work) can take longer than Prefect's 30 s to start it; a
+    # temporary server, like a command's own: its flow runs send no heartbeats (flows/start.py)
+    with prefect_test_harness(server_startup_timeout=180), without_heartbeats(temporary_server=True):
         yield
 
 

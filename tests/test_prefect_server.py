@@ -37,3 +37,32 @@ def test_a_server_that_never_answers_times_out_with_one_line() -> None:
     finally:
         server.stop()
     assert process.poll() is not None  # stopped, not left behind
+
+
+@pytest.mark.parametrize("own_server", [True, False], ids=["its own temporary server", "the user's server"])
+def test_a_run_sends_heartbeats_only_to_a_server_that_outlives_it(
+    own_server: bool, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    import flows.ingest
+    from flows import start
+    from union_stats.validate import gx_runner
+
+    class Started:
+        def wait_ready(self) -> None:
+            pass
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))  # use_prefect_home then leaves the environment
+    monkeypatch.setattr(prefect_server, "start", lambda: Started() if own_server else None)
+    monkeypatch.setattr(gx_runner, "preload", lambda: None)
+    seen = []
+    monkeypatch.setattr(
+        flows.ingest, "run_ingest", lambda **_: seen.append(get_current_settings().flows.heartbeat_frequency)
+    )
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}):
+        start.ingest_flow("2022", tmp_path / "raw", tmp_path / "w.duckdb")
+        after = get_current_settings().flows.heartbeat_frequency
+
+    assert seen == [None if own_server else 60]
+    assert after == 60  # the setting is Prefect's again once the run is over
