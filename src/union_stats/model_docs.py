@@ -337,15 +337,18 @@ def run_tests(con: duckdb.DuckDBPyConnection, docs: list[ModelDoc]) -> list[Test
 
 
 def record_tests(con: duckdb.DuckDBPyConnection, results: list[TestResult], run_id: str | None) -> None:
-    """Which tests a build ran, kept in ops.model_tests in the build's own transaction."""
+    """Which tests a build ran, kept in ops.model_tests in the build's own transaction (one statement: DuckDB's
+    executemany runs one per row)."""
+    if not results:
+        return
     tested_at = datetime.now(UTC)
-    con.executemany(
-        "insert into ops.model_tests values (?, ?, ?, ?, ?, ?)",
-        [
-            [run_id, tested_at, result.test.relation, result.test.kind, result.test.name, result.failing_rows]
-            for result in results
-        ],
-    )
+    values = [
+        value
+        for result in results
+        for value in (run_id, tested_at, result.test.relation, result.test.kind, result.test.name, result.failing_rows)
+    ]
+    placeholders = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(results))
+    con.execute(f"insert into ops.model_tests values {placeholders}", values)
 
 
 def document_and_test(
