@@ -140,7 +140,7 @@ class SuiteRunner:
         if self.docs_dir is None:
             result = definition.get_batch(batch_parameters={"dataframe": dataframe}).validate(suite, **first)
         else:
-            suite = self.context.suites.add_or_update(suite)
+            # saves the suite too (GX 1.24 does it "to avoid freshness issues"): saving it first as well doubled that
             validation = self.context.validation_definitions.add_or_update(
                 self.gx.ValidationDefinition(data=definition, suite=suite, name=name)
             )
