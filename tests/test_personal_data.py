@@ -173,6 +173,29 @@ def test_the_warehouse_scan_reads_every_table_and_view_of_every_schema(tmp_path:
     assert pii.relations_scanned(warehouse) == 3
 
 
+def test_a_warehouse_s_bytes_give_its_deleted_rows_not_its_short_values_side_by_side(tmp_path: Path) -> None:
+    folder = tmp_path / "wh"
+    folder.mkdir()
+    path = folder / "w.duckdb"
+    counts = ["226", "129", "193", "104", "200", "276"]  # stored with nothing between them: an ID shape
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table counts (n varchar)")
+        con.execute("insert into counts select unnest(?::varchar[])", [counts])
+        con.execute("create table notes (note varchar)")
+        con.execute("insert into notes select 'row ' || i from range(1000) as t(i)")
+        con.execute("insert into notes values (?)", [f"身份证 {OTHER_ID} 已核"])
+        con.execute("checkpoint")
+        con.execute("delete from notes where note like '身份证%'")  # gone from the table, left in the file
+    data = path.read_bytes()
+    assert "".join(counts).encode() in data and OTHER_ID.encode() in data  # what the scan is tried on
+
+    leaks = pii.scan_files(folder, [], [OTHER_ID])
+
+    assert [leak.split(":")[0] for leak in leaks] == ["w.duckdb (bytes)"], leaks
+    assert leaks_at(leaks, "w.duckdb (bytes)", "id (known)"), leaks
+    assert pii.scan_files(folder) == []  # the values one by one have no ID shape
+
+
 def test_the_file_scan_reads_text_json_workbooks_sqlite_and_bytes_but_not_the_archive(tmp_path: Path) -> None:
     folder = tmp_path / "warehouse"
     (folder / "reports" / "2022").mkdir(parents=True)
