@@ -26,9 +26,16 @@ conditions as (
         where detail_filter is not null
     )
 ),
-detail_rows as (
-    select distinct submission_id, unit_code, period, file_name, sheet_kind, sheet_name, source_row
+sheets as (
+    -- each file's detail sheets with their lineage: a few rows a file
+    select distinct submission_id, sheet_kind, unit_code, period, file_name, sheet_name
     from detail_fields
+),
+detail_rows as (
+    -- the rows with a filled cell: told apart by their key alone, the lineage joined to the few distinct ones
+    select sheets.*, row_keys.source_row
+    from (select distinct submission_id, sheet_kind, source_row from detail_fields) as row_keys
+    join sheets on sheets.submission_id = row_keys.submission_id and sheets.sheet_kind = row_keys.sheet_kind
 ),
 indicator_fields as (
     -- the fields an indicator reads from a row: the one it measures, and the one it is told apart within
