@@ -46,9 +46,9 @@ def first_line(error: BaseException) -> str:
 def _duckdb_config() -> dict[str, str]:
     """DuckDB's memory for one connection: by default it takes up to 80% of the machine, and a province's
     rebuild of the detail-row models would; bounded, it spills to `<warehouse>.tmp/` instead (slower). A first load
-    of 10,000 v2 workbooks has run out of it building int_indicator_detail_rows, and has loaded within it since that
-    model was narrowed (once so far: README, Performance). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's own spelling,
-    e.g. `4GB`) changes it."""
+    of 10,000 v2 workbooks ran out of it building int_indicator_detail_rows until that model was narrowed; since,
+    a full bench round of 10,000 loaded within it (README, Performance). `UNION_STATS_DUCKDB_MEMORY_LIMIT` (DuckDB's
+    own spelling, e.g. `4GB`) changes it."""
     return {"memory_limit": os.environ.get("UNION_STATS_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)}
 
 
