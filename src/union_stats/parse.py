@@ -117,15 +117,15 @@ class ParsedBatch:
     def sheet(self, kind: str) -> pl.DataFrame:
         return self.sheets[kind]
 
-    def only(self, submission_id: str) -> ParsedBatch:
-        """The part of the batch that is one submission's."""
-        mine = pl.col("submission_id") == submission_id
+    def only(self, *submission_ids: str) -> ParsedBatch:
+        """The part of the batch that is these submissions'."""
+        mine = pl.col("submission_id").is_in(submission_ids)
         return ParsedBatch(
             period=self.period,
             submissions=self.submissions.filter(mine),
             sheets={kind: frame.filter(mine) for kind, frame in self.sheets.items()},
             layouts=self.layouts.filter(mine),
-            findings=[finding for finding in self.findings if finding.submission_id == submission_id],
+            findings=[finding for finding in self.findings if finding.submission_id in submission_ids],
         )
 
 
