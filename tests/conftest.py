@@ -164,7 +164,6 @@ SLOW_TESTS = {
     "test_validate_cli::test_corrupted_file_fails_and_names_the_cell": 14,
     "test_other_programs::test_a_label_defect_keeps_its_finding_in_another_programs_file": 14,
     "test_gx_runner::test_a_batch_checked_in_small_parts_gives_the_same_findings": 11,
-    "test_gx_runner::test_an_expectation_that_cannot_run_on_one_file_rejects_that_file_only": 11,
     "test_portal::test_the_pages_show_the_warehouse_after_a_run_and_a_close": 10,
     "test_explain::test_every_figure_adds_up_to_its_value": 10,
     "test_export::test_xlsx_has_a_sheet_per_relation_and_an_index": 9,
