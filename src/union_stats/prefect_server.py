@@ -160,8 +160,10 @@ STARTED: list[TemporaryServer] = []  # the servers this process started, for `st
 
 
 def stop_now() -> None:
-    """Ask every server this process started to stop, without waiting for it (a command ending at once)."""
+    """Ask every server this process started to stop, without waiting for it (a command ending at once: on its
+    way out the process no longer waits, at exit, for the server's orderly shutdown, a second or two)."""
     for server in STARTED:
+        atexit.unregister(server.stop)
         if server.process.poll() is None:
             try:
                 server.process.terminate()

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from union_stats.cli.common import say
 from union_stats.runs import RunInterrupted
@@ -56,15 +57,27 @@ def _watch(wakeup: int) -> None:
     finally:
         os.close(wakeup)
     time.sleep(DEADLINE_SECONDS)
+    end_now(EXIT_CODE)
+
+
+def was_interrupted() -> bool:
+    """Whether this process has said it was interrupted (a run stopped by Ctrl-C)."""
+    return _said.locked()
+
+
+def end_now(code: int) -> NoReturn:
+    """End the process at once, as a stopped run does: the one line said, the temporary Prefect server told to
+    stop, the output flushed, no exit handlers (their orderly shutdown is what Ctrl-C must not wait for)."""
     from union_stats import prefect_server
 
     say_interrupted()
     prefect_server.stop_now()
-    try:
-        sys.stderr.flush()  # os._exit does not flush: the one line must be out
-    except (OSError, ValueError):
-        pass
-    os._exit(EXIT_CODE)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # os._exit does not flush: the one line must be out
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 @contextmanager
