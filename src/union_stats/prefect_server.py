@@ -160,10 +160,8 @@ STARTED: list[TemporaryServer] = []  # the servers this process started, for `st
 
 
 def stop_now() -> None:
-    """Ask every server this process started to stop, without waiting for it (a command ending at once: on its
-    way out the process no longer waits, at exit, for the server's orderly shutdown, a second or two)."""
+    """Ask every server this process started to stop, without waiting for it (a command ending at once)."""
     for server in STARTED:
-        atexit.unregister(server.stop)
         if server.process.poll() is None:
             try:
                 server.process.terminate()
