@@ -67,6 +67,20 @@ def test_data_docs_render_only_a_run_s_own_results(batch: parse.ParsedBatch, tmp
     after = {path: path.stat().st_mtime_ns for path in (site / "validations").rglob("*.html")}
     assert len(after) == 2 * len(pages)  # the second run's pages are added beside the first's
     assert all(after[path] == mtime for path, mtime in pages.items())  # and the first's are not rendered again
+    assert not list(tmp_path.rglob("config_variables.yml"))  # GX's template, re-read at each settings lookup
+
+
+def test_a_config_variables_file_is_removed_only_while_it_is_gx_s_template(tmp_path: Path) -> None:
+    variables = tmp_path / "uncommitted" / "config_variables.yml"
+    variables.parent.mkdir()
+    variables.write_text("# This config file supports variable substitution.\n\ninstance_id: 1b2c\n", encoding="utf-8")
+    gx_runner._without_template_variables(tmp_path)
+    assert not variables.exists()
+
+    variables.write_text("# ours\ninstance_id: 1b2c\nwarehouse_password: s3cret\n", encoding="utf-8")
+    gx_runner._without_template_variables(tmp_path)
+    assert variables.read_text(encoding="utf-8").endswith("s3cret\n")
+    gx_runner._without_template_variables(tmp_path / "elsewhere")  # no file: nothing to do
 
 
 def test_an_expectation_that_cannot_run_on_one_file_rejects_that_file_only(
