@@ -11,6 +11,7 @@ from warehouse import query
 
 from flows.ingest import ingest_period
 from union_stats.reference import figures
+from union_stats.runs import data_docs_setting
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -53,6 +54,7 @@ def test_shipped_2022_reproduces_all_66_figures(built_2022: Path) -> None:
         "where period = '2022' order by figure_id",
     )
     assert len(rows) == 66
+    assert (built_2022 / "wh" / "gx").exists() == data_docs_setting()  # GX's file project only when asked for
     spec = {figure.figure_id: figure for figure in figures()}
     for figure_id, value, published, reproduced, matches in rows:
         figure = spec[figure_id]

@@ -23,6 +23,7 @@ from union_stats import cli
 from union_stats.devtools.sample import write_sample
 from union_stats.paths import RAW_DIR
 from union_stats.publish import parquet
+from union_stats.runs import DATA_DOCS_ENV
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -294,18 +295,28 @@ def test_publish_refuses_what_it_must_not_replace(
     assert _files(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [(cli.PARQUET_DIR_ENV, "note.txt", "is a file"), (DATA_DOCS_ENV, "sometimes", "say 1 (keep GX results")],
+)
 def test_a_run_with_an_unusable_setting_fails_before_any_work(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    value: str,
+    says: str,
 ) -> None:
     (tmp_path / "note.txt").write_text("a file\n", encoding="utf-8")
-    monkeypatch.setenv(cli.PARQUET_DIR_ENV, str(tmp_path / "note.txt"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(setting, value)
     monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
     code = cli.main(["run", "--raw-dir", str(RAW_DIR), "--warehouse", str(tmp_path / "w.duckdb")])
 
     err = capsys.readouterr().err
     _one_line(code, 1, err)
-    assert cli.PARQUET_DIR_ENV in err and "is a file" in err
+    assert setting in err and says in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["note.txt"]
 
 

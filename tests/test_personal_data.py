@@ -24,6 +24,7 @@ from defects import editing, header_column, indicator_row
 from warehouse import query
 
 from flows.ingest import ingest_period
+from union_stats.runs import DATA_DOCS_ENV
 
 PERIOD = "2022"
 FAKE_NAME = "诸葛假名"
@@ -285,8 +286,12 @@ def _shown(leaks: list[str], limit: int = 20) -> str:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_run_leaves_no_personal_data(raw_copy: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    """Over the warehouse, every file beside it (the archive aside), the run's Prefect records and its console."""
+def test_a_run_leaves_no_personal_data(
+    raw_copy: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the warehouse, every file beside it (the archive aside), the run's Prefect records and its console;
+    with GX's results and Data Docs kept (UNION_STATS_DATA_DOCS), which write the most beside the warehouse."""
+    monkeypatch.setenv(DATA_DOCS_ENV, "1")
     names, ids = pii.personal_data(raw_copy)
     assert len(ids) >= 100 and len(names) >= 100, (
         f"the shipped sample names {len(names)} beneficiaries with {len(ids)} ID numbers: "

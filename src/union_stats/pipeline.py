@@ -24,7 +24,7 @@ from union_stats import discover, stages
 from union_stats import warehouse as db
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
 from union_stats.progress import step, terminal_progress
-from union_stats.runs import RunContext, RunInterrupted, RunSummary
+from union_stats.runs import RunContext, RunInterrupted, RunSummary, data_docs_setting
 
 if TYPE_CHECKING:
     from union_stats import pseudonym
@@ -240,6 +240,10 @@ def run_period(
     `RunResult.parquet_failure`, not an exception: the run's data are kept.
     """
     raw_dir, warehouse = Path(raw_dir), Path(warehouse)
+    try:
+        data_docs_setting()
+    except ValueError as error:
+        raise RunRefused(f"run failed before starting: {error}") from error
     target = parquet_setting() if parquet_dir is True else (parquet_dir or None)
     if target is not None:
         from union_stats.publish import parquet

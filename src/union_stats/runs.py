@@ -6,6 +6,7 @@ The stages take the context instead of long parameter lists; a run, however it w
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,19 @@ from union_stats.reference import Unit
 
 if TYPE_CHECKING:
     import polars as pl
+
+DATA_DOCS_ENV = "UNION_STATS_DATA_DOCS"
+_YES, _NO = frozenset({"1", "true", "yes", "on"}), frozenset({"", "0", "false", "no", "off"})
+
+
+def data_docs_setting() -> bool:
+    """Whether `UNION_STATS_DATA_DOCS` asks runs to keep their GX validation results in a file project beside the
+    warehouse and render GX Data Docs there (off by default: half of a run's validation time, for pages the office
+    does not read; see the README). Another value than yes/no (1/0, true/false, on/off) is a ValueError."""
+    value = os.environ.get(DATA_DOCS_ENV, "").strip().lower()
+    if value not in _YES | _NO:
+        raise ValueError(f"{DATA_DOCS_ENV}={value!r}: say 1 (keep GX results and Data Docs) or 0 (do not)")
+    return value in _YES
 
 
 @dataclass
@@ -47,6 +61,7 @@ class RunContext:
     started_at: datetime
     units: tuple[Unit, ...] = field(default=())  # every unit known for the period (reference and its own units file)
     expected_units: tuple[str, ...] = field(default=())  # the codes of the units that must submit
+    data_docs: bool = False  # keep GX results and render Data Docs (UNION_STATS_DATA_DOCS)
 
     @classmethod
     def start(cls, period: str | None, raw_dir: Path, warehouse: Path) -> RunContext:
@@ -66,6 +81,7 @@ class RunContext:
             started_at=started_at,
             units=reference.units_for(raw_dir / period),
             expected_units=tuple(unit.unit_code for unit in reference.expected_units(raw_dir / period)),
+            data_docs=data_docs_setting(),
         )
 
     @property
@@ -77,8 +93,9 @@ class RunContext:
         return archive_dir_for(self.warehouse)
 
     @property
-    def data_docs_dir(self) -> Path:
-        return data_docs_dir_for(self.warehouse)
+    def data_docs_dir(self) -> Path | None:
+        """The GX project of the warehouse, when this run keeps its results there; else None (checked in memory)."""
+        return data_docs_dir_for(self.warehouse) if self.data_docs else None
 
     @property
     def report_dir(self) -> Path:
