@@ -232,9 +232,6 @@ def deal(items: Sequence[Sequence[float]], slots: int, rng: random.Random) -> li
         loads[slot] = add(slot, index)
         assigned[index] = slot
 
-    def unevenness(*slot_loads: list[float]) -> float:
-        return sum((load - 1 / slots) ** 2 for slot_load in slot_loads for load in slot_load)
-
     improved = len(items) <= DEAL_REFINE_UP_TO
     while improved:
         improved = False
@@ -243,10 +240,19 @@ def deal(items: Sequence[Sequence[float]], slots: int, rng: random.Random) -> li
                 a, b = assigned[first], assigned[second]
                 if a == b:
                     continue
-                swapped_a = [load - x + y for load, x, y in zip(loads[a], shares[first], shares[second], strict=True)]
-                swapped_b = [load - y + x for load, x, y in zip(loads[b], shares[first], shares[second], strict=True)]
-                if unevenness(swapped_a, swapped_b) < unevenness(loads[a], loads[b]) - 1e-12:
-                    loads[a], loads[b] = swapped_a, swapped_b
+                # swapping moves d = share(second) - share(first) from slot b to slot a: the slots' summed squared
+                # distance from an even share changes by 2 * sum(d * (load_a - load_b + d))
+                change = sum(
+                    (y - x) * (load_a - load_b + y - x)
+                    for load_a, load_b, x, y in zip(loads[a], loads[b], shares[first], shares[second], strict=True)
+                )
+                if 2 * change < -1e-12:
+                    loads[a] = [
+                        load - x + y for load, x, y in zip(loads[a], shares[first], shares[second], strict=True)
+                    ]
+                    loads[b] = [
+                        load - y + x for load, x, y in zip(loads[b], shares[first], shares[second], strict=True)
+                    ]
                     assigned[first], assigned[second] = b, a
                     improved = True
     return assigned
