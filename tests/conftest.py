@@ -7,11 +7,38 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from union_stats.paths import RAW_DIR
+
+# scrypt's cost for the accounts the tests make: a sixteenth of the portal's (SCRYPT_N 2**14, 16 MiB and ~60 ms a
+# hash), so that some 200 logins and new accounts take one second instead of twelve. The same code runs; a stored
+# hash carries its own cost, so logins check it at the cost it was made with. A test that checks the portal's own
+# cost asks for `portal_password_cost`; portals started in a process of their own use the portal's cost.
+TEST_SCRYPT_N = 2**10
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[int]:
+    """Yields the portal's own SCRYPT_N while the tests' accounts are hashed at TEST_SCRYPT_N."""
+    from union_stats.portal import accounts
+
+    portal_cost = accounts.SCRYPT_N
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "SCRYPT_N", TEST_SCRYPT_N)
+        yield portal_cost
+
+
+@pytest.fixture
+def portal_password_cost(cheap_password_hashes: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The portal's own scrypt cost, for this test's hashes."""
+    from union_stats.portal import accounts
+
+    monkeypatch.setattr(accounts, "SCRYPT_N", cheap_password_hashes)
+    return cheap_password_hashes
 
 
 @pytest.fixture(scope="session")

@@ -112,11 +112,12 @@ def test_reading_a_store_that_is_not_there_makes_no_file(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_hash_is_scrypt_with_a_salt_of_its_own(store: AccountStore) -> None:
+def test_the_hash_is_scrypt_with_a_salt_of_its_own(store: AccountStore, portal_password_cost: int) -> None:
     store.add("one", PASSWORD, office=True)
     store.add("two", PASSWORD, office=True)
     with sqlite3.connect(store.path) as con:
         hashes = [row[0] for row in con.execute("select password_hash from accounts order by username")]
+    assert portal_password_cost == 16384
     pattern = re.compile(r"^scrypt\$16384\$8\$1\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
     matches = [pattern.fullmatch(value) for value in hashes]
     assert all(matches)

@@ -49,11 +49,12 @@ def workbooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]
     made: dict[str, list[bytes]] = {}
     for code in unit_codes():
         versions = []
+        workbook = openpyxl.load_workbook(SAMPLE_DIR / f"{code}_{PERIOD}.xlsx")
+        [phone] = [
+            value for label, value in workbook["封面"].iter_rows(min_col=1, max_col=2) if label.value == "联系电话"
+        ]
         for version in range(FILES_PER_UNIT):
-            workbook = openpyxl.load_workbook(SAMPLE_DIR / f"{code}_{PERIOD}.xlsx")
-            for label, value in workbook["封面"].iter_rows(min_col=1, max_col=2):
-                if label.value == "联系电话":
-                    value.value = f"020-8888{version:04d}"
+            phone.value = f"020-8888{version:04d}"
             path = folder / f"{code}_{version}.xlsx"
             workbook.save(path)
             versions.append(path.read_bytes())
