@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,10 +53,14 @@ def address_from_env() -> str | None:
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> int:
     """Connect to the scheduler at `address` and wait for a worker: the worker threads it has.
 
-    Raises `ClusterError` when nothing answers within `timeout` seconds or no worker joins in that time.
+    Raises `ClusterError` at once when the host refuses the connection (nothing listens on that port), else when
+    nothing answers within `timeout` seconds or no worker joins in that time.
     """
     from distributed import Client
 
+    refused = _refused(address, timeout)
+    if refused is not None:
+        raise ClusterError(f"no Dask scheduler answers at {address} ({refused})")
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as error:
@@ -66,6 +71,22 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> i
         except (OSError, TimeoutError) as error:
             raise ClusterError(f"the Dask scheduler at {address} has no workers (waited {timeout:g} s)") from error
         return sum(client.nthreads().values())
+
+
+def _refused(address: str, timeout: float) -> str | None:
+    """Why the host turned the connection down when it did ("connection refused": nothing listens on the port),
+    or None when it took it or did not answer (then distributed's client waits out its timeout, as for a scheduler
+    still starting)."""
+    match = _ADDRESS.fullmatch(address.strip())
+    if match is None:
+        return None
+    try:
+        socket.create_connection((match["host"].strip("[]"), int(match["port"])), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return "connection refused"
+    except OSError:
+        return None
+    return None
 
 
 def task_runner(address: str) -> Any:
