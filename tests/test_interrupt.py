@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from union_stats import pipeline, warehouse
+from union_stats.cli import interrupt
 from union_stats.devtools.sample import write_sample
 from union_stats.paths import RAW_DIR, archive_dir_for
 
@@ -158,3 +160,41 @@ def test_a_stop_a_library_turns_into_its_own_error_is_still_a_stop_and_not_recor
         pipeline.ingest(RunContext.start("2022", raw_copy, path), replace(pipeline.PLAIN, parse=broken))
     with warehouse.connect(path, read_only=True) as con:
         assert con.execute("select status from ops.runs").fetchall() == [("failed",)]
+
+
+def test_an_error_that_does_not_chain_the_stop_is_still_a_stop_once_ctrl_c_reached_the_run(
+    raw_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while pydantic serialises Prefect's settings comes out as `PydanticSerializationError: Error calling
+    function _ser_model: RunInterrupted:`, which names the stop without chaining it (seen at the "starting" moment
+    above): once the Ctrl-C has reached the run, the command still ends with 130 and the one line, and the run is
+    not recorded as failed."""
+    import flows.start
+    from union_stats.cli import main
+    from union_stats.runs import RunInterrupted
+
+    def stopped_inside_a_library(period, raw_dir, warehouse_path, dask_address):
+        RunInterrupted.stopping = True  # as the Ctrl-C handler does before it raises the stop
+        raise ValueError("Error calling function `_ser_model`: RunInterrupted: ") from None
+
+    monkeypatch.setattr(RunInterrupted, "stopping", False)
+    monkeypatch.setattr(interrupt, "_said", threading.Lock())  # this process says its line once: a lock of its own
+    monkeypatch.setattr(flows.start, "ingest_flow", stopped_inside_a_library)
+    path = tmp_path / "w" / "union_stats.duckdb"
+
+    code = main(["run", "--raw-dir", str(raw_copy), "--warehouse", str(path)])
+
+    err = capsys.readouterr().err
+    assert code == 130
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and interrupt.MESSAGE in lines[0], err
+    assert not path.exists()  # nothing recorded
+
+    def failed_inside_a_library(period, raw_dir, warehouse_path, dask_address):
+        raise ValueError("Error calling function `_ser_model`: something else")  # no Ctrl-C: a failed run
+
+    monkeypatch.setattr(flows.start, "ingest_flow", failed_inside_a_library)
+
+    code = main(["run", "--raw-dir", str(raw_copy), "--warehouse", str(path)])
+
+    assert code == 1 and "run failed: ValueError" in capsys.readouterr().err

@@ -106,11 +106,17 @@ class RunInterrupted(BaseException):
     """Ctrl-C during a run: it stops where it is, an unfinished load rolls back, and it is not recorded (a
     BaseException, like KeyboardInterrupt: nothing that handles errors takes it for one)."""
 
+    stopping = False  # a Ctrl-C reached this process's guarded run (cli/interrupt.py): the run is ending
+
     @staticmethod
     def behind(error: BaseException) -> bool:
         """Whether `error` was raised while handling a Ctrl-C: a library that catches everything may answer it
         with an error of its own (Prefect's task engine, interrupted while it sets up a task run, raises
-        `ValueError: Task run is not set`), which is still the operator's stop, not a failed run."""
+        `ValueError: Task run is not set`; pydantic, interrupted while it serialises Prefect's settings, raises a
+        PydanticSerializationError that names the stop but does not chain it), which is still the operator's
+        stop, not a failed run. Once a Ctrl-C has reached the run, every error ending it is the stop."""
+        if RunInterrupted.stopping:
+            return True
         seen: set[int] = set()
         current: BaseException | None = error
         while current is not None and id(current) not in seen:

@@ -40,6 +40,7 @@ def say_interrupted() -> None:
 
 def _raise_interrupted(signum: int, frame: object) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing: the run is ending
+    RunInterrupted.stopping = True  # whatever error the stop becomes on its way out (RunInterrupted.behind)
     raise RunInterrupted()
 
 
@@ -86,6 +87,7 @@ def ends_on_ctrl_c() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    RunInterrupted.stopping = False
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
