@@ -23,6 +23,12 @@ UNITS = ("qu_benji", "shiqiao")  # the district office's file has every detail s
 
 def _resave(source: Path, extension: str, folder: Path) -> Path:
     """`source` opened and saved by LibreOffice in another format, under the same stem."""
+    return _resave_all([source], extension, folder)[0]
+
+
+def _resave_all(sources: list[Path], extension: str, folder: Path) -> list[Path]:
+    """Each of `sources` opened and saved by LibreOffice in another format, under the same stem: one conversion
+    for all (each conversion starts an office)."""
     out = folder / extension
     subprocess.run(
         [
@@ -33,13 +39,13 @@ def _resave(source: Path, extension: str, folder: Path) -> Path:
             extension,
             "--outdir",
             str(out),
-            str(source),
+            *(str(source) for source in sources),
         ],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    return out / f"{source.stem}.{extension}"
+    return [out / f"{source.stem}.{extension}" for source in sources]
 
 
 KEYS = pseudonym.Pseudonymiser(b"the same key for both readings...")  # a person's key is part of the reading
@@ -56,10 +62,11 @@ def _cells(path: Path) -> dict[str, pl.DataFrame]:
 def resaved(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Path, Path]]:
     folder = tmp_path_factory.mktemp("libreoffice")
     made = {}
-    for unit in UNITS:
-        original = copy_sample(unit, folder / "original")
-        for extension in ("xlsx", "xls"):
-            converted = _resave(original, extension, folder)
+    originals = {unit: copy_sample(unit, folder / "original") for unit in UNITS}
+    for extension in ("xlsx", "xls"):
+        for (unit, original), converted in zip(
+            originals.items(), _resave_all(list(originals.values()), extension, folder), strict=True
+        ):
             target = folder / "2022" / f"{unit}_2022_{extension}.{extension}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(converted, target)
