@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -196,21 +197,28 @@ def _model_test(relation: str, spec: object, where: str) -> ModelTest:
     raise DocError(f"{where}: model tests are `unique: [columns]` or `expression_is_true: {{expression: ...}}`")
 
 
-def _shared_columns(sql_dir: Path) -> dict[str, dict]:
-    path = sql_dir / SHARED_COLUMNS_FILE
-    if not path.is_file():
+def _shared_columns(text: str | None) -> dict[str, dict]:
+    if text is None:
         return {}
-    content = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+    content = yaml.load(text, Loader=_LOADER) or {}
     return {entry["name"]: entry for entry in content.get("columns", [])}
 
 
 def load_docs(sql_dir: Path = SQL_DIR, reference_dir: Path = REFERENCE_DIR) -> list[ModelDoc]:
     """Every documented relation, checked for shape: each has both descriptions, a grain of its own columns, and
-    each column a description (its own, or the shared one of sql/columns.yml)."""
-    shared = _shared_columns(sql_dir)
+    each column a description (its own, or the shared one of sql/columns.yml). The files are read every time and
+    parsed once per process for the same contents (0.17 s of YAML at each build: the portal builds at every job)."""
+    shared = sql_dir / SHARED_COLUMNS_FILE
+    files = tuple((path, path.read_text(encoding="utf-8")) for path in doc_files(sql_dir, reference_dir))
+    return list(_parsed_docs(shared.read_text(encoding="utf-8") if shared.is_file() else None, files))
+
+
+@lru_cache(maxsize=4)
+def _parsed_docs(shared_text: str | None, files: tuple[tuple[Path, str], ...]) -> tuple[ModelDoc, ...]:
+    shared = _shared_columns(shared_text)
     docs: dict[str, ModelDoc] = {}
-    for path in doc_files(sql_dir, reference_dir):
-        content = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+    for path, text in files:
+        content = yaml.load(text, Loader=_LOADER) or {}
         for entry in content.get("models", []):
             relation = entry.get("name", "")
             where = f"{path}: {relation or 'a model without a name'}"
@@ -250,7 +258,7 @@ def load_docs(sql_dir: Path = SQL_DIR, reference_dir: Path = REFERENCE_DIR) -> l
                 tests=tuple(_model_test(relation, spec, where) for spec in entry.get("tests") or []),
                 source=path,
             )
-    return list(docs.values())
+    return tuple(docs.values())
 
 
 def declared_tests(docs: list[ModelDoc]) -> list[ModelTest]:
