@@ -135,3 +135,30 @@ def test_a_thread_keeps_its_in_memory_runner_for_a_while_and_then_makes_a_new_on
     thread.start()
     thread.join()
     assert other[0] is not made[3]
+
+
+def test_a_suite_the_runner_was_not_made_for_gets_its_asset_when_it_first_runs() -> None:
+    """The in-memory runner lives on (the portal's, `validate`'s): a later batch may bring a suite its first batch
+    did not have. That suite's asset is made when it first runs, with the findings it would have had up front, and
+    used again after."""
+    import polars as pl
+
+    frame = pl.DataFrame({"submission_id": ["a", "a", "b"], "source_row": [2, 3, 2], "x": [1, -1, 5]})
+    suite = {
+        "name": "late_suite",
+        "expectations": [
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0}, "meta": {}}
+        ],
+    }
+    late, up_front = gx_runner.SuiteRunner(), gx_runner.SuiteRunner()
+    late.add_assets(["an_earlier_suite"])
+    up_front.add_assets(["an_earlier_suite", "late_suite"])
+
+    found = late.run(suite, frame, {})
+
+    assert found == up_front.run(suite, frame, {})
+    [(meta, unexpected)] = found
+    assert meta[gx_runner.INDEX] == 0
+    assert [(row["submission_id"], row["source_row"]) for row in unexpected] == [("a", 3)]
+    assert late.run(suite, frame, {}) == found  # from the definition made the first time
+    assert sorted(late._source.get_asset_names()) == ["an_earlier_suite", "late_suite"]
