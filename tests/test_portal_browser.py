@@ -333,7 +333,7 @@ def walk(browser, url: str, tmp_path: Path, camera: Camera) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
     while page.locator("#job-state").inner_text() == "进行中":
         assert time.monotonic() < deadline, f"the run did not finish within {RUN_TIMEOUT} s"
-        time.sleep(2)
+        time.sleep(0.5)
         page.reload()
     state = page.locator("#job-state").inner_text()
     summary = page.locator("#job-summary").inner_text()
