@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from warehouse import query
 
 from flows import cluster
 from flows.ingest import run_ingest
-from union_stats.paths import RAW_DIR
+from union_stats.paths import RAW_DIR, prefect_home_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -77,7 +78,7 @@ def _tasks_on(client, since: float) -> dict[str, list[str]]:
 
 
 def test_union_stats_run_on_a_dask_cluster_gives_the_default_runner_s_figures_and_findings(
-    dask_cluster, raw_with_defects: Path, tmp_path: Path
+    dask_cluster, raw_with_defects: Path, tmp_path: Path, migrated_prefect_home: Path
 ) -> None:
     """`union-stats run --dask` in a fresh process (its own temporary Prefect server, as an office starts it) against
     the ingest flow on the default runner over the same files: the same figures, findings and outcomes, the parse
@@ -89,6 +90,9 @@ def test_union_stats_run_on_a_dask_cluster_gives_the_default_runner_s_figures_an
     assert (by_default.files, by_default.accepted, by_default.rejected) == (19, 16, 3)
 
     warehouse = tmp_path / "dask" / "w.duckdb"
+    shutil.copytree(migrated_prefect_home, prefect_home_for(warehouse))  # the office's home, which has run before
+    with closing(sqlite3.connect(prefect_home_for(warehouse) / "prefect.db")) as prefect_db:
+        earlier = {row[0] for row in prefect_db.execute("select id from task_run")}  # that home's earlier runs
     started = time.time()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     done = subprocess.run(
@@ -128,12 +132,12 @@ def test_union_stats_run_on_a_dask_cluster_gives_the_default_runner_s_figures_an
     assert dask_view["outcomes"] == default_view["outcomes"]
     # the workers reported their task runs to the run's own temporary Prefect server (beside the warehouse),
     # not to servers of their own
-    with sqlite3.connect(warehouse.parent / "prefect" / "prefect.db") as prefect_db:
-        recorded = prefect_db.execute("select name, state_type from task_run").fetchall()
+    with closing(sqlite3.connect(warehouse.parent / "prefect" / "prefect.db")) as prefect_db:
+        recorded = prefect_db.execute("select id, name, state_type from task_run").fetchall()
     on_workers = sorted(
         (name.rsplit("-", 1)[0], state)
-        for name, state in recorded
-        if name.startswith(("parse_chunk", "validate_files"))
+        for task_run_id, name, state in recorded
+        if name.startswith(("parse_chunk", "validate_files")) and task_run_id not in earlier
     )
     assert on_workers == [("parse_chunk", "COMPLETED"), ("parse_chunk", "COMPLETED"), ("validate_files", "COMPLETED")]
 

@@ -87,14 +87,13 @@ MOMENTS: dict[str, Callable[[float, Path], bool]] = {
 
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_ctrl_c_ends_the_run_within_2_s_with_130_and_one_line(
-    loaded: tuple[Path, Path], tmp_path: Path, moment: str
+    loaded: tuple[Path, Path], tmp_path: Path, moment: str, migrated_prefect_home: Path
 ) -> None:
     raw, original = loaded
     path = tmp_path / "warehouse" / "union_stats.duckdb"
     shutil.copytree(original.parent, path.parent)
     before = _snapshot(path)
-    home = tmp_path / "prefect"
-    home.mkdir()
+    home = migrated_prefect_home  # its own temporary server, on a home that has run before (not a first run)
     environment = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     environment.pop("PREFECT_API_URL", None)
     lock = path.with_name(path.name + ".run-lock").open("a")
