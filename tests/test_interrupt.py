@@ -23,22 +23,20 @@ import pytest
 from union_stats import pipeline, warehouse
 from union_stats.cli import interrupt
 from union_stats.devtools.sample import write_sample
-from union_stats.paths import RAW_DIR, archive_dir_for
+from union_stats.paths import archive_dir_for
 
 PROMISED_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A warehouse holding 2022 (loaded through the same run_period, its stages in-process), and 2023Q1 waiting."""
+def loaded(built_2022: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A warehouse holding 2022 (the session's flow run of the shipped sample), and 2023Q1 waiting."""
     base = tmp_path_factory.mktemp("interrupt")
     raw = base / "raw"
-    shutil.copytree(RAW_DIR / "2022", raw / "2022")
+    shutil.copytree(built_2022 / "raw" / "2022", raw / "2022")
     write_sample("2023Q1", raw / "2023Q1")
-    path = base / "warehouse" / "union_stats.duckdb"
-    result = pipeline.run_period("2022", raw, path, parquet_dir=None)
-    assert result.summary.accepted == 18
-    return raw, path
+    shutil.copytree(built_2022 / "wh", base / "warehouse")
+    return raw, base / "warehouse" / "union_stats.duckdb"
 
 
 def _snapshot(path: Path) -> dict[str, list[tuple]]:
