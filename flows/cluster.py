@@ -58,9 +58,9 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> i
     """
     from distributed import Client
 
-    refused = _refused(address, timeout)
-    if refused is not None:
-        raise ClusterError(f"no Dask scheduler answers at {address} ({refused})")
+    unreachable = _unreachable(address, timeout)
+    if unreachable is not None:
+        raise ClusterError(f"no Dask scheduler answers at {address} ({unreachable})")
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as error:
@@ -73,10 +73,10 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> i
         return sum(client.nthreads().values())
 
 
-def _refused(address: str, timeout: float) -> str | None:
-    """Why the host turned the connection down when it did ("connection refused": nothing listens on the port),
-    or None when it took it or did not answer (then distributed's client waits out its timeout, as for a scheduler
-    still starting)."""
+def _unreachable(address: str, timeout: float) -> str | None:
+    """Why nothing can answer at `address`: the host refused the connection (nothing listens on the port: said at
+    once, where distributed's client would retry until its timeout) or did not take it within `timeout`; None when
+    it took it (or for any other error, which distributed's client then reports in its own words)."""
     match = _ADDRESS.fullmatch(address.strip())
     if match is None:
         return None
@@ -84,6 +84,8 @@ def _refused(address: str, timeout: float) -> str | None:
         socket.create_connection((match["host"].strip("[]"), int(match["port"])), timeout=timeout).close()
     except ConnectionRefusedError:
         return "connection refused"
+    except TimeoutError:
+        return f"waited {timeout:g} s"
     except OSError:
         return None
     return None

@@ -191,3 +191,29 @@ def test_with_a_prefect_server_set_the_workers_are_given_it_and_nothing_is_start
     assert before
     with cluster.api_for_workers():
         assert PREFECT_API_URL.value() == before
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"), [(ConnectionRefusedError, "(connection refused)"), (TimeoutError, "(waited 0.2 s)")]
+)
+def test_a_scheduler_that_cannot_answer_is_told_without_distributed_s_retries(
+    monkeypatch: pytest.MonkeyPatch, raised: type[OSError], said: str
+) -> None:
+    """Nothing listening on the port is said at once, and a host that does not take the connection within the
+    timeout is said after it, once: distributed's client (which would retry, and wait its own timeout again) is not
+    asked."""
+    import distributed
+
+    def unreachable(address, timeout):
+        raise raised()
+
+    def not_asked(*args, **kwargs):
+        raise AssertionError("distributed's client was asked")
+
+    monkeypatch.setattr(cluster.socket, "create_connection", unreachable)
+    monkeypatch.setattr(distributed, "Client", not_asked)
+
+    with pytest.raises(cluster.ClusterError) as error:
+        cluster.check_scheduler("tcp://10.0.0.5:8786", timeout=0.2)
+
+    assert str(error.value) == f"no Dask scheduler answers at tcp://10.0.0.5:8786 {said}"
