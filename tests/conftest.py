@@ -126,12 +126,11 @@ def migrated_prefect_home(prefect_harness, tmp_path: Path) -> Path:
 
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
-    url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
-    url = url.get_secret_value() if hasattr(url, "get_secret_value") else str(url)
+    database = PREFECT_SERVER_DATABASE_CONNECTION_URL.value().split(":///", 1)[1]  # sqlite+aiosqlite:///path
     home = tmp_path / "prefect-home-migrated"
     home.mkdir()
     with (
-        closing(sqlite3.connect(url.split(":///", 1)[1])) as source,
+        closing(sqlite3.connect(database)) as source,
         closing(sqlite3.connect(home / "prefect.db")) as copy,
     ):
         source.backup(copy)

@@ -29,14 +29,10 @@ PROMISED_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
-def loaded(built_2022: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def loaded(sample_2022_copy: Path) -> tuple[Path, Path]:
     """A warehouse holding 2022 (the session's flow run of the shipped sample), and 2023Q1 waiting."""
-    base = tmp_path_factory.mktemp("interrupt")
-    raw = base / "raw"
-    shutil.copytree(built_2022 / "raw" / "2022", raw / "2022")
-    write_sample("2023Q1", raw / "2023Q1")
-    shutil.copytree(built_2022 / "wh", base / "warehouse")
-    return raw, base / "warehouse" / "union_stats.duckdb"
+    write_sample("2023Q1", sample_2022_copy / "raw" / "2023Q1")
+    return sample_2022_copy / "raw", sample_2022_copy / "wh" / "union_stats.duckdb"
 
 
 def _snapshot(path: Path) -> dict[str, list[tuple]]:

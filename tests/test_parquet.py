@@ -34,9 +34,8 @@ FIGURE_COLUMNS_SQL = (
 
 
 @pytest.fixture(scope="module")
-def warehouses(built_2022: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    root = tmp_path_factory.mktemp("parquet")
-    shutil.copytree(built_2022 / "wh", root / "wh")  # the shipped 2022 sample, as the session's flow run left it
+def warehouses(sample_2022_copy: Path) -> SimpleNamespace:
+    root = sample_2022_copy  # the shipped 2022 sample, as the session's flow run left it
     both = root / "wh" / "union_stats.duckdb"
     only_2022 = root / "w2022.duckdb"
     shutil.copyfile(both, only_2022)  # closed after the run: the file is the whole warehouse

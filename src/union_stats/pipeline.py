@@ -273,7 +273,12 @@ def run_period(
         if unchanged is not None:
             summary = _nothing_new(RunContext.start(period, raw_dir, warehouse), unchanged)
         elif flow is not None:
-            summary = flow(period, raw_dir, warehouse, dask_address)
+            try:
+                summary = flow(period, raw_dir, warehouse, dask_address)
+            except Exception as error:
+                if RunInterrupted.behind(error):  # the stop, turned into another error by Prefect or pydantic
+                    raise RunInterrupted() from error
+                raise
         else:
             summary = ingest(RunContext.start(period, raw_dir, warehouse), stages)
         result = RunResult(summary, nothing_new=unchanged is not None, parquet_dir=target)

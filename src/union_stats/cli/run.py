@@ -28,7 +28,6 @@ from union_stats.cli.common import (
 )
 from union_stats.cli.interrupt import ends_on_ctrl_c
 from union_stats.paths import RAW_DIR, WAREHOUSE_FILE
-from union_stats.runs import RunInterrupted
 
 
 def figures_table(period: str, figures: list) -> Table:
@@ -216,8 +215,6 @@ def run_command(
     except pipeline.RunRefused as error:
         raise Failure(str(error)) from error
     except Exception as error:  # the operator gets one line; the flow's log has the rest
-        if RunInterrupted.behind(error):  # the Ctrl-C, turned into another error on its way out
-            raise RunInterrupted() from error
         raise Failure(f"run failed: {type(error).__name__}: {error}") from error
     summary = result.summary
     print_table(figures_table(summary.period, summary.figures))
