@@ -164,3 +164,21 @@ def test_a_suite_the_runner_was_not_made_for_gets_its_asset_when_it_first_runs()
     assert [(row["submission_id"], row["source_row"]) for row in unexpected] == [("a", 3)]
     assert late.run(suite, frame, {}) == found  # from the definition made the first time
     assert sorted(late._source.get_asset_names()) == ["an_earlier_suite", "late_suite"]
+
+
+def test_within_a_validation_a_configuration_is_built_once_and_again_after_a_field_is_set() -> None:
+    """The runner's shortcut around GX reading an expectation's configuration ~20 times in a validation: one
+    build per object within a validation of ours, a new one once a field changed, and GX's own outside."""
+    gx_runner.SuiteRunner.in_memory()  # installs it
+    import great_expectations as gx
+
+    expectation = gx.expectations.ExpectColumnValuesToNotBeNull(column="a", meta={"rule": "r"})
+    assert expectation.configuration is not expectation.configuration  # GX's own: built at every read
+    with gx_runner._configurations_built_once():
+        first = expectation.configuration
+        assert expectation.configuration is first
+        expectation.column = "b"
+        assert expectation.configuration.kwargs["column"] == "b"
+        assert expectation.configuration is expectation.configuration
+    assert expectation.configuration is not expectation.configuration
+    assert expectation.configuration.kwargs["column"] == "b"
