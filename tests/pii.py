@@ -64,7 +64,8 @@ _TEXT_RUN_RE = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
 _U_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ESCAPE_RE = re.compile(r"(?:\\u[0-9a-fA-F]{4}|&#[0-9]+;|&#[xX][0-9a-fA-F]+;|%[0-9a-fA-F]{2})+")
 _WIDE_RUN_RE = re.compile(r"[^\x00-\x7f]{2,}")  # where a Chinese name can be
-_ID_RUN_RE = re.compile(r"[0-9X]{15,}")  # where an ID can be (in an upper-cased text)
+ID_RUN_MIN = 15
+_ID_RUN_RE = re.compile(rf"[0-9X]{{{ID_RUN_MIN},}}")  # where an ID can be (in an upper-cased text)
 # SQL: a value that can hold an ID (15 digits) or a Chinese name, or that _decoded may change, goes to Python
 _CANDIDATE_SQL_PATTERN = r"[0-9]{15}|[^\x00-\x7f]|\\u[0-9a-fA-F]{4}|&#|%[0-9a-fA-F]{2}"
 _CONTEXT = 12  # characters of context either side of a match in a message
@@ -105,7 +106,12 @@ def mask(text: str, names: Iterable[str] = (), ids: Iterable[str] = ()) -> str:
 
 
 def _masked(text: str, needles: Needles) -> str:
-    return mask(text, needles.names, needles.ids)
+    """`mask(text, needles.names, needles.ids)`, the names and IDs first narrowed to those in `text` the way
+    `_find_all` finds them (through the text's runs, not by trying each of thousands): the same text, and the
+    archive's scan, thousands of snippets, in a fraction of a second instead of seconds."""
+    upper = text.upper()
+    ids = {value for value, _ in _ids_in(upper, needles)} | {value for value in needles.short_ids if value in upper}
+    return mask(text, _names_in(text, needles), ids)
 
 
 def _snippet(text: str, start: int, end: int, needles: Needles) -> str:
@@ -215,6 +221,7 @@ class Needles:
     other_names: tuple[str, ...]
     name_lengths: tuple[int, ...]
     id_lengths: tuple[int, ...]
+    short_ids: frozenset[str]  # shorter than an ID run (_ID_RUN_RE): looked up by `in`
 
     @classmethod
     def of(cls, names: Iterable[str], ids: Iterable[str]) -> Needles:
@@ -228,6 +235,7 @@ class Needles:
             other_names=tuple(name for name in names if name not in wide),
             name_lengths=tuple(sorted({len(name) for name in wide})),
             id_lengths=tuple(sorted({len(value) for value in ids})),
+            short_ids=frozenset(value for value in ids if len(value) < ID_RUN_MIN),
         )
 
 
