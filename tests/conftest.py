@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -12,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from union_stats.cli import GC_THRESHOLDS
 from union_stats.paths import RAW_DIR
+
+# the garbage collector's thresholds the command sets for itself (union_stats.cli), in each worker too, before the
+# test modules are imported: a tenth of a worker's time went to collections that found next to nothing
+gc.set_threshold(*GC_THRESHOLDS)
 
 # scrypt's cost for the accounts the tests make: a sixteenth of the portal's (SCRYPT_N 2**14, 16 MiB and ~60 ms a
 # hash), so that some 200 logins and new accounts take one second instead of twelve. The same code runs; a stored

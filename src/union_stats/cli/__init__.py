@@ -12,10 +12,17 @@ the app, the consoles and the options they share. `main` is the entry point (`un
 # ruff: noqa: E402 - the Ctrl-C handler below is set before the imports, which take the time a Ctrl-C may come in
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
 from typing import NoReturn
+
+# Python collects cyclic garbage every 700 new container objects; a command makes them by the hundred thousand
+# (importing Great Expectations, Prefect and pandas; GX's pydantic objects in every validation), nearly all freed by
+# reference counting, and spent 7-10% of its time in collections that found next to nothing. The command collects
+# every 10,000 (a bare `import great_expectations` 7% faster, a run of the shipped 18 in one process 4%)
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
 def _started_as_the_command() -> bool:
@@ -33,6 +40,7 @@ def _interrupted_while_loading(signum: int, frame: object) -> None:
 
 if _started_as_the_command():  # a Ctrl-C while the command loads its modules (a second or so on a busy machine)
     signal.signal(signal.SIGINT, _interrupted_while_loading)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 import typer
 from rich.table import Table
