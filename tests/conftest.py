@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from union_stats.cli import GC_THRESHOLDS
+from union_stats import GC_THRESHOLDS
 from union_stats.paths import RAW_DIR
 
-# the garbage collector's thresholds the command sets for itself (union_stats.cli), in each worker too, before the
+# the garbage collector's thresholds the command sets for itself (union_stats.GC_THRESHOLDS), in each worker too, before the
 # test modules are imported: a tenth of a worker's time went to collections that found next to nothing
 gc.set_threshold(*GC_THRESHOLDS)
 

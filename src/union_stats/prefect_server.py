@@ -28,6 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from union_stats import GC_THRESHOLDS
 from union_stats.paths import PREFECT_STARTUP_TIMEOUT_SECONDS, prefect_profile_settings
 
 HEALTH_POLL_SECONDS = 0.05
@@ -116,8 +117,10 @@ def start() -> TemporaryServer | None:
     }
     command = [
         sys.executable,
-        "-m",
-        "uvicorn",
+        "-c",
+        # `python -m uvicorn`, with the command's garbage collector thresholds (see union_stats.GC_THRESHOLDS)
+        f"import gc, runpy; gc.set_threshold{GC_THRESHOLDS}; runpy.run_module('uvicorn', run_name='__main__', "
+        "alter_sys=True)",
         "--app-dir",
         str(Path(spec.origin).parent.parent),
         "--factory",

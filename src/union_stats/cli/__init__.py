@@ -18,11 +18,7 @@ import signal
 import sys
 from typing import NoReturn
 
-# Python collects cyclic garbage every 700 new container objects; a command makes them by the hundred thousand
-# (importing Great Expectations, Prefect and pandas; GX's pydantic objects in every validation), nearly all freed by
-# reference counting, and spent 7-10% of its time in collections that found next to nothing. The command collects
-# every 10,000 (a bare `import great_expectations` 7% faster, a run of the shipped 18 in one process 4%)
-GC_THRESHOLDS = (10_000, 20, 20)
+from union_stats import GC_THRESHOLDS
 
 
 def _started_as_the_command() -> bool:

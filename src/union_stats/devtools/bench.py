@@ -807,6 +807,11 @@ def tables(result: BenchResult) -> list:
 
 
 if __name__ == "__main__":
+    import gc
+
+    from union_stats import GC_THRESHOLDS
+
+    gc.set_threshold(*GC_THRESHOLDS)  # as the command that runs the stages and serves the portal does
     if sys.argv[1:2] == ["--stages"]:
         sys.exit(_stages_main(sys.argv[2:]))
     if sys.argv[1:2] == ["--portal"]:
