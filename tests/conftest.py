@@ -190,7 +190,7 @@ SLOW_TESTS = {
     "test_bench::test_bench_measures_three_units_and_writes_json": 57,
     "test_portal_browser::test_clerk_submits_and_office_runs": 27,
     "test_wheel::test_wheel_installed_outside_the_checkout_runs_and_validates": 22,
-    "test_prefect_home::test_two_runs_against_two_warehouses_at_once_both_succeed": 21,
+    "test_prefect_home::test_two_runs_against_two_warehouses_at_once_both_succeed": 13,
     "test_dask::test_union_stats_run_on_a_dask_cluster_gives_the_default_runner_s_figures_and_findings": 19,
     "test_interrupt::test_ctrl_c_ends_the_run_within_2_s_with_130_and_one_line": 18,
     "test_year_from_quarters::test_a_year_from_its_quarters": 17,
