@@ -3,8 +3,14 @@ does not come up."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +43,51 @@ def test_a_server_that_never_answers_times_out_with_one_line() -> None:
     finally:
         server.stop()
     assert process.poll() is not None  # stopped, not left behind
+
+
+@contextmanager
+def a_prefect_server_saying(home: str) -> Iterator[int]:
+    """Something answering Prefect's health check and admin settings on a port, as another run's server would."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = json.dumps({"home": home} if self.path == "/api/admin/settings" else True).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+
+
+def test_another_prefect_server_on_the_port_is_never_taken_for_ours(tmp_path: Path) -> None:
+    """The port is free when chosen and given to the server a moment later; should another run's server have taken
+    it, ours fails to bind and exits: the run must fail in one line, not send its runs to the other's server."""
+    with a_prefect_server_saying(str(tmp_path / "another-warehouse" / "prefect")) as port:
+        failing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1); raise SystemExit(1)"])
+        server = prefect_server.TemporaryServer(failing, port=port, home=tmp_path / "prefect")
+        with pytest.raises(prefect_server.ServerFailed, match=f"port {port} was taken by another Prefect server"):
+            server.wait_ready(timeout=30)
+
+
+def test_our_own_server_is_recognised_by_its_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with a_prefect_server_saying(str(tmp_path / "w" / "prefect")) as port:
+        running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        server = prefect_server.TemporaryServer(running, port=port, home=Path("w/prefect"))  # relative, as given
+        try:
+            server.wait_ready(timeout=30)
+        finally:
+            server.stop()
 
 
 @pytest.mark.parametrize("own_server", [True, False], ids=["its own temporary server", "the user's server"])

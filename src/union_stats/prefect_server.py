@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -45,6 +46,7 @@ class TemporaryServer:
     process: subprocess.Popen
     port: int
     log: Path | None = None  # where its output goes (not the command's terminal or pipe)
+    home: Path | None = None  # its Prefect home: the server that answers on `port` must say it is this one
 
     @property
     def api_url(self) -> str:
@@ -56,18 +58,40 @@ class TemporaryServer:
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", PREFECT_STARTUP_TIMEOUT_SECONDS)
         )
         deadline = time.monotonic() + timeout
+        stranger = None  # the home of another Prefect server found answering on our port
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 where = f" (its log: {self.log})" if self.log is not None else ""
-                raise ServerFailed(f"the temporary Prefect server exited with code {self.process.returncode}{where}")
+                why = f": port {self.port} was taken by another Prefect server (home {stranger})" if stranger else ""
+                raise ServerFailed(
+                    f"the temporary Prefect server exited with code {self.process.returncode}{why}{where}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as answer:
                     if answer.status == 200:
-                        return
+                        stranger = self._stranger()
+                        if stranger is None:
+                            return
             except OSError:
                 pass
             time.sleep(HEALTH_POLL_SECONDS)
         raise ServerFailed(f"the temporary Prefect server did not answer within {timeout:.0f} s")
+
+    def _stranger(self) -> str | None:
+        """The Prefect home of the server answering on our port when it is not ours, else None. The port was free
+        when it was chosen and is given to the server a moment later: another program may take it in between, and a
+        run must never send its flow and task runs to another run's server (it would be recorded in the other's
+        home, and fail when that server stops). A server that does not say its home counts as ours."""
+        if self.home is None:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/admin/settings", timeout=1) as answer:
+                home = json.load(answer).get("home")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if not home or Path(home).expanduser().resolve() == self.home.expanduser().resolve():
+            return None
+        return str(home)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -152,7 +176,7 @@ def start() -> TemporaryServer | None:
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
-    server = TemporaryServer(process, port, log)
+    server = TemporaryServer(process, port, log, home)
     os.environ["PREFECT_API_URL"] = server.api_url
     STARTED.append(server)
     atexit.register(server.stop)
