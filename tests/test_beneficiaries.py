@@ -35,7 +35,7 @@ def _share_person(first: Path, second: Path, kind: str = "住院关爱") -> tupl
 
 
 def _unit_name(code: str) -> str:
-    return next(unit.name_zh for unit in reference.reference_units() if unit.unit_code == code)
+    return reference.reference_unit(code).name_zh
 
 
 def test_same_person_paid_by_two_units_warns_both_naming_the_other_unit_and_row_not_the_person(

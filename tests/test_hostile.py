@@ -104,11 +104,11 @@ def test_the_largest_file_the_limits_let_through_needs_under_1_gb(tmp_path: Path
     import fastexcel
 
     from union_stats.inspect import load_limits
-    from union_stats.reference import reference_units
+    from union_stats.reference import reference_unit
     from union_stats.template import write_workbook
 
     path = tmp_path / "2022" / "shiqiao_2022.xlsx"
-    unit = next(unit for unit in reference_units() if unit.unit_code == "shiqiao")
+    unit = reference_unit("shiqiao")
     record = {"credit_code": None, "founded_on": datetime.date(2022, 3, 5), "new_members": 10, "new_form_members": 2}
     enterprises = [{"enterprise_name": f"企业{number}", **record} for number in range(load_limits().max_rows - 1)]
     write_workbook(path, unit, "2022", details={"enterprises_unionised": enterprises})

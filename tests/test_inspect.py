@@ -19,7 +19,7 @@ import pytest
 from hostile import HOSTILE, build, write_plain_xls
 
 from union_stats.inspect import LIMITS_FILE, Inspection, inspect_file, load_limits
-from union_stats.reference import reference_units
+from union_stats.reference import reference_unit, reference_units
 from union_stats.template import write_blank
 
 # the product's contract for a stopped file is about 5 s at most, on an idle machine: the test prints each file's
@@ -86,7 +86,7 @@ def test_shipped_samples_pass(shipped_2022: list[Path]) -> None:
 
 
 def test_blank_template_passes(tmp_path: Path) -> None:
-    unit = next(unit for unit in reference_units() if unit.unit_code == "shiqiao")
+    unit = reference_unit("shiqiao")
     path = write_blank(tmp_path / "shiqiao_2022.xlsx", unit, "2022")
     assert inspect_file(path).ok, describe(inspect_file(path))
 

@@ -60,7 +60,7 @@ def artifacts_dir() -> Path:
 def unit_name() -> str:
     from union_stats import reference
 
-    return next(unit.name_zh for unit in reference.reference_units() if unit.unit_code == UNIT)
+    return reference.reference_unit(UNIT).name_zh
 
 
 def has_chinese_font() -> bool:

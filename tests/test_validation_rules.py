@@ -138,7 +138,7 @@ def test_shipped_submissions_pass_without_errors_or_warnings(shipped_2022: list[
 
 
 def _unit_name(unit_code: str) -> str:
-    return next(unit.name_zh for unit in reference.reference_units() if unit.unit_code == unit_code)
+    return reference.reference_unit(unit_code).name_zh
 
 
 def test_same_enterprise_in_two_towns_warns_both_naming_the_other(tmp_path: Path) -> None:

@@ -59,13 +59,15 @@ class TemporaryServer:
         )
         deadline = time.monotonic() + timeout
         stranger = None  # the home of another Prefect server found answering on our port
+
+        def failed(what: str) -> ServerFailed:
+            taken = f": port {self.port} was taken by another Prefect server (home {stranger})" if stranger else ""
+            where = f" (its log: {self.log})" if self.log is not None else ""
+            return ServerFailed(f"the temporary Prefect server {what}{taken}{where}")
+
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                where = f" (its log: {self.log})" if self.log is not None else ""
-                why = f": port {self.port} was taken by another Prefect server (home {stranger})" if stranger else ""
-                raise ServerFailed(
-                    f"the temporary Prefect server exited with code {self.process.returncode}{why}{where}"
-                )
+                raise failed(f"exited with code {self.process.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as answer:
                     if answer.status == 200:
@@ -75,7 +77,7 @@ class TemporaryServer:
             except OSError:
                 pass
             time.sleep(HEALTH_POLL_SECONDS)
-        raise ServerFailed(f"the temporary Prefect server did not answer within {timeout:.0f} s")
+        raise failed(f"did not answer within {timeout:.0f} s")
 
     def _stranger(self) -> str | None:
         """The Prefect home of the server answering on our port when it is not ours, else None. The port was free

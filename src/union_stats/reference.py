@@ -200,6 +200,14 @@ def reference_units() -> tuple[Unit, ...]:
     return tuple(_unit(row) for row in _read_csv(REFERENCE_DIR / "units.csv"))
 
 
+def reference_unit(unit_code: str) -> Unit:
+    """One of the 18 by its code; KeyError for a code that is none of them."""
+    for unit in reference_units():
+        if unit.unit_code == unit_code:
+            return unit
+    raise KeyError(f"no reference unit {unit_code!r}")
+
+
 def units_for(period_dir: Path | None = None) -> tuple[Unit, ...]:
     """The reference units plus any extra (synthetic) units listed in the period folder's units file."""
     units = {unit.unit_code: unit for unit in reference_units()}

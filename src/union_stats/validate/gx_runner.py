@@ -6,6 +6,7 @@ submissions of a batch; `unexpected_index_column_names` with `result_format="COM
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -65,13 +66,8 @@ def _configuration_built_once(build: Callable[[Any], Any]) -> property:
         if built is None:
             return build(self)
         fields = tuple(self.__dict__.values())
-        kept = built.get(id(self))
-        if (
-            kept is None
-            or kept[0] is not self
-            or len(kept[1]) != len(fields)
-            or any(a is not b for a, b in zip(kept[1], fields, strict=True))
-        ):
+        kept = built.get(id(self))  # the object is kept with its entry: no other can have its id meanwhile
+        if kept is None or len(kept[1]) != len(fields) or any(map(operator.is_not, kept[1], fields)):
             kept = built[id(self)] = (self, fields, build(self))
         return kept[2]
 
